@@ -214,6 +214,24 @@ describe('Trainer', () => {
     expect(Array.from(bias.dataSync())).toEqual(before);
   });
 
+  it('runs a linear probe’s backbone off the tape: the same weights as the whole model on it, with less memory', async () => {
+    const config: TrainerConfigInput = { ...CONFIG, epochs: 2, ema: null };
+    const probe = async (forward: ((model: VisionTransformer) => TrainingForward) | undefined) => {
+      const model = tinyModel();
+      disposables.push(model);
+      applyTrainablePolicy(model, 'linear');
+      const trainer = new Trainer(model, [], config, forward === undefined ? {} : { forward: forward(model) });
+      disposables.push(trainer);
+      const { peakBytes } = await tf.profile(() => trainer.fit({ train: task.source }));
+      return { peakBytes, head: ['head.weight', 'head.bias'].map((key) => Array.from(model.parameter(key).variable.dataSync())) };
+    };
+    const offTape = await probe(undefined);
+    // Every activation of the backbone on the tape: what the default forward did before.
+    const onTape = await probe((model) => ({ logits: (images, context) => model.forward(images, { training: context.training, seed: context.seed }) }));
+    expect(offTape.head).toEqual(onTape.head);
+    expect(offTape.peakBytes).toBeLessThan(onTape.peakBytes);
+  });
+
   it('leaks no tensor across whole epochs, evaluation included, and frees its state on dispose', async () => {
     const setup = promptSetup();
     disposables.push(setup.model, setup.method);

@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { VisionTransformer } from '@visual-peft/vit-core';
 
 /** What a forward pass of the trainer or of `evaluate` is told. */
@@ -27,7 +27,22 @@ export interface TrainingForward<Prepared extends tf.TensorContainer = tf.Tensor
   penalty?(context: ForwardPassContext): tf.Scalar;
 }
 
-/** The model's own forward pass (with every attached method), in training mode with the step's seed. */
-export function modelForward(model: VisionTransformer): TrainingForward {
-  return { logits: (images, context) => model.forward(images, { training: context.training, seed: context.seed }) };
+/** True when only the classifier trains and no extension is attached: a linear probe. */
+function onlyHeadTrains(model: VisionTransformer): boolean {
+  return model.extensions.length === 0 && model.parameters.every((parameter) => !parameter.variable.trainable || parameter.key.startsWith('head.'));
+}
+
+/**
+ * The model's own forward pass (with every attached method), in training mode with the step's seed.
+ * In a linear probe the backbone runs in `prepare`, off the gradient tape: the tape then holds the
+ * head alone instead of every activation of the backbone, as autograd does when no backbone weight
+ * requires a gradient. Decided at each step, so a policy changed between fits is honoured.
+ */
+export function modelForward(model: VisionTransformer): TrainingForward<tf.Tensor3D | []> {
+  const options = (context: ForwardPassContext) => ({ training: context.training, seed: context.seed });
+  return {
+    prepare: (images, context) => (onlyHeadTrains(model) ? model.forwardFeatures(images, options(context)) : []),
+    logits: (images, context, features) =>
+      features instanceof tf.Tensor ? model.forwardHead(features, options(context)) : model.forward(images, options(context)),
+  };
 }

@@ -1,14 +1,18 @@
-import type { BackendPreference } from '@visual-peft/backends';
-import { resolveBackend } from '@visual-peft/backends';
-import type { BackendInfo } from '@visual-peft/backends';
+import { availableParallelism } from 'node:os';
+import type { BackendInfo, BackendPreference } from '@visual-peft/backends';
+import { installFastWasmKernels, resolveBackend } from '@visual-peft/backends';
 import type { Io } from './io';
 
 /**
  * Activates the backend for a command and says which one on stderr. Backend packages are imported
- * from the app's own location, so a tfjs-node(-gpu) added to the app is found.
+ * from the app's own location, so a tfjs-node(-gpu) added to the app is found. On wasm the fast
+ * matrix kernels of @visual-peft/backends are installed, on every core: 10-15 times faster training
+ * than the stock kernels (README, "Speed").
  */
 export async function activateBackend(preference: BackendPreference, io: Io): Promise<BackendInfo> {
   const info = await resolveBackend(preference, { importModule: (specifier) => import(specifier) });
-  io.stderr(`backend: ${info.backend} (${info.package} ${info.packageVersion}, ${info.device}; tfjs-core ${info.tfjsCoreVersion})`);
+  const fast = info.backend === 'wasm' ? await installFastWasmKernels({ threads: availableParallelism() }) : null;
+  const kernels = fast === null ? '' : `, fast wasm kernels on ${fast.threads} thread${fast.threads === 1 ? '' : 's'}`;
+  io.stderr(`backend: ${info.backend} (${info.package} ${info.packageVersion}, ${info.device}${kernels}; tfjs-core ${info.tfjsCoreVersion})`);
   return info;
 }

@@ -1,4 +1,4 @@
-import { BackendUnavailableError } from '@visual-peft/backends';
+import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends';
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
 import { MEMORY_USAGE, memory } from './commands/memory';
@@ -41,8 +41,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stderr(`visual-peft-bench: ${error.message}`);
       return 2;
     }
-    if (error instanceof VisualPeftError || error instanceof BackendUnavailableError) {
-      io.stderr(`visual-peft-bench: ${error.message}`);
+    const known = error instanceof VisualPeftError || error instanceof BackendUnavailableError ? error : asWasmHeapError(error);
+    if (known !== null) {
+      io.stderr(`visual-peft-bench: ${known.message}`);
       return 1;
     }
     const detail = process.env.VISUAL_PEFT_DEBUG === '1' && error instanceof Error ? `\n${error.stack}` : ' (set VISUAL_PEFT_DEBUG=1 for the stack trace)';

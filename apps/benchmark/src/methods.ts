@@ -2,6 +2,10 @@ import { ADAPTER_METHOD_DEFINITIONS } from '@visual-peft/adapter-methods';
 import { CHANNEL_TUNING_DEFINITIONS } from '@visual-peft/channel-tuning';
 import { PROMPT_METHOD_DEFINITIONS } from '@visual-peft/prompt-methods';
 import { QUERY_TUNING_DEFINITIONS } from '@visual-peft/query-tuning';
+import { queryTrainingForward } from '@visual-peft/query-tuning';
+import type { VisualQueryTuning } from '@visual-peft/query-tuning';
+import type { TrainingForward } from '@visual-peft/training';
+import { modelForward } from '@visual-peft/training';
 import type { MethodDefinition, TrainablePolicy, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
 import type { OptionValue } from './set-options';
@@ -46,4 +50,10 @@ export function buildMethod(entry: MethodEntry, model: VisionTransformer, option
   const method = entry.definition.create(model, options);
   model.attach(method);
   return [method];
+}
+
+/** How a training step runs the attached methods: VQT's query path alone on the tape, else the model's forward. */
+export function trainingForwardFor(model: VisionTransformer, methods: readonly TuningMethod[]): TrainingForward {
+  const vqt = methods.find((method): method is VisualQueryTuning => method.name === 'vqt');
+  return vqt === undefined ? modelForward(model) : (queryTrainingForward(vqt) as unknown as TrainingForward);
 }

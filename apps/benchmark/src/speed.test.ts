@@ -35,7 +35,7 @@ function tableRows(stdout: readonly string[], first: string): string[][] {
 
 describe('visual-peft-bench speed', () => {
   it('prints the products, block and training-step tables for each backend, then the headline as JSON', async () => {
-    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,wasm-fast-mt,cpu', '--methods', 'linear,full');
+    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,wasm-fast-mt,cpu');
     expect(code).toBe(0);
     expect(stdout.slice(0, 7)).toEqual([
       expect.stringMatching(/^Machine: \d+ cores \(.*\), Node 20\.\d+\.\d+, load average \d+\.\d at the start, \d+\.\d at the end\.$/),
@@ -74,7 +74,8 @@ describe('visual-peft-bench speed', () => {
     blocks.slice(2).forEach((row) => row.slice(2).forEach((cell) => expect(cell).toMatch(number)));
 
     const steps = tableRows(stdout, 'method');
-    expect(steps.slice(2).map((row) => row[0])).toEqual(['linear', 'full']);
+    // By default: the baselines and the papers' methods, each through the trainer with its own forward.
+    expect(steps.slice(2).map((row) => row[0])).toEqual(['linear', 'vpt-deep', 'gated-prompt', 'vqt', 'sct', 'full']);
     steps.slice(2).forEach((row) => row.slice(1).forEach((cell) => expect(cell).toMatch(/^\d+(\.\d+)?, \d+ MiB$/)));
 
     const headline = JSON.parse(stdout.at(-1)!);

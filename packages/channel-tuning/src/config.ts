@@ -58,14 +58,16 @@ export function resolveSalientChannelConfig(
   for (const key of Object.keys(input)) {
     if (!KNOWN.has(key)) throw new ConfigError(key, (input as Record<string, unknown>)[key], `is not an SCT option (options: ${[...KNOWN].join(', ')})`);
   }
-  const counts = parseChannelCounts(input.k ?? 96);
+  // The default is reported as the value when it does not fit the backbone (96 > a narrow model's width).
+  const given = input.k ?? 96;
+  const counts = parseChannelCounts(given);
   const k = counts.length === 1 ? new Array<number>(backbone.depth).fill(counts[0]!) : counts;
   if (k.length !== backbone.depth) {
-    throw new ConfigError('k', input.k, `must give one value or one per block (${backbone.depth} blocks), got ${k.length} values`);
+    throw new ConfigError('k', given, `must give one value or one per block (${backbone.depth} blocks), got ${k.length} values`);
   }
   for (const value of k) {
     if (!Number.isInteger(value) || value < 1 || value > backbone.embedDim) {
-      throw new ConfigError('k', input.k, `must hold integers in [1, embedDim = ${backbone.embedDim}]`);
+      throw new ConfigError('k', given, `must hold integers in [1, embedDim = ${backbone.embedDim}]`);
     }
   }
   const position = input.position ?? 'attn';

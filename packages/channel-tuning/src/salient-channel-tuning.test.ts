@@ -181,6 +181,9 @@ describe('configuration', () => {
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(ConfigError);
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(message);
   });
+  it('names the default K when it does not fit a narrow backbone', () => {
+    expect(() => resolveSalientChannelConfig({}, { depth: 2, embedDim: 32 })).toThrow(/k must hold integers in \[1, embedDim = 32\], got 96/);
+  });
 });
 
 describe('channel deletion test', () => {

@@ -1,16 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { queryTrainingForward } from '@visual-peft/query-tuning';
-import type { VisualQueryTuning } from '@visual-peft/query-tuning';
-import type { TrainingForward } from '@visual-peft/training';
 import { Trainer } from '@visual-peft/training';
-import type { BatchSource, ImageBatch } from '@visual-peft/vit-core';
-import { SeededRandom, VisionTransformer, applyTrainablePolicy, countParameters } from '@visual-peft/vit-core';
+import type { ImageBatch } from '@visual-peft/vit-core';
+import { VisionTransformer, applyTrainablePolicy, countParameters } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, findMethod } from '../methods';
+import { buildMethod, findMethod, trainingForwardFor } from '../methods';
+import { syntheticBatch, syntheticSource } from '../synthetic-data';
 
 export const MEMORY_USAGE = 'memory --backbone <preset | config.json> --methods <name,name,...> [--batch 8] [--classes 100] [--backend auto|tensorflow|wasm|cpu]';
 
@@ -21,13 +19,6 @@ export interface MemoryRow {
   readonly peakBytes: number;
   /** The same peak above what the model held before the step (its weights). */
   readonly stepBytes: number;
-}
-
-/** One batch of N(0, 1) images and cycling labels: memory does not depend on the values. */
-function syntheticBatch(shape: [number, number, number, number], numClasses: number): ImageBatch {
-  const random = new SeededRandom(1);
-  const images = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => random.uniform(-1, 1));
-  return { images, labels: Int32Array.from({ length: shape[0] }, (_, i) => i % numClasses), shape };
 }
 
 /** Peak tensor memory of one full training step (forward, backward, optimiser update) of a method. */
@@ -41,13 +32,9 @@ export async function measureTrainingStep(
   try {
     applyTrainablePolicy(model, entry.policy);
     const methods = buildMethod(entry, model, {});
-    const source: BatchSource = async function* () {
-      yield batch;
-    };
+    const source = syntheticSource(batch);
     for (const method of methods) await method.prepare?.(source);
-    const vqt = methods.find((method): method is VisualQueryTuning => method.name === 'vqt');
-    const forward = vqt === undefined ? {} : { forward: queryTrainingForward(vqt) as unknown as TrainingForward };
-    const trainer = new Trainer(model, methods, { epochs: 1, stepsPerEpoch: 1, optimizer: { kind: 'sgd', learningRate: 0.01 } }, forward);
+    const trainer = new Trainer(model, methods, { epochs: 1, stepsPerEpoch: 1, optimizer: { kind: 'sgd', learningRate: 0.01 } }, { forward: trainingForwardFor(model, methods) });
     const before = tf.memory().numBytes;
     const profile = await tf.profile(async () => {
       await trainer.fit({ train: source });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '@visual-peft/backends';
+import { Trainer } from '@visual-peft/training';
 import { installFastWasmKernels, resolveBackend, uninstallFastWasmKernels } from '@visual-peft/backends';
 import type { TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, applyTrainablePolicy, numPrefixTokens, patchGrid, resolveVitConfig } from '@visual-peft/vit-core';
@@ -13,13 +14,21 @@ import { integerFlag, parseCommandArgs } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { METHODS, buildMethod, findMethod } from '../methods';
+import { METHODS, buildMethod, findMethod, trainingForwardFor } from '../methods';
+import { syntheticBatch, syntheticSource } from '../synthetic-data';
 
 export const SPEED_USAGE =
   'speed [--backends wasm,wasm-fast,wasm-fast-mt,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--model <preset | config.json>] [--python PATH]';
 
-/** Training steps measured by default; a method package's name is one more entry. */
-const DEFAULT_METHODS = ['linear', 'full'];
+/** Training steps measured by default: the baselines and the papers' methods (any registered name may be added). */
+const DEFAULT_METHODS = ['linear', 'vpt-deep', 'gated-prompt', 'vqt', 'sct', 'full'];
+/**
+ * Options of a measured method that depend on the backbone. SCT's K is the paper's 96 channels of
+ * ViT-B's 768 (the default there), kept at that share of a narrower model's width.
+ */
+const STEP_OPTIONS: Readonly<Record<string, (config: VitConfig) => Record<string, number>>> = {
+  sct: (config) => ({ k: Math.max(1, Math.round(config.embedDim / 8)) }),
+};
 /** Methods the PyTorch reference implements. */
 const TORCH_METHODS: ReadonlySet<string> = new Set(['linear', 'full']);
 const NUM_CLASSES = 100;
@@ -137,7 +146,7 @@ function matmulSpecs(config: VitConfig, batch: number): MatMulSpec[] {
  * Wall time of `run`: one warm-up, then the median of `repeats` runs; a warm-up over SLOW_SECONDS
  * is the measurement itself. The warm-up runs under tf.profile for the peak tensor memory.
  */
-async function measure(run: () => void, repeats: number): Promise<Cell> {
+async function measure(run: () => void | Promise<void>, repeats: number): Promise<Cell> {
   const warmStart = performance.now();
   const profile = await tf.profile(run);
   const warmSeconds = (performance.now() - warmStart) / 1000;
@@ -145,7 +154,7 @@ async function measure(run: () => void, repeats: number): Promise<Cell> {
   const times: number[] = [];
   for (let index = 0; index < repeats; index++) {
     const start = performance.now();
-    run();
+    await run();
     times.push((performance.now() - start) / 1000);
   }
   times.sort((x, y) => x - y);
@@ -252,54 +261,51 @@ async function measureBlocks(plan: Plan, io: Io, target: Target, models: Models)
 const describe = (cell: Cell): string => ('seconds' in cell ? `${cell.seconds.toFixed(3)} s` : `skipped (${cell.skipped})`);
 
 /**
- * One training step of `methodName` on the whole model: forward, softmax cross-entropy, backward,
- * SGD with momentum. When nothing before the head trains (linear probe), the backbone runs outside
- * the gradient tape, so the tape holds the head only, as autograd does in PyTorch.
+ * One training step of a method on the whole model, as `train` runs it: @visual-peft/training's
+ * Trainer (forward, softmax cross-entropy, backward, SGD with momentum) on one batch of synthetic
+ * images, with the method's own training forward (VQT's frozen pass off the tape, a linear probe's
+ * backbone off the tape) and its data-dependent set-up (SCT's channels) done once beforehand.
  */
 interface TrainingStep {
-  readonly run: () => void;
+  readonly run: () => Promise<void>;
   readonly dispose: () => void;
-  /** Nothing before the head trains: the backward pass stays in the head. */
-  readonly frozenBackbone: boolean;
   /** Bytes of the weights, plus the gradients and momentum of those that train. */
   readonly stateBytes: number;
 }
 
-function trainingStep(model: VisionTransformer, methodName: string, batch: number): TrainingStep {
+async function trainingStep(model: VisionTransformer, methodName: string, batch: number): Promise<TrainingStep> {
   const entry = findMethod(methodName);
   applyTrainablePolicy(model, entry.policy);
-  const methods: TuningMethod[] = buildMethod(entry, model, {});
-  const trainable = [
-    ...model.parameters.filter((parameter) => parameter.variable.trainable).map((parameter) => parameter.variable),
-    ...methods.flatMap((method) => method.trainableVariables()),
-  ];
-  const frozenBackbone = entry.definition === null && entry.policy === 'linear';
-  const optimizer = tf.train.momentum(LEARNING_RATE, MOMENTUM);
-  const { inChans, imgSize } = model.config;
-  const images = tf.randomNormal([batch, inChans, imgSize[0], imgSize[1]], 0, 1, 'float32', 4) as tf.Tensor4D;
-  const labels = tf.tidy(() => tf.oneHot(tf.randomUniform([batch], 0, model.numClasses, 'int32', 5) as tf.Tensor1D, model.numClasses));
-  const options = { training: true, seed: 6 };
-  const run = () =>
-    tf.tidy(() => {
-      const features = frozenBackbone ? model.forwardFeatures(images, options) : null;
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = features === null ? model.forward(images, options) : model.forwardHead(features, options);
-        return tf.losses.softmaxCrossEntropy(labels, logits);
-      }, trainable);
-      optimizer.applyGradients(grads as Record<string, tf.Variable>);
-      value.dataSync();
-    });
-  const dispose = () => {
-    optimizer.dispose();
+  const methods: TuningMethod[] = buildMethod(entry, model, STEP_OPTIONS[methodName]?.(model.config) ?? {});
+  const dispose = () =>
     methods.forEach((method) => {
       model.detach(method);
       method.dispose();
     });
-    tf.dispose([images, labels]);
-  };
-  const bytes = (variables: readonly tf.Variable[]) => variables.reduce((total, variable) => total + variable.size * 4, 0);
-  const weights = [...model.parameters.map((parameter) => parameter.variable), ...methods.flatMap((method) => method.trainableVariables())];
-  return { run, dispose, frozenBackbone, stateBytes: bytes(weights) + 2 * bytes(trainable) };
+  try {
+    const { inChans, imgSize } = model.config;
+    const source = syntheticSource(syntheticBatch([batch, inChans, imgSize[0], imgSize[1]], model.numClasses));
+    for (const method of methods) await method.prepare?.(source);
+    const config = { epochs: 1, stepsPerEpoch: 1, optimizer: { kind: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM }, schedule: { kind: 'constant' } } as const;
+    const options = { forward: trainingForwardFor(model, methods) };
+    const run = async () => {
+      const trainer = new Trainer(model, methods, config, options);
+      try {
+        await trainer.fit({ train: source });
+      } finally {
+        trainer.dispose();
+      }
+    };
+    const bytes = (variables: readonly tf.Variable[]) => variables.reduce((total, variable) => total + variable.size * 4, 0);
+    const trainable = new Trainer(model, methods, config, options);
+    const trainableBytes = bytes(trainable.parameters.map((parameter) => parameter.variable));
+    trainable.dispose();
+    const weights = [...model.parameters.map((parameter) => parameter.variable), ...methods.flatMap((method) => method.trainableVariables())];
+    return { run, dispose, stateBytes: bytes(weights) + 2 * trainableBytes };
+  } catch (error) {
+    dispose();
+    throw error;
+  }
 }
 
 /** tfjs-backend-wasm is a 32-bit WebAssembly module: its heap holds at most 4 GiB. */
@@ -313,9 +319,8 @@ const WASM_HEAP_BYTES = 2 ** 32;
  * so the estimate errs on the small side. Runs on the wasm backend only.
  */
 async function batchThatFits(model: VisionTransformer, method: string, batch: number): Promise<number> {
-  const probe = trainingStep(model, method, 1);
+  const probe = await trainingStep(model, method, 1);
   try {
-    if (probe.frozenBackbone) return batch;
     if (probe.stateBytes >= WASM_HEAP_BYTES) return 0;
     const perImage = Math.max((await tf.profile(probe.run)).peakBytes - probe.stateBytes, 1);
     return Math.min(batch, Math.floor((WASM_HEAP_BYTES - probe.stateBytes) / perImage));
@@ -343,7 +348,7 @@ async function measureSteps(plan: Plan, io: Io, target: Target, blocks: Map<stri
       cells.set(method, { skipped: 'does not fit the 4 GiB wasm heap' });
       continue;
     }
-    const step = trainingStep(model, method, batch);
+    const step = await trainingStep(model, method, batch);
     try {
       const cell = { ...(await measure(step.run, plan.repeats)), batch };
       cells.set(method, cell);

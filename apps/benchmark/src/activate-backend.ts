@@ -6,13 +6,14 @@ import type { Io } from './io';
 /**
  * Activates the backend for a command and says which one on stderr. Backend packages are imported
  * from the app's own location, so a tfjs-node(-gpu) added to the app is found. On wasm the fast
- * matrix kernels of @visual-peft/backends are installed, on every core: 10-15 times faster training
- * than the stock kernels (README, "Speed").
+ * matrix kernels of @visual-peft/backends are installed, on every core, with onnxruntime-node's
+ * native products when it is installed (it is a dependency of the app): README, "Speed".
  */
 export async function activateBackend(preference: BackendPreference, io: Io): Promise<BackendInfo> {
   const info = await resolveBackend(preference, { importModule: (specifier) => import(specifier) });
-  const fast = info.backend === 'wasm' ? await installFastWasmKernels({ threads: availableParallelism() }) : null;
-  const kernels = fast === null ? '' : `, fast wasm kernels on ${fast.threads} thread${fast.threads === 1 ? '' : 's'}`;
+  const fast = info.backend === 'wasm' ? await installFastWasmKernels({ threads: availableParallelism(), gemm: 'auto' }) : null;
+  const products = fast?.gemm === 'wasm' ? '' : ` (large products on ${fast?.gemm})`;
+  const kernels = fast === null ? '' : `, fast wasm kernels on ${fast.threads} thread${fast.threads === 1 ? '' : 's'}${products}`;
   io.stderr(`backend: ${info.backend} (${info.package} ${info.packageVersion}, ${info.device}${kernels}; tfjs-core ${info.tfjsCoreVersion})`);
   return info;
 }

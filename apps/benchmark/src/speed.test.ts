@@ -35,18 +35,19 @@ function tableRows(stdout: readonly string[], first: string): string[][] {
 
 describe('visual-peft-bench speed', () => {
   it('prints the products, block and training-step tables for each backend, then the headline as JSON', async () => {
-    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,wasm-fast-mt,cpu');
+    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,wasm-fast-mt,wasm-onnx,cpu');
     expect(code).toBe(0);
-    expect(stdout.slice(0, 7)).toEqual([
+    expect(stdout.slice(0, 8)).toEqual([
       expect.stringMatching(/^Machine: \d+ cores \(.*\), Node 20\.\d+\.\d+, load average \d+\.\d at the start, \d+\.\d at the end\.$/),
       '',
       'Backends:',
       expect.stringMatching(/^- wasm stock: @tensorflow\/tfjs-backend-wasm 4\.22\.0, CPU \(WebAssembly/),
       expect.stringMatching(/^- wasm fast, 1 thread: .*installFastWasmKernels\(\{ threads: 1 \}\)$/),
       expect.stringMatching(/^- wasm fast, 2 threads: .*installFastWasmKernels\(\{ threads: 2 \}\)$/),
+      expect.stringMatching(/^- wasm fast \+ onnxruntime, 2 threads: .*installFastWasmKernels\(\{ threads: 2, gemm: 'onnxruntime' \}\): onnxruntime-node \d+\.\d+\.\d+$/),
       expect.stringMatching(/^- cpu: @tensorflow\/tfjs-backend-cpu 4\.22\.0, CPU \(JavaScript\)$/),
     ]);
-    const labels = ['wasm stock', 'wasm fast, 1 thread', 'wasm fast, 2 threads', 'cpu'];
+    const labels = ['wasm stock', 'wasm fast, 1 thread', 'wasm fast, 2 threads', 'wasm fast + onnxruntime, 2 threads', 'cpu'];
     const number = /^\d+(\.\d+)?$/;
 
     const products = tableRows(stdout, 'product');
@@ -82,12 +83,12 @@ describe('visual-peft-bench speed', () => {
     expect(headline).toMatchObject({
       benchmark: 'speed',
       measure: 'one ViT block forward+backward (all weights), batch 2',
-      fastest: expect.stringMatching(/^wasm-fast(-mt)?$/),
+      fastest: expect.stringMatching(/^wasm-(fast|fast-mt|onnx)$/),
       threads: 2,
       speedupVsStockWasm: expect.any(Number),
       ratioToPyTorch: null,
     });
-    expect(Object.keys(headline.seconds)).toEqual(['wasm', 'wasm-fast', 'wasm-fast-mt', 'cpu']);
+    expect(Object.keys(headline.seconds)).toEqual(['wasm', 'wasm-fast', 'wasm-fast-mt', 'wasm-onnx', 'cpu']);
     // Rounded to three significant digits.
     expect(headline.speedupVsStockWasm / (headline.seconds.wasm / headline.seconds[headline.fastest])).toBeCloseTo(1, 2);
   });
@@ -112,7 +113,7 @@ describe('visual-peft-bench speed', () => {
 
   it('refuses bad flags with one line naming the flag', async () => {
     const cases: Array<[RegExp, string[]]> = [
-      [/--backends must list some of wasm, wasm-fast, wasm-fast-mt, cpu, tensorflow, torch, got "gpu"/, ['--backends', 'wasm,gpu']],
+      [/--backends must list some of wasm, wasm-fast, wasm-fast-mt, wasm-onnx, cpu, tensorflow, torch, got "gpu"/, ['--backends', 'wasm,gpu']],
       [/--batch must be an integer >= 1, got "0"/, ['--batch', '4,0']],
       [/--batch must be a comma-separated list, got "4,,8"/, ['--batch', '4,,8']],
       [/--repeats must be an integer >= 1, got "0"/, ['--repeats', '0']],

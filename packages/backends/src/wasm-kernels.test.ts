@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendUnavailableError, resolveBackend } from './resolve-backend';
+import type { FastWasmKernelsOptions } from './wasm-kernels';
 import { FAST_WASM_KERNELS, fastWasmKernelsInstalled, installFastWasmKernels, uninstallFastWasmKernels } from './wasm-kernels';
 
 interface Result {
@@ -20,13 +21,13 @@ function evaluate(compute: () => tf.Tensor): Result {
  * when the CPU kernel cannot compute `compute` itself), on wasm with its original kernels, and on
  * wasm with the fast ones (1 or more threads).
  */
-async function threeWays(compute: () => tf.Tensor, threads = 1, referenceCompute = compute): Promise<{ reference: Result; original: Result; fast: Result }> {
+async function threeWays(compute: () => tf.Tensor, install: FastWasmKernelsOptions, referenceCompute = compute): Promise<{ reference: Result; original: Result; fast: Result }> {
   expect(fastWasmKernelsInstalled()).toBe(false);
   await tf.setBackend('cpu');
   const reference = evaluate(referenceCompute);
   await tf.setBackend('wasm');
   const original = evaluate(compute);
-  await installFastWasmKernels({ threads });
+  await installFastWasmKernels(install);
   try {
     return { reference, original, fast: evaluate(compute) };
   } finally {
@@ -56,9 +57,9 @@ const TOLERANCE = 1e-5;
  */
 async function expectFastMatches(
   compute: () => tf.Tensor,
-  options: { originalWrong?: boolean; threads?: number; reference?: () => tf.Tensor } = {},
+  options: { originalWrong?: boolean; install?: FastWasmKernelsOptions; reference?: () => tf.Tensor } = {},
 ): Promise<void> {
-  const { reference, original, fast } = await threeWays(compute, options.threads, options.reference);
+  const { reference, original, fast } = await threeWays(compute, options.install ?? {}, options.reference);
   expect(relativeError(reference, fast)).toBeLessThan(TOLERANCE);
   const originalError = original.values.length === reference.values.length ? relativeError(reference, original) : Number.POSITIVE_INFINITY;
   if (options.originalWrong === true) expect(originalError).toBeGreaterThan(1e-2);
@@ -123,7 +124,7 @@ describe('installFastWasmKernels', () => {
   it('replaces BatchMatMul and _FusedMatMul and puts the very same originals back', async () => {
     const before = FAST_WASM_KERNELS.map((name) => tf.getKernel(name, 'wasm'));
     const installed = await installFastWasmKernels();
-    expect(installed).toEqual({ kernels: ['BatchMatMul', '_FusedMatMul', 'Identity'], threads: 1 });
+    expect(installed).toEqual({ kernels: ['BatchMatMul', '_FusedMatMul', 'Identity'], threads: 1, gemm: 'wasm', gemmFallback: null });
     expect(fastWasmKernelsInstalled()).toBe(true);
     FAST_WASM_KERNELS.forEach((name, index) => expect(tf.getKernel(name, 'wasm').kernelFunc).not.toBe(before[index]!.kernelFunc));
     await installFastWasmKernels();
@@ -270,22 +271,44 @@ describe('fast _FusedMatMul', () => {
   });
 });
 
+/** Large products of every kind (batched, transposed, folded), and their engine and heap bookkeeping. */
+async function expectLargeProductsMatch(install: FastWasmKernelsOptions): Promise<void> {
+  const a = random([2, 300, 256]);
+  const b = random([320, 256]);
+  const c = random([300, 384]);
+  const compute = () =>
+    tf.tidy(() => tf.concat([tf.reshape(tf.matMul(a, b, false, true), [-1]), tf.reshape(tf.matMul(tf.reshape(a, [600, 256]), tf.reshape(tf.tile(c, [2, 1]), [600, 384]), true), [-1])]));
+  await expectFastMatches(compute, { install });
+  await installFastWasmKernels(install);
+  compute().dispose();
+  const tensors = tf.memory().numTensors;
+  const dataIds = tf.backend().numDataIds();
+  compute().dispose();
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(tf.backend().numDataIds()).toBe(dataIds);
+  await uninstallFastWasmKernels();
+  tf.dispose([a, b, c]);
+}
+
 describe('fast kernels with worker threads', () => {
   it('split large products across threads with the same results and no leaked tensor', async () => {
-    const a = random([2, 300, 256]);
-    const b = random([320, 256]);
-    const c = random([300, 384]);
-    const compute = () =>
-      tf.tidy(() => tf.concat([tf.reshape(tf.matMul(a, b, false, true), [-1]), tf.reshape(tf.matMul(tf.reshape(a, [600, 256]), tf.reshape(tf.tile(c, [2, 1]), [600, 384]), true), [-1])]));
-    await expectFastMatches(compute, { threads: 2 });
-    await installFastWasmKernels({ threads: 2 });
-    compute().dispose();
-    const tensors = tf.memory().numTensors;
-    const dataIds = tf.backend().numDataIds();
-    compute().dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(tf.backend().numDataIds()).toBe(dataIds);
+    await expectLargeProductsMatch({ threads: 2 });
+  });
+});
+
+describe('fast kernels with onnxruntime', () => {
+  it('compute large products in onnxruntime-node with the same results and no leaked tensor', async () => {
+    await expectLargeProductsMatch({ threads: 2, gemm: 'onnxruntime' });
+  });
+
+  it("reports what computes the products: onnxruntime-node under 'auto' when it is installed", async () => {
+    const installed = await installFastWasmKernels({ threads: 2, gemm: 'auto' });
+    expect(installed).toMatchObject({ threads: 2, gemm: expect.stringMatching(/^onnxruntime-node \d+\.\d+\.\d+$/), gemmFallback: null });
     await uninstallFastWasmKernels();
-    tf.dispose([a, b, c]);
+  });
+
+  it('rejects an unknown gemm, naming the option', async () => {
+    await expect(installFastWasmKernels({ gemm: 'blas' as never })).rejects.toThrow(new RangeError(`gemm must be 'wasm', 'onnxruntime' or 'auto', got "blas"`));
+    expect(fastWasmKernelsInstalled()).toBe(false);
   });
 });

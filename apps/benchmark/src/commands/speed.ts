@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendInfo } from '@visual-peft/backends';
+import type { BackendInfo, BackendPreference } from '@visual-peft/backends';
 import { Trainer } from '@visual-peft/training';
 import { installFastWasmKernels, resolveBackend, uninstallFastWasmKernels } from '@visual-peft/backends';
 import type { TuningMethod, VitConfig } from '@visual-peft/vit-core';
@@ -18,7 +18,7 @@ import { METHODS, buildMethod, findMethod, trainingForwardFor } from '../methods
 import { syntheticBatch, syntheticSource } from '../synthetic-data';
 
 export const SPEED_USAGE =
-  'speed [--backends wasm,wasm-fast,wasm-fast-mt,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--model <preset | config.json>] [--python PATH]';
+  'speed [--backends wasm,wasm-fast,wasm-fast-mt,wasm-onnx,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--model <preset | config.json>] [--python PATH]';
 
 /** Training steps measured by default: the baselines and the papers' methods (any registered name may be added). */
 const DEFAULT_METHODS = ['linear', 'vpt-deep', 'gated-prompt', 'vqt', 'sct', 'full'];
@@ -37,9 +37,11 @@ const MOMENTUM = 0.9;
 /** A first run longer than this is the measurement: one-time costs are small against it. */
 const SLOW_SECONDS = 5;
 
-type TfjsBackendId = 'wasm' | 'wasm-fast' | 'wasm-fast-mt' | 'cpu' | 'tensorflow';
+type TfjsBackendId = 'wasm' | 'wasm-fast' | 'wasm-fast-mt' | 'wasm-onnx' | 'cpu' | 'tensorflow';
 type BackendId = TfjsBackendId | 'torch';
-const BACKEND_IDS: readonly BackendId[] = ['wasm', 'wasm-fast', 'wasm-fast-mt', 'cpu', 'tensorflow', 'torch'];
+const BACKEND_IDS: readonly BackendId[] = ['wasm', 'wasm-fast', 'wasm-fast-mt', 'wasm-onnx', 'cpu', 'tensorflow', 'torch'];
+/** The wasm backend with the fast kernels, in each of their forms. */
+const FAST_IDS: ReadonlySet<BackendId> = new Set(['wasm-fast', 'wasm-fast-mt', 'wasm-onnx']);
 
 /** One matrix product at the model's shapes, as tf.matMul takes it. */
 interface MatMulSpec {
@@ -365,12 +367,21 @@ async function activate(id: TfjsBackendId, plan: Plan, io: Io): Promise<{ label:
   await uninstallFastWasmKernels();
   let info: BackendInfo;
   try {
-    info = await resolveBackend(id === 'wasm-fast' || id === 'wasm-fast-mt' ? 'wasm' : id, { importModule: (specifier) => import(specifier) });
+    info = await resolveBackend(FAST_IDS.has(id) ? 'wasm' : (id as BackendPreference), { importModule: (specifier) => import(specifier) });
   } catch (error) {
     io.stderr(`${id}: not available: ${(error as Error).message}`);
     return null;
   }
   const detail = `${info.package} ${info.packageVersion}, ${info.device}`;
+  if (id === 'wasm-onnx') {
+    try {
+      const { threads, gemm } = await installFastWasmKernels({ threads: plan.threads, gemm: 'onnxruntime' });
+      return { label: `wasm fast + onnxruntime, ${threads} thread${threads === 1 ? '' : 's'}`, detail: `${detail}, with installFastWasmKernels({ threads: ${threads}, gemm: 'onnxruntime' }): ${gemm}` };
+    } catch (error) {
+      io.stderr(`${id}: not available: ${(error as Error).message}`);
+      return null;
+    }
+  }
   if (id === 'wasm-fast' || id === 'wasm-fast-mt') {
     const { threads } = await installFastWasmKernels({ threads: id === 'wasm-fast' ? 1 : plan.threads });
     const label = `wasm fast, ${threads} thread${threads === 1 ? '' : 's'}`;
@@ -515,7 +526,7 @@ function headline(plan: Plan, results: readonly BackendResult[]): Record<string,
   const key = `${plan.headlineBatch} forward+backward`;
   const seconds: Partial<Record<BackendId, number | null>> = Object.fromEntries(results.map((result) => [result.id, secondsOf(result.blocks.get(key))]));
   const fast = results
-    .filter((result) => result.id === 'wasm-fast' || result.id === 'wasm-fast-mt')
+    .filter((result) => FAST_IDS.has(result.id))
     .map((result) => ({ id: result.id, seconds: secondsOf(result.blocks.get(key)) }))
     .filter((entry): entry is { id: BackendId; seconds: number } => entry.seconds !== null)
     .sort((x, y) => x.seconds - y.seconds)[0];

@@ -1,9 +1,11 @@
 import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends';
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
+import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
 import { PARAMS_USAGE, params } from './commands/params';
 import { PREDICT_USAGE, predict } from './commands/predict';
+import { REPORT_USAGE, report } from './commands/report';
 import { SPEED_USAGE, speed } from './commands/speed';
 import { TRAIN_USAGE, train } from './commands/train';
 import { UsageError } from './errors';
@@ -17,6 +19,8 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   speed: { run: speed, usage: SPEED_USAGE },
   train: { run: train, usage: TRAIN_USAGE },
   memory: { run: memory, usage: MEMORY_USAGE },
+  report: { run: report, usage: REPORT_USAGE },
+  doctor: { run: doctor, usage: DOCTOR_USAGE },
 };
 
 const USAGE = ['usage: visual-peft-bench <command> [flags]', ...Object.values(COMMANDS).map((command) => `  ${command.usage}`)].join('\n');

@@ -1,0 +1,299 @@
+/**
+ * One small SVG chart renderer for every plot of the report: grouped bars, lines, a labelled scatter
+ * (optionally on a log x axis) and a heatmap, all drawn with the same frame (title, axes, ticks, grid,
+ * axis labels, legend). Text is escaped; numbers are rounded so the files stay small and stable.
+ */
+
+interface ChartBase {
+  readonly title: string;
+  readonly xLabel: string;
+  readonly yLabel: string;
+}
+
+/** Grouped bars: one group per category, one bar per series; null draws no bar. */
+export interface BarChart extends ChartBase {
+  readonly kind: 'bar';
+  readonly categories: readonly string[];
+  readonly series: readonly { readonly name: string; readonly values: readonly (number | null)[] }[];
+}
+
+export interface LineChart extends ChartBase {
+  readonly kind: 'line';
+  readonly series: readonly { readonly name: string; readonly points: readonly { readonly x: number; readonly y: number }[] }[];
+}
+
+/** Points with a text label each, e.g. one point per method. */
+export interface ScatterChart extends ChartBase {
+  readonly kind: 'scatter';
+  readonly logX: boolean;
+  readonly series: readonly { readonly name: string; readonly points: readonly { readonly x: number; readonly y: number; readonly label: string }[] }[];
+}
+
+/** Rows of cells over a column index 0..columns-1, coloured by value from 0 to the largest value. */
+export interface HeatmapChart extends ChartBase {
+  readonly kind: 'heatmap';
+  readonly rows: readonly string[];
+  readonly values: readonly (readonly number[])[];
+  /** What the colour means, shown by the colour bar. */
+  readonly valueLabel: string;
+}
+
+export type ChartSpec = BarChart | LineChart | ScatterChart | HeatmapChart;
+
+const WIDTH = 760;
+const HEIGHT = 440;
+const MARGIN = { top: 44, right: 24, bottom: 76, left: 76 };
+const LEGEND_WIDTH = 170;
+const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
+// Tableau 10: distinguishable, and readable by most colour-blind readers.
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+export function escapeXml(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot', "'": 'apos' }[character]!};`);
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+/** A short tick label: 1500 -> 1.5k, 2e6 -> 2M, 0.25 -> 0.25. */
+export function formatTick(value: number): string {
+  const magnitude = Math.abs(value);
+  for (const [size, suffix] of [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ] as const) {
+    if (magnitude >= size) return `${Number((value / size).toPrecision(3))}${suffix}`;
+  }
+  return `${Number(value.toPrecision(3))}`;
+}
+
+interface Scale {
+  (value: number): number;
+  readonly ticks: readonly number[];
+}
+
+/** A linear scale over "nice" bounds (multiples of 1, 2 or 5 times a power of ten) with about 5 ticks. */
+function linearScale(min: number, max: number, rangeStart: number, rangeEnd: number): Scale {
+  const span = max > min ? max - min : Math.abs(max) || 1;
+  const rough = span / 5;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  const step = [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= rough)!;
+  const low = Math.floor(min / step) * step;
+  const high = Math.max(Math.ceil(max / step) * step, low + step);
+  const ticks: number[] = [];
+  for (let tick = low; tick <= high + step / 2; tick += step) ticks.push(Number(tick.toPrecision(12)));
+  const scale = (value: number) => rangeStart + ((value - low) / (high - low)) * (rangeEnd - rangeStart);
+  return Object.assign(scale, { ticks });
+}
+
+/** A log10 scale over whole decades, a tick per decade. */
+function logScale(min: number, max: number, rangeStart: number, rangeEnd: number): Scale {
+  const low = Math.floor(Math.log10(min));
+  const high = Math.max(Math.ceil(Math.log10(max)), low + 1);
+  const ticks = Array.from({ length: high - low + 1 }, (_, index) => 10 ** (low + index));
+  const scale = (value: number) => rangeStart + ((Math.log10(value) - low) / (high - low)) * (rangeEnd - rangeStart);
+  return Object.assign(scale, { ticks });
+}
+
+interface Frame {
+  readonly left: number;
+  readonly right: number;
+  readonly top: number;
+  readonly bottom: number;
+}
+
+function text(x: number, y: number, content: string, attributes = ''): string {
+  return `<text x="${round(x)}" y="${round(y)}"${attributes === '' ? '' : ` ${attributes}`}>${escapeXml(content)}</text>`;
+}
+
+function frameFor(legend: boolean): Frame {
+  return { left: MARGIN.left, right: WIDTH - MARGIN.right - (legend ? LEGEND_WIDTH : 0), top: MARGIN.top, bottom: HEIGHT - MARGIN.bottom };
+}
+
+/** Title, axis labels and the plot's border: the parts every chart shares. */
+function decorations(spec: ChartSpec, frame: Frame): string[] {
+  const middleY = (frame.top + frame.bottom) / 2;
+  return [
+    text(WIDTH / 2, 26, spec.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
+    text((frame.left + frame.right) / 2, HEIGHT - 14, spec.xLabel, 'text-anchor="middle" font-size="13"'),
+    text(18, middleY, spec.yLabel, `text-anchor="middle" font-size="13" transform="rotate(-90 18 ${round(middleY)})"`),
+    `<rect x="${frame.left}" y="${frame.top}" width="${frame.right - frame.left}" height="${frame.bottom - frame.top}" fill="none" stroke="#333"/>`,
+  ];
+}
+
+function yAxis(scale: Scale, frame: Frame): string[] {
+  return scale.ticks.flatMap((tick) => {
+    const y = round(scale(tick));
+    return [
+      `<line x1="${frame.left}" y1="${y}" x2="${frame.right}" y2="${y}" stroke="#e0e0e0"/>`,
+      `<line x1="${frame.left - 5}" y1="${y}" x2="${frame.left}" y2="${y}" stroke="#333"/>`,
+      text(frame.left - 8, y + 4, formatTick(tick), 'text-anchor="end" font-size="11"'),
+    ];
+  });
+}
+
+function xAxis(scale: Scale, frame: Frame): string[] {
+  return scale.ticks.flatMap((tick) => {
+    const x = round(scale(tick));
+    return [
+      `<line x1="${x}" y1="${frame.top}" x2="${x}" y2="${frame.bottom}" stroke="#e0e0e0"/>`,
+      `<line x1="${x}" y1="${frame.bottom}" x2="${x}" y2="${frame.bottom + 5}" stroke="#333"/>`,
+      text(x, frame.bottom + 18, formatTick(tick), 'text-anchor="middle" font-size="11"'),
+    ];
+  });
+}
+
+/** Category labels under bands; slanted when they would not fit side by side. */
+function categoryAxis(categories: readonly string[], frame: Frame): string[] {
+  const band = (frame.right - frame.left) / categories.length;
+  const slanted = categories.some((category) => category.length * 6.5 > band);
+  return categories.map((category, index) => {
+    const x = frame.left + band * (index + 0.5);
+    const y = frame.bottom + 16;
+    return slanted
+      ? text(x, y, category, `text-anchor="end" font-size="11" transform="rotate(-35 ${round(x)} ${round(y)})"`)
+      : text(x, y, category, 'text-anchor="middle" font-size="11"');
+  });
+}
+
+function legend(names: readonly string[], frame: Frame): string[] {
+  const x = frame.right + 14;
+  const lineHeight = Math.min(18, (HEIGHT - MARGIN.top) / Math.max(names.length, 1));
+  return names.flatMap((name, index) => {
+    const y = frame.top + index * lineHeight;
+    return [`<rect x="${x}" y="${round(y)}" width="12" height="12" fill="${color(index)}"/>`, text(x + 18, y + 10, name, 'font-size="11"')];
+  });
+}
+
+const color = (index: number) => PALETTE[index % PALETTE.length]!;
+
+function finiteValues(values: readonly (number | null)[]): number[] {
+  return values.filter((value): value is number => value !== null && Number.isFinite(value));
+}
+
+function barBody(spec: BarChart, frame: Frame): string[] {
+  const values = finiteValues(spec.series.flatMap((series) => series.values));
+  const y = linearScale(Math.min(0, ...values), Math.max(0, ...values), frame.bottom, frame.top);
+  const band = (frame.right - frame.left) / spec.categories.length;
+  const barWidth = (band * 0.8) / spec.series.length;
+  const bars = spec.series.flatMap((series, seriesIndex) =>
+    series.values.flatMap((value, categoryIndex) => {
+      if (value === null || !Number.isFinite(value)) return [];
+      const x = frame.left + band * categoryIndex + band * 0.1 + barWidth * seriesIndex;
+      const top = Math.min(y(value), y(0));
+      const height = Math.abs(y(value) - y(0));
+      return [
+        `<rect x="${round(x)}" y="${round(top)}" width="${round(barWidth)}" height="${round(height)}" fill="${color(seriesIndex)}"><title>${escapeXml(`${series.name}, ${spec.categories[categoryIndex]}: ${formatTick(value)}`)}</title></rect>`,
+      ];
+    }),
+  );
+  return [...yAxis(y, frame), ...bars, ...categoryAxis(spec.categories, frame)];
+}
+
+function lineBody(spec: LineChart, frame: Frame): string[] {
+  const points = spec.series.flatMap((series) => series.points);
+  const x = linearScale(Math.min(...points.map((point) => point.x)), Math.max(...points.map((point) => point.x)), frame.left, frame.right);
+  const y = linearScale(Math.min(...points.map((point) => point.y)), Math.max(...points.map((point) => point.y)), frame.bottom, frame.top);
+  const lines = spec.series.flatMap((series, index) => [
+    `<polyline fill="none" stroke="${color(index)}" stroke-width="2" points="${series.points.map((point) => `${round(x(point.x))},${round(y(point.y))}`).join(' ')}"/>`,
+    ...series.points.map((point) => `<circle cx="${round(x(point.x))}" cy="${round(y(point.y))}" r="3" fill="${color(index)}"/>`),
+  ]);
+  return [...yAxis(y, frame), ...xAxis(x, frame), ...lines];
+}
+
+function scatterBody(spec: ScatterChart, frame: Frame): string[] {
+  const points = spec.series.flatMap((series) => series.points);
+  const xs = points.map((point) => point.x);
+  const ys = points.map((point) => point.y);
+  const x = (spec.logX ? logScale : linearScale)(Math.min(...xs), Math.max(...xs), frame.left, frame.right);
+  const y = linearScale(Math.min(...ys), Math.max(...ys), frame.bottom, frame.top);
+  const marks = spec.series.flatMap((series, index) =>
+    series.points.flatMap((point) => [
+      `<circle cx="${round(x(point.x))}" cy="${round(y(point.y))}" r="5" fill="${color(index)}"/>`,
+      text(x(point.x) + 7, y(point.y) - 6, point.label, 'font-size="11"'),
+    ]),
+  );
+  return [...yAxis(y, frame), ...xAxis(x, frame), ...marks];
+}
+
+/** White to dark blue. */
+function heat(fraction: number): string {
+  const channel = (from: number, to: number) => Math.round(from + (to - from) * Math.min(Math.max(fraction, 0), 1));
+  return `rgb(${channel(255, 8)},${channel(255, 48)},${channel(255, 107)})`;
+}
+
+function heatmapBody(spec: HeatmapChart, frame: Frame): string[] {
+  const columns = Math.max(...spec.values.map((row) => row.length));
+  const largest = Math.max(...spec.values.flat());
+  const rowHeight = (frame.bottom - frame.top) / spec.rows.length;
+  const x = linearScale(0, columns, frame.left, frame.right);
+  const cellWidth = (frame.right - frame.left) / columns;
+  const cells = spec.values.flatMap((row, rowIndex) =>
+    row.flatMap((value, column) =>
+      value > 0
+        ? [`<rect x="${round(frame.left + column * cellWidth)}" y="${round(frame.top + rowIndex * rowHeight)}" width="${round(cellWidth)}" height="${round(rowHeight)}" fill="${heat(value / largest)}"/>`]
+        : [],
+    ),
+  );
+  const rowLabels = spec.rows.map((label, index) => text(frame.left - 8, frame.top + rowHeight * (index + 0.5) + 4, label, 'text-anchor="end" font-size="11"'));
+  // Colour bar: the legend's place, from 0 at the bottom to the largest value at the top.
+  const barX = frame.right + 24;
+  const steps = 20;
+  const stepHeight = (frame.bottom - frame.top) / steps;
+  const colourBar = [
+    ...Array.from({ length: steps }, (_, step) => `<rect x="${barX}" y="${round(frame.bottom - (step + 1) * stepHeight)}" width="16" height="${round(stepHeight)}" fill="${heat((step + 0.5) / steps)}"/>`),
+    text(barX + 22, frame.top + 10, formatTick(largest), 'font-size="11"'),
+    text(barX + 22, frame.bottom, '0', 'font-size="11"'),
+    text(barX, frame.top - 8, spec.valueLabel, 'font-size="11"'),
+  ];
+  return [...xAxis(x, frame), ...cells, ...rowLabels, ...colourBar];
+}
+
+function body(spec: ChartSpec, frame: Frame): string[] {
+  switch (spec.kind) {
+    case 'bar':
+      return barBody(spec, frame);
+    case 'line':
+      return lineBody(spec, frame);
+    case 'scatter':
+      return scatterBody(spec, frame);
+    case 'heatmap':
+      return heatmapBody(spec, frame);
+  }
+}
+
+/** Every series' name, for charts that have a legend. */
+function legendNames(spec: ChartSpec): readonly string[] {
+  return spec.kind === 'heatmap' ? [] : spec.series.map((series) => series.name);
+}
+
+/** Throws a RangeError for a chart with nothing to draw: callers skip such plots before rendering. */
+function checkData(spec: ChartSpec): void {
+  const empty =
+    spec.kind === 'heatmap'
+      ? spec.rows.length === 0 || spec.rows.length !== spec.values.length || spec.values.every((row) => row.length === 0)
+      : spec.kind === 'bar'
+        ? spec.categories.length === 0 || finiteValues(spec.series.flatMap((series) => series.values)).length === 0
+        : spec.series.every((series) => series.points.length === 0);
+  if (empty) throw new RangeError(`chart ${JSON.stringify(spec.title)} has no data to draw`);
+  if (spec.kind === 'scatter' && spec.logX && spec.series.some((series) => series.points.some((point) => !(point.x > 0)))) {
+    throw new RangeError(`chart ${JSON.stringify(spec.title)}: a log x axis needs positive x values`);
+  }
+}
+
+/** The chart as a standalone SVG document of 760 x 440 user units. */
+export function renderChart(spec: ChartSpec): string {
+  checkData(spec);
+  const names = legendNames(spec);
+  const frame = frameFor(names.length > 0 || spec.kind === 'heatmap');
+  const parts = [...body(spec, frame), ...decorations(spec, frame), ...legend(names, frame)];
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="${FONT}">`,
+    `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
+    ...parts,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+export const CHART_SIZE = { width: WIDTH, height: HEIGHT } as const;

@@ -72,6 +72,12 @@ describe('renderChart', () => {
     expect(svg).not.toContain('<dtd>');
   });
 
+  it('leaves the legend out for a single series the y axis label names', () => {
+    const summary = parseXml(renderChart({ ...base, yLabel: 'peak MiB', kind: 'bar', categories: ['linear', 'full'], series: [{ name: 'peak MiB', values: [8, 40] }] }));
+    expect(summary.counts.rect).toBe(1 + 1 + 2);
+    expect(summary.texts.filter((text) => text === 'peak MiB')).toHaveLength(1);
+  });
+
   it('puts the x axis on decades for a log scale and labels every point', () => {
     const svg = renderChart({
       ...base,
@@ -100,6 +106,8 @@ describe('renderChart', () => {
       }),
     );
     expect(lines.counts.polyline).toBe(2);
+    // Epochs 1 to 3: whole-number ticks only.
+    expect(lines.texts.filter((text) => /^\d/.test(text)).slice(-3)).toEqual(['1', '2', '3']);
     expect(lines.counts.circle).toBe(5);
     const heatmap = parseXml(
       renderChart({

@@ -192,7 +192,9 @@ function barBody(spec: BarChart, frame: Frame): string[] {
 
 function lineBody(spec: LineChart, frame: Frame): string[] {
   const points = spec.series.flatMap((series) => series.points);
-  const x = linearScale(Math.min(...points.map((point) => point.x)), Math.max(...points.map((point) => point.x)), frame.left, frame.right);
+  const fullX = linearScale(Math.min(...points.map((point) => point.x)), Math.max(...points.map((point) => point.x)), frame.left, frame.right);
+  // Whole-number x (epochs) gets whole-number ticks only.
+  const x = points.every((point) => Number.isInteger(point.x)) ? Object.assign((value: number) => fullX(value), { ticks: fullX.ticks.filter(Number.isInteger) }) : fullX;
   const y = linearScale(Math.min(...points.map((point) => point.y)), Math.max(...points.map((point) => point.y)), frame.bottom, frame.top);
   const lines = spec.series.flatMap((series, index) => [
     `<polyline fill="none" stroke="${color(index)}" stroke-width="2" points="${series.points.map((point) => `${round(x(point.x))},${round(y(point.y))}`).join(' ')}"/>`,
@@ -262,9 +264,11 @@ function body(spec: ChartSpec, frame: Frame): string[] {
   }
 }
 
-/** Every series' name, for charts that have a legend. */
+/** Series names for the legend: none for a heatmap, or for a single series the y axis label already names. */
 function legendNames(spec: ChartSpec): readonly string[] {
-  return spec.kind === 'heatmap' ? [] : spec.series.map((series) => series.name);
+  if (spec.kind === 'heatmap' || (spec.series.length === 1 && spec.series[0]!.name === spec.yLabel)) return [];
+  // The legend column is LEGEND_WIDTH wide: longer names are cut, whole in each bar's tooltip.
+  return spec.series.map((series) => (series.name.length > 24 ? `${series.name.slice(0, 23)}…` : series.name));
 }
 
 /** Throws a RangeError for a chart with nothing to draw: callers skip such plots before rendering. */

@@ -3,8 +3,10 @@ import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
+import { MERGE_USAGE, merge } from './commands/merge';
 import { PARAMS_USAGE, params } from './commands/params';
 import { PREDICT_USAGE, predict } from './commands/predict';
+import { RUN_USAGE, run } from './commands/run';
 import { REPORT_USAGE, report } from './commands/report';
 import { SPEED_USAGE, speed } from './commands/speed';
 import { TRAIN_USAGE, train } from './commands/train';
@@ -19,6 +21,8 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   speed: { run: speed, usage: SPEED_USAGE },
   train: { run: train, usage: TRAIN_USAGE },
   memory: { run: memory, usage: MEMORY_USAGE },
+  run: { run, usage: RUN_USAGE },
+  merge: { run: merge, usage: MERGE_USAGE },
   report: { run: report, usage: REPORT_USAGE },
   doctor: { run: doctor, usage: DOCTOR_USAGE },
 };

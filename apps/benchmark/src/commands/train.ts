@@ -1,18 +1,16 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classificationProtocol, createBatchSource, isDatasetName, loadClassificationSplit, pipelinePreset, DATASET_NAMES } from '@visual-peft/datasets';
-import { queryTrainingForward } from '@visual-peft/query-tuning';
-import type { VisualQueryTuning } from '@visual-peft/query-tuning';
-import type { TrainingForward } from '@visual-peft/training';
-import { Trainer, saveTunedWeights } from '@visual-peft/training';
-import { VisionTransformer, applyTrainablePolicy, countParameters, readCheckpoint, loadStateDict, writeFileAtomic } from '@visual-peft/vit-core';
+import { classificationProtocol, isDatasetName, loadClassificationSplit, DATASET_NAMES } from '@visual-peft/datasets';
+import { saveTunedWeights } from '@visual-peft/training';
+import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, findMethod } from '../methods';
+import { findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
+import { trainJob } from '../train-job';
 
 export const TRAIN_USAGE =
   'train --backbone <preset | config.json> [--weights <checkpoint>] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
@@ -77,76 +75,59 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, { seed });
   const config = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
-  if (config.imgSize[0] !== config.imgSize[1]) throw new UsageError(`train: the backbone's imgSize must be square for the dataset pipelines, got [${config.imgSize.join(', ')}]`);
   const backend = await activateBackend(backendFlag(flags.backend), io);
+  if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
+  const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
 
-  const model = new VisionTransformer(config, { seed, weights: flags.weights === undefined ? 'random' : 'zeros' });
-  try {
-    if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
-    else loadStateDict(model, (await readCheckpoint(flags.weights)).stateDict, { source: flags.weights, head: 'discard' });
-    applyTrainablePolicy(model, entry.policy);
-    const methods = buildMethod(entry, model, options);
-    const imageSize = config.imgSize[0];
-    const loader = { batchSize, seed };
-    const trainSource = createBatchSource(trainSplit, { ...loader, pipeline: pipelinePreset(protocol.trainPipeline, { imageSize }), shuffle: true, dropLast: true });
-    const evalPipeline = pipelinePreset(protocol.evalPipeline, { imageSize });
-    const evalSource = evalSplit === null ? undefined : createBatchSource(evalSplit, { ...loader, pipeline: evalPipeline });
-    // Data-dependent initialisation (SCT's channels, SPT's prompts) reads the training split unaugmented.
-    for (const method of methods) await method.prepare?.(createBatchSource(trainSplit, { ...loader, pipeline: evalPipeline }));
-    const vqt = methods.find((method): method is VisualQueryTuning => method.name === 'vqt');
-    const forward = vqt === undefined ? undefined : (queryTrainingForward(vqt) as unknown as TrainingForward);
-
-    await mkdir(out, { recursive: true });
-    const trainer = new Trainer(
-      model,
-      methods,
-      {
+  await mkdir(out, { recursive: true });
+  const started = Date.now();
+  const summary = await trainJob(
+    {
+      backbone: config,
+      weights,
+      method: entry,
+      options,
+      train: trainSplit,
+      validation: evalSplit,
+      pipelines: { train: protocol.trainPipeline, eval: protocol.evalPipeline },
+      batchSize,
+      seed,
+      trainer: {
         epochs,
-        stepsPerEpoch: trainSource.batchesPerEpoch,
         optimizer: { kind: optimizer as 'sgd' | 'adamw' | 'adam', learningRate, weightDecay },
         schedule: schedule === 'cosine' ? { kind: 'cosine', warmupEpochs } : { kind: 'constant' },
         labelSmoothing,
-        seed,
       },
-      forward === undefined ? {} : { forward },
-    );
-    const started = Date.now();
-    const result = await trainer.fit({
-      train: trainSource,
-      ...(evalSource === undefined ? {} : { validation: evalSource }),
       outputDir: join(out, 'checkpoints'),
       onProgress: (event) => {
         if (event.type !== 'epoch') return;
         const evaluation = event.evaluation === null ? '' : `, top-1 ${(100 * event.evaluation.top1).toFixed(2)}%`;
         io.stderr(`epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}${evaluation}`);
       },
-    });
-    trainer.dispose();
-    await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods);
-    const counts = countParameters(model, methods);
-    const last = result.history.at(-1)?.evaluation ?? null;
-    const summary = {
-      method: entry.name,
-      options,
-      dataset,
-      trainSplit: trainSplit.split,
-      evalSplit: evalSplit?.split ?? null,
-      epochs,
-      status: result.status,
-      resumedFrom: result.resumedFrom,
-      top1: last?.top1 ?? null,
-      perClassAccuracy: last?.perClassAccuracy ?? null,
-      loss: last?.loss ?? null,
-      bestEpoch: result.best?.epoch ?? null,
-      bestTop1: result.best?.evaluation.top1 ?? null,
-      parameters: counts,
-      seconds: (Date.now() - started) / 1000,
-      backend: { name: backend.backend, package: backend.package, version: backend.packageVersion, device: backend.device },
-    };
-    await writeFileAtomic(join(out, 'result.json'), `${JSON.stringify(summary, null, 2)}\n`);
-    io.stdout(JSON.stringify(summary));
-    methods.forEach((method) => method.dispose());
-  } finally {
-    model.dispose();
-  }
+    },
+    async ({ model, methods, result }) => {
+      await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods);
+      const last = result.history.at(-1)?.evaluation ?? null;
+      return {
+        method: entry.name,
+        options,
+        dataset,
+        trainSplit: trainSplit.split,
+        evalSplit: evalSplit?.split ?? null,
+        epochs,
+        status: result.status,
+        resumedFrom: result.resumedFrom,
+        top1: last?.top1 ?? null,
+        perClassAccuracy: last?.perClassAccuracy ?? null,
+        loss: last?.loss ?? null,
+        bestEpoch: result.best?.epoch ?? null,
+        bestTop1: result.best?.evaluation.top1 ?? null,
+        parameters: countParameters(model, methods),
+        seconds: (Date.now() - started) / 1000,
+        backend: { name: backend.backend, package: backend.package, version: backend.packageVersion, device: backend.device },
+      };
+    },
+  );
+  await writeFileAtomic(join(out, 'result.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  io.stdout(JSON.stringify(summary));
 }

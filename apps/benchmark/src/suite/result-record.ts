@@ -25,7 +25,10 @@ export interface JobKey {
 export interface GridPoint {
   readonly learningRate: number;
   readonly weightDecay: number;
-  /** Validation top-1 (or mIoU for segmentation) in [0, 1]; null when training diverged. */
+  /**
+   * Validation top-1 (or mIoU for segmentation) in [0, 1]; null when training diverged (failure
+   * says why) or when the grid is this single point, which is then not searched (failure null).
+   */
   readonly score: number | null;
   /** Why score is null (e.g. "diverged at epoch 3: loss NaN"), else null. */
   readonly failure: string | null;

@@ -1,0 +1,206 @@
+import { join, resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
+import { VisionTransformer, VisualPeftError, readCheckpoint } from '@visual-peft/vit-core';
+import { activateBackend } from '../activate-backend';
+import { BACKEND_OPTION, backendFlag, parseCommandArgs, requireFlag } from '../args';
+import { runEnvironment } from '../environment';
+import { UsageError } from '../errors';
+import type { Io } from '../io';
+import { processIo } from '../io';
+import type { MethodEntry } from '../methods';
+import { buildMethod, findMethod } from '../methods';
+import type { OptionValue } from '../set-options';
+import type { BackboneWeights } from '../train-job';
+import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
+import type { ProgressSink } from '../suite/progress';
+import { SuiteProgress } from '../suite/progress';
+import type { ResultRecord } from '../suite/result-record';
+import { openStore, readResult, writeResult } from '../suite/result-store';
+import type { JobProgress, TaskSplits } from '../suite/run-job';
+import { RunInterruptedError, runJob } from '../suite/run-job';
+import type { SuitePlan } from '../suite/suite-config';
+import { SUITE_NAMES, resolveSuite, taskRoot } from '../suite/suite-config';
+
+export const RUN_USAGE =
+  `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
+  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--backend auto|tensorflow|wasm|cpu]';
+
+/** A suite file's method options could not build the method. */
+export class SuiteOptionError extends VisualPeftError {}
+
+/** For tests and embedding: stop the run, or watch it. */
+export interface RunHooks {
+  /** Aborting stops after the current training step (the job resumes on the next run). */
+  readonly signal?: AbortSignal;
+  readonly onJobFinished?: (record: ResultRecord) => void;
+  readonly onProgress?: (progress: JobProgress) => void;
+  /** Where progress goes. Default: stderr, redrawn when it is a terminal. */
+  readonly sink?: ProgressSink;
+}
+
+function listFlag(name: string, value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((item) => item.trim());
+  if (items.some((item) => item === '')) throw new UsageError(`--${name} must be a comma-separated list without empty entries, got ${JSON.stringify(value)}`);
+  return items;
+}
+
+function stderrSink(io: Io): ProgressSink {
+  const tty = io === processIo && process.stderr.isTTY === true;
+  return {
+    tty,
+    line: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}\n`) : io.stderr(text)),
+    redraw: (text) => process.stderr.write(`\r\x1b[2K${text.slice(0, Math.max(20, (process.stderr.columns ?? 160) - 1))}`),
+  };
+}
+
+/** Builds every suite method on each backbone once, so a bad option fails now rather than hours in. */
+function checkMethodOptions(plan: SuitePlan, entries: ReadonlyMap<string, MethodEntry>): void {
+  for (const backbone of plan.resolved.backbones) {
+    const model = new VisionTransformer({ ...backbone.config, numClasses: 2 }, { weights: 'zeros' });
+    try {
+      for (const method of plan.resolved.methods) {
+        try {
+          buildMethod(entries.get(method.name)!, model, method.recipe.options as Record<string, OptionValue>).forEach((built) => {
+            model.detach(built);
+            built.dispose();
+          });
+        } catch (error) {
+          if (!(error instanceof VisualPeftError)) throw error;
+          throw new SuiteOptionError(`options of ${method.name} (${JSON.stringify(method.recipe.options)}): ${error.message}`);
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+}
+
+/** The protocol's four splits of every task, read once: a data root without the expected files fails here. */
+async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string, TaskSplits>> {
+  const splits = new Map<string, TaskSplits>();
+  for (const task of plan.resolved.tasks) {
+    const protocol = classificationProtocol(task.dataset);
+    const root = taskRoot(data, task);
+    const load = (split: string | null) => {
+      if (split === null) throw new UsageError(`task ${task.task} has no split for the protocol's search or test`);
+      return loadClassificationSplit(task.dataset, root, split);
+    };
+    splits.set(task.task, {
+      train: await load(protocol.train),
+      validation: await load(protocol.validation),
+      finalTrain: await load(protocol.finalTrain),
+      test: await load(protocol.test),
+    });
+  }
+  return splits;
+}
+
+/**
+ * Runs a suite (or one shard of it) with the papers' protocol, storing each finished job at once in
+ * `<out>/results/`. Running it again skips finished jobs and resumes an interrupted one.
+ */
+export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks = {}): Promise<void> {
+  const flags = parseCommandArgs('run', args, {
+    suite: { type: 'string' },
+    methods: { type: 'string' },
+    backbone: { type: 'string' },
+    weights: { type: 'string' },
+    data: { type: 'string' },
+    out: { type: 'string' },
+    seeds: { type: 'string' },
+    shard: { type: 'string' },
+    ...BACKEND_OPTION,
+  });
+  const suite = requireFlag('run', 'suite', flags.suite);
+  const data = resolve(requireFlag('run', 'data', flags.data));
+  const out = resolve(requireFlag('run', 'out', flags.out));
+  const seeds = listFlag('seeds', flags.seeds)?.map((seed) => {
+    if (!/^\d+$/.test(seed)) throw new UsageError(`--seeds must be non-negative integers, got ${JSON.stringify(seed)}`);
+    return Number(seed);
+  });
+  if (seeds !== undefined && new Set(seeds).size !== seeds.length) throw new UsageError(`--seeds must not repeat a seed, got ${JSON.stringify(flags.seeds)}`);
+  const shard = flags.shard === undefined ? { index: 0, count: 1 } : parseShard(flags.shard);
+  if (flags.weights !== undefined && flags.backbone === undefined) throw new UsageError('run: --weights needs --backbone (the config it loads into)');
+  const methods = listFlag('methods', flags.methods);
+  const preference = backendFlag(flags.backend);
+
+  const plan = await resolveSuite({
+    suite,
+    ...(methods === undefined ? {} : { methods }),
+    ...(seeds === undefined ? {} : { seeds }),
+    ...(flags.backbone === undefined ? {} : { backbone: { config: flags.backbone, weights: flags.weights === undefined ? null : resolve(flags.weights) } }),
+  });
+  const { resolved, hash } = plan;
+  const entries = new Map(resolved.methods.map((method) => [method.name, findMethod(method.recipe.method)]));
+  const splits = await loadTaskSplits(plan, data);
+  const backend = await activateBackend(preference, io);
+  checkMethodOptions(plan, entries);
+  await openStore(out, resolved, hash);
+
+  const jobs = shardJobs(suiteJobs(resolved), shard);
+  const pending = [];
+  for (const job of jobs) if ((await readResult(out, job.id, hash)) === null) pending.push(job);
+  const progress = new SuiteProgress(hooks.sink ?? stderrSink(io), pending.length);
+  progress.note(
+    `suite ${resolved.suite} ${hash}: ${jobs.length} jobs${shard.count > 1 ? ` in shard ${shard.index}/${shard.count}` : ''}, ` +
+      `${jobs.length - pending.length} already finished, ${pending.length} to run`,
+  );
+  const environment = runEnvironment(backend);
+  const weights = new Map<string, BackboneWeights | null>();
+  let ran = 0;
+  for (const [position, job] of pending.entries()) {
+    if (hooks.signal?.aborted === true) throw new RunInterruptedError(`interrupted after ${ran} of ${pending.length} jobs; run the same command again to resume`);
+    const backbone = resolved.backbones.find((candidate) => candidate.name === job.backbone)!;
+    if (!weights.has(backbone.name)) {
+      const path = plan.weightPaths.get(backbone.name) ?? null;
+      if (path === null) progress.note(`backbone ${backbone.name}: no checkpoint given, randomly initialised (not pretrained)`);
+      weights.set(backbone.name, path === null ? null : { source: path, stateDict: (await readCheckpoint(path)).stateDict });
+    }
+    const method = resolved.methods.find((candidate) => candidate.name === job.method)!;
+    const task = resolved.tasks.find((candidate) => candidate.task === job.task)!;
+    const workDir = join(out, 'work', job.id);
+    progress.startJob(job, position);
+    const record = await runJob({
+      job,
+      suite: resolved.suite,
+      suiteHash: hash,
+      recipe: method.recipe,
+      entry: entries.get(method.name)!,
+      task,
+      splits: splits.get(task.task)!,
+      backbone: backbone.config,
+      weights: weights.get(backbone.name)!,
+      workDir,
+      environment,
+      ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
+      onProgress: (update) => {
+        progress.update(update);
+        hooks.onProgress?.(update);
+      },
+    });
+    await writeResult(out, record);
+    await rm(workDir, { recursive: true, force: true });
+    ran += 1;
+    progress.finishJob(record);
+    hooks.onJobFinished?.(record);
+  }
+  io.stdout(JSON.stringify({ suite: resolved.suite, hash, out, shard: `${shard.index}/${shard.count}`, jobs: jobs.length, ran, skipped: jobs.length - pending.length }));
+}
+
+/** `run` from the command line: the first Ctrl-C stops after the current step, a second one at once. */
+export async function run(args: readonly string[], io: Io): Promise<void> {
+  const controller = new AbortController();
+  const onInterrupt = () => {
+    io.stderr('run: stopping after the current training step (Ctrl-C again to quit at once; finished jobs are stored)');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', onInterrupt);
+  try {
+    await runSuite(args, io, { signal: controller.signal });
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
+}

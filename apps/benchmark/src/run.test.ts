@@ -1,0 +1,238 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { writeSyntheticDataset } from '@visual-peft/datasets';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runSuite } from './commands/run';
+import { runCli } from './run-cli';
+import type { ResultRecord } from './suite/result-record';
+import type { JobProgress } from './suite/run-job';
+
+const tinyVit = (name: string) => fileURLToPath(new URL(`../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
+const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-run-'));
+const data = join(directory, 'vtab-1k');
+const quiet = { stdout: () => undefined, stderr: () => undefined };
+
+/** A tiny VTAB-1k suite: 32x32 ViT with 2 blocks, one task, 2 epochs, a 2-point grid. */
+function writeSuite(name: string, methods: string[], extraOptions: string[] = []): string {
+  const path = join(directory, `${name}.yaml`);
+  const options = [
+    ...methods.filter((method) => ['gated-prompt', 'vpt-shallow', 'spt-shallow'].includes(method)).map((method) => `  ${method}: { numPrompts: 2 }`),
+    ...(methods.includes('sct') ? ['  sct: { k: 4 }'] : []),
+    ...extraOptions,
+  ];
+  writeFileSync(
+    path,
+    [
+      'suite: vtab-1k',
+      'tasks: [vtab-eurosat]',
+      `methods: [${methods.join(', ')}]`,
+      'seeds: [42]',
+      'epochs: 2',
+      'batchSize: 4',
+      'grid: { learningRates: [0.5, 0.05], weightDecays: [0] }',
+      // SPT fixes its lr and wd: a one-point grid, no search.
+      ...(methods.includes('spt-shallow') ? ['recipes:', '  spt-shallow: { grid: { learningRates: [0.05], weightDecays: [0] } }'] : []),
+      ...(options.length > 0 ? ['options:', ...options] : []),
+    ].join('\n'),
+  );
+  return path;
+}
+
+const runArgs = (suite: string, out: string, ...extra: string[]) => [
+  'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--weights', tinyVit('tiny-vit.safetensors'),
+  '--data', data, '--out', out, '--backend', 'cpu', ...extra,
+];
+
+function results(out: string): Map<string, ResultRecord> {
+  const dir = join(out, 'results');
+  return new Map(readdirSync(dir).filter((name) => name.endsWith('.json')).map((name) => [name.slice(0, -5), JSON.parse(readFileSync(join(dir, name), 'utf8')) as ResultRecord]));
+}
+
+/** Every file under a directory with its bytes and modification time. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else files[relative(dir, path)] = `${statSync(path).mtimeMs}:${readFileSync(path, 'base64')}`;
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+describe('visual-peft-bench run', () => {
+  beforeAll(async () => {
+    await writeSyntheticDataset('vtab-eurosat', data, { count: 8 });
+  });
+
+  it('runs a suite end to end with the protocol, fills every field of each record and each method’s diagnostics', async () => {
+    const out = join(directory, 'all');
+    const suite = writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'vqt', 'sct']);
+    const before = tf.memory().numTensors;
+    const { code, stdout, stderr } = await runCli(...runArgs(suite, out));
+    expect(code, stderr.join('\n')).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'vtab-1k', jobs: 5, ran: 5, skipped: 0, shard: '0/1' });
+    // Plain progress lines per epoch with both ETAs, and one summary per job.
+    expect(stderr).toContainEqual(expect.stringMatching(/^\[1\/5\] gated-prompt vtab-eurosat seed 42: search 1\/2 \(lr 0.5, wd 0\) epoch 1\/2, train loss [\d.]+ \| job ETA \S+, suite ETA \S+$/));
+    expect(stderr.filter((line) => line.startsWith('done ['))).toHaveLength(5);
+    expect(stderr.find((line) => line.startsWith('done [5/5]'))).toMatch(/^done \[5\/5\] vqt vtab-eurosat seed 42: lr (0.5|0.05) wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
+
+    const stored = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
+    const records = results(out);
+    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
+    expect(existsSync(join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42'))).toBe(false);
+    for (const record of records.values()) {
+      expect(record).toMatchObject({ schema: 'visual-peft-bench/result@1', suite: 'vtab-1k', suiteHash: stored.hash, metric: { name: 'top1' } });
+      expect(record.job).toMatchObject({ task: 'vtab-eurosat', group: 'specialized', seed: 42, backbone: 'tiny-vit' });
+      expect(record.metric.value).toBeGreaterThanOrEqual(0);
+      expect(record.metric.value).toBeLessThanOrEqual(1);
+      expect(record.protocol).toMatchObject({ searchSplits: { train: 'train800', validation: 'val200' }, finalSplits: { train: 'train800val200', test: 'test' }, epochs: 2, batchSize: 4 });
+      expect(record.parameters.trainable).toBeGreaterThan(0);
+      expect(record.timing.stepSeconds).toBeGreaterThan(0);
+      expect(record.timing.peakBytes).toBeGreaterThan(0);
+      expect(record.timing.seconds).toBeGreaterThan(0);
+      expect(record.environment).toMatchObject({ backend: 'cpu', backendPackage: '@tensorflow/tfjs-backend-cpu', node: process.version });
+      expect(Object.keys(record.environment.packages)).toContain('@visual-peft/vit-core');
+    }
+    const byMethod = (method: string) => records.get(`tiny-vit__vtab-eurosat__${method}__seed42`)!;
+    // A searched grid: both points scored on val200, the best one chosen.
+    const linear = byMethod('linear');
+    expect(linear.protocol.grid.map((point) => point.learningRate)).toEqual([0.5, 0.05]);
+    const best = Math.max(...linear.protocol.grid.map((point) => point.score!));
+    expect(linear.protocol.grid.find((point) => point.learningRate === linear.protocol.chosen.learningRate)!.score).toBe(best);
+    expect(linear.diagnostics).toEqual({});
+    // SPT fixes lr and wd: no search, its k-means initialisation and prompt NMI per epoch.
+    const spt = byMethod('spt-shallow');
+    expect(spt.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'adamw', options: { init: 'kmeans', numPrompts: 2, seed: 42 } });
+    expect(spt.diagnostics.nmiPerEpoch).toHaveLength(2);
+    const gated = byMethod('gated-prompt');
+    expect(gated.diagnostics.gateSelectionRatios).toHaveLength(1);
+    expect(gated.diagnostics.temperatures).toHaveLength(2);
+    expect(gated.diagnostics.nmiPerEpoch).toHaveLength(2);
+    for (const value of gated.diagnostics.nmiPerEpoch!) expect(value).toBeGreaterThanOrEqual(0);
+    const vqt = byMethod('vqt');
+    expect(vqt.diagnostics.queryBlockImportance).toHaveLength(2);
+    expect(vqt.diagnostics.queryBlockImportance!.reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 6);
+    const sct = byMethod('sct');
+    expect(sct.diagnostics.salientChannels!.map((channels) => channels.length)).toEqual([4, 4]);
+    expect(sct.diagnostics.channelScores!.map((scores) => scores.length)).toEqual([32, 32]);
+    // The chosen channels are the top-4 CAIS scores of each block.
+    sct.diagnostics.channelScores!.forEach((scores, block) => {
+      const top = scores.map((score, channel) => [score, channel] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 4).map(([, channel]) => channel).sort((a, b) => a - b);
+      expect(sct.diagnostics.salientChannels![block]).toEqual(top);
+    });
+
+    // Running it again skips every finished job.
+    const again = await runCli(...runArgs(suite, out));
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout.at(-1)!)).toMatchObject({ jobs: 5, ran: 0, skipped: 5 });
+  });
+
+  it('resumes after an interruption: nothing finished is lost and the store equals an uninterrupted run’s', async () => {
+    const suite = writeSuite('resume', ['linear', 'bias', 'vpt-shallow']);
+    const full = join(directory, 'resume-full');
+    expect((await runCli(...runArgs(suite, full))).code).toBe(0);
+
+    const out = join(directory, 'resume');
+    const controller = new AbortController();
+    let finished = 0;
+    // Stop in the second job's final run, during its second epoch: its first epoch is checkpointed.
+    const stopInFinal = (progress: JobProgress) => {
+      if (finished === 1 && progress.phase === 'final' && progress.event.type === 'step' && progress.event.epoch === 1) controller.abort();
+    };
+    await expect(runSuite(runArgs(suite, out).slice(1), quiet, { signal: controller.signal, onJobFinished: () => (finished += 1), onProgress: stopInFinal })).rejects.toThrow(
+      /interrupted during job tiny-vit__vtab-eurosat__linear__seed42; run the same command again to resume it/,
+    );
+    expect([...results(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__bias__seed42']);
+    const work = join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42');
+    expect(JSON.parse(readFileSync(join(work, 'state.json'), 'utf8')).grid).toHaveLength(2);
+    expect(existsSync(join(work, 'final', 'checkpoint.json'))).toBe(true);
+
+    const events: JobProgress[] = [];
+    await runSuite(runArgs(suite, out).slice(1), quiet, { onProgress: (progress) => events.push(progress) });
+    // The interrupted job picked up its final run at epoch 2, without searching again.
+    expect(events[0]).toMatchObject({ phase: 'final', event: { epoch: 1 } });
+    const resumed = results(out);
+    const uninterrupted = results(full);
+    expect([...resumed.keys()].sort()).toEqual([...uninterrupted.keys()].sort());
+    for (const [id, record] of resumed) {
+      const reference = uninterrupted.get(id)!;
+      expect(record.protocol, id).toEqual(reference.protocol);
+      expect(record.diagnostics.nmiPerEpoch?.length, id).toEqual(reference.diagnostics.nmiPerEpoch?.length);
+      expect(record.metric.value, id).toBeCloseTo(reference.metric.value, 5);
+    }
+  });
+
+  it('runs shards that merge into the unsharded job set, and refuses to merge records that disagree', async () => {
+    const suite = writeSuite('shards', ['linear', 'bias', 'vqt']);
+    const shards = ['0/2', '1/2'].map((shard, index) => ({ shard, out: join(directory, `shard-${index}`) }));
+    for (const { shard, out } of shards) {
+      const { code, stdout } = await runCli(...runArgs(suite, out, '--shard', shard));
+      expect(code).toBe(0);
+      expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ shard, jobs: shard === '0/2' ? 2 : 1 });
+    }
+    const merged = join(directory, 'merged');
+    const { code, stdout } = await runCli('merge', '--out', merged, ...shards.map(({ out }) => out));
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout[0]!)).toMatchObject({ shards: 2, records: 3, added: 3 });
+    expect([...results(merged).keys()].sort()).toEqual(['bias', 'linear', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`));
+    expect(readFileSync(join(merged, 'suite.json'), 'utf8')).toBe(readFileSync(join(shards[0]!.out, 'suite.json'), 'utf8'));
+    // Merging again is a no-op; merging a shard into itself is fine (identical duplicates).
+    expect(JSON.parse((await runCli('merge', '--out', merged, shards[0]!.out, shards[0]!.out)).stdout[0]!)).toMatchObject({ added: 0 });
+
+    // A duplicate that differs, and a shard of another configuration, are refused before anything is written.
+    const bias = 'tiny-vit__vtab-eurosat__bias__seed42.json';
+    const record = JSON.parse(readFileSync(join(shards[0]!.out, 'results', bias), 'utf8'));
+    writeFileSync(join(shards[1]!.out, 'results', bias), JSON.stringify({ ...record, metric: { name: 'top1', value: 0.123 } }));
+    const target = join(directory, 'merged-bad');
+    const conflict = await runCli('merge', '--out', target, ...shards.map(({ out }) => out));
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr.at(-1)).toMatch(/merge: job tiny-vit__vtab-eurosat__bias__seed42 differs between .*shard-0 and .*shard-1 \(metric.value: [\d.]+ there, 0.123 here\)$/);
+    expect(existsSync(target)).toBe(false);
+    const other = join(directory, 'shard-seed44');
+    expect((await runCli(...runArgs(suite, other, '--shard', '1/2', '--seeds', '44'))).code).toBe(0);
+    const mismatch = await runCli('merge', '--out', target, shards[0]!.out, other);
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr.at(-1)).toMatch(/merge: .*shard-seed44 holds another suite configuration than .*shard-0 \(seeds\[0\]: 42 there, 44 here\)$/);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('refuses an --out holding another configuration’s results without touching it', async () => {
+    const suite = writeSuite('mismatch', ['linear']);
+    const out = join(directory, 'mismatch');
+    expect((await runCli(...runArgs(suite, out))).code).toBe(0);
+    const before = snapshot(out);
+    const { code, stderr } = await runCli(...runArgs(suite, out, '--seeds', '44'));
+    expect(code).toBe(1);
+    expect(stderr.at(-1)).toMatch(/^visual-peft-bench: --out .*mismatch holds results of another suite configuration \(seeds\[0\]: 42 there, 44 here\); give a new --out/);
+    expect(snapshot(out)).toEqual(before);
+  });
+
+  it('ends bad input with one line and the exit code of its kind', async () => {
+    const suite = writeSuite('bad', ['linear']);
+    const out = join(directory, 'bad');
+    const bad = async (code: number, pattern: RegExp, ...argv: string[]) => {
+      const result = await runCli(...argv);
+      expect(result.code, result.stderr.join('\n')).toBe(code);
+      expect(result.stderr.at(-1)).toMatch(pattern);
+    };
+    await bad(2, /--suite must be one of demo, fgvc, vtab-1k, ade20k or a .json/, ...runArgs('imagenet', out, '--methods', 'linear'));
+    await bad(2, /--methods: each must be one of linear, .*, got "lasso"/, ...runArgs('vtab-1k', out, '--methods', 'lasso'));
+    await bad(2, /--backbone must be one of/, 'run', '--suite', suite, '--backbone', 'vit_huge', '--data', data, '--out', out);
+    await bad(2, /--shard must be i\/n/, ...runArgs(suite, out, '--shard', '2/2'));
+    await bad(2, /--seeds must be non-negative integers, got "x"/, ...runArgs(suite, out, '--seeds', '1,x'));
+    await bad(2, /--suite demo: the embedded demo suite is not available yet/, ...runArgs('demo', out, '--methods', 'linear'));
+    await bad(2, /--suite ade20k: semantic segmentation is not run/, ...runArgs('ade20k', out, '--methods', 'linear'));
+    // A data root without the task's files: the datasets package's own error.
+    await bad(1, /eurosat/, 'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--data', join(directory, 'nowhere'), '--out', out, '--backend', 'cpu');
+    // A method option the method does not know.
+    await bad(1, /options of vqt \(\{"numQueries":0\}\): numQueries must hold positive integers/, ...runArgs(writeSuite('bad-option', ['vqt'], ['  vqt: { numQueries: 0 }']), out));
+    expect(existsSync(out)).toBe(false);
+  });
+});

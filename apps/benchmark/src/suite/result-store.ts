@@ -1,0 +1,114 @@
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FormatError, VisualPeftError, writeFileAtomic } from '@visual-peft/vit-core';
+import type { ResultRecord } from './result-record';
+import { RESULT_SCHEMA } from './result-record';
+import type { ResolvedSuite } from './suite-config';
+
+/** Version tag of `<out>/suite.json`. */
+export const SUITE_SCHEMA = 'visual-peft-bench/suite@1';
+
+/** `<out>/suite.json`: the resolved suite a store holds results of, and its hash. */
+export interface StoredSuite {
+  readonly schema: typeof SUITE_SCHEMA;
+  readonly hash: string;
+  readonly suite: ResolvedSuite;
+}
+
+/** An output directory holds results of another configuration (or is not a store). */
+export class StoreMismatchError extends VisualPeftError {}
+
+export const suiteFile = (out: string) => join(out, 'suite.json');
+export const resultsDir = (out: string) => join(out, 'results');
+export const resultFile = (out: string, id: string) => join(resultsDir(out), `${id}.json`);
+
+/** The first place two JSON values differ, as `path: A there, B here`, or null. */
+export function firstDifference(there: unknown, here: unknown, path = ''): string | null {
+  const isObject = (value: unknown) => value !== null && typeof value === 'object';
+  if (isObject(there) && isObject(here) && Array.isArray(there) === Array.isArray(here)) {
+    for (const key of new Set([...Object.keys(there as object), ...Object.keys(here as object)])) {
+      const found = firstDifference((there as Record<string, unknown>)[key], (here as Record<string, unknown>)[key], Array.isArray(here) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  return JSON.stringify(there) === JSON.stringify(here) ? null : `${path}: ${JSON.stringify(there) ?? 'absent'} there, ${JSON.stringify(here) ?? 'absent'} here`;
+}
+
+async function readJson(path: string): Promise<unknown | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new FormatError(path, `not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** The suite a store was made for, or null when `out` holds none yet. */
+export async function readStoredSuite(out: string): Promise<StoredSuite | null> {
+  const stored = (await readJson(suiteFile(out))) as StoredSuite | null;
+  if (stored === null) return null;
+  if (stored.schema !== SUITE_SCHEMA || typeof stored.hash !== 'string') throw new FormatError(suiteFile(out), `must be a ${SUITE_SCHEMA} file with a hash`);
+  return stored;
+}
+
+/**
+ * Makes `out` the store of this suite: a new directory gets `suite.json`; one made for the same
+ * configuration is reused as it is; one made for another refuses with the first differing field,
+ * before anything is written.
+ */
+export async function openStore(out: string, suite: ResolvedSuite, hash: string): Promise<void> {
+  const stored = await readStoredSuite(out);
+  if (stored !== null) {
+    if (stored.hash === hash) return;
+    const difference = firstDifference(stored.suite, JSON.parse(JSON.stringify(suite))) ?? `hash: ${stored.hash} there, ${hash} here`;
+    throw new StoreMismatchError(`--out ${out} holds results of another suite configuration (${difference}); give a new --out or run that configuration`);
+  }
+  await mkdir(resultsDir(out), { recursive: true });
+  const record: StoredSuite = { schema: SUITE_SCHEMA, hash, suite };
+  await writeFileAtomic(suiteFile(out), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+function checkRecord(path: string, record: unknown, hash: string): ResultRecord {
+  const candidate = record as Partial<ResultRecord> | null;
+  if (candidate === null || typeof candidate !== 'object' || candidate.schema !== RESULT_SCHEMA) throw new FormatError(path, `must be a ${RESULT_SCHEMA} result`);
+  if (candidate.suiteHash !== hash) throw new FormatError(path, `belongs to suite ${String(candidate.suiteHash)}, not ${hash}`);
+  return candidate as ResultRecord;
+}
+
+/** A finished job's record, or null when the job has not finished. */
+export async function readResult(out: string, id: string, hash: string): Promise<ResultRecord | null> {
+  const path = resultFile(out, id);
+  const record = await readJson(path);
+  return record === null ? null : checkRecord(path, record, hash);
+}
+
+/** Every record of a store, by job id. */
+export async function readResults(out: string, hash: string): Promise<Map<string, ResultRecord>> {
+  const records = new Map<string, ResultRecord>();
+  let names: string[];
+  try {
+    names = await readdir(resultsDir(out));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return records;
+    throw error;
+  }
+  for (const name of names.filter((entry) => entry.endsWith('.json') && !entry.startsWith('.')).sort()) {
+    const path = join(resultsDir(out), name);
+    const record = checkRecord(path, await readJson(path), hash);
+    if (`${record.job.id}.json` !== name) throw new FormatError(path, `holds job ${record.job.id}, not ${name.slice(0, -5)}`);
+    records.set(record.job.id, record);
+  }
+  return records;
+}
+
+/** Stores a finished job at once, atomically: a kill leaves either no file or the whole record. */
+export async function writeResult(out: string, record: ResultRecord): Promise<void> {
+  await writeFileAtomic(resultFile(out, record.job.id), `${JSON.stringify(record, null, 2)}\n`);
+}

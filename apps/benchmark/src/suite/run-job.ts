@@ -1,0 +1,345 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { computeChannelImportance } from '@visual-peft/channel-tuning';
+import type { SalientChannelTuning } from '@visual-peft/channel-tuning';
+import type { ClassificationSplit } from '@visual-peft/datasets';
+import type { PromptTuning } from '@visual-peft/prompt-methods';
+import { promptNmiAtBlock } from '@visual-peft/prompt-methods';
+import type { VisualQueryTuning } from '@visual-peft/query-tuning';
+import type { ProgressEvent, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
+import { DivergenceError, collectTrainableParameters, softmaxCrossEntropy } from '@visual-peft/training';
+import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import { FormatError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
+import type { MethodEntry } from '../methods';
+import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
+import { trainJob } from '../train-job';
+import type { Recipe } from './recipes';
+import type { Diagnostics, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
+import { RESULT_SCHEMA } from './result-record';
+import type { SuiteTask } from './suite-config';
+
+/** The run was stopped (Ctrl-C, an abort signal): what finished is stored, the rest resumes on the next run. */
+export class RunInterruptedError extends VisualPeftError {}
+
+/** A job cannot produce a result (every grid point diverged, or the final run did). */
+export class JobFailedError extends VisualPeftError {}
+
+/** The four splits of a task under the protocol: search on train -> validation, final on finalTrain -> test. */
+export interface TaskSplits {
+  readonly train: ClassificationSplit;
+  readonly validation: ClassificationSplit;
+  readonly finalTrain: ClassificationSplit;
+  readonly test: ClassificationSplit;
+}
+
+/** Where a job is, for progress lines. */
+export interface JobProgress {
+  readonly phase: 'search' | 'final';
+  /** 0-based grid point being searched (the final run: the chosen point's index). */
+  readonly point: number;
+  readonly points: number;
+  readonly learningRate: number;
+  readonly weightDecay: number;
+  readonly event: ProgressEvent;
+  /** Training steps of the job done so far (this session's and earlier sessions' finished phases) and in all. */
+  readonly stepsDone: number;
+  readonly totalSteps: number;
+}
+
+export interface JobContext {
+  readonly job: JobKey;
+  readonly suite: SuiteName;
+  readonly suiteHash: string;
+  readonly recipe: Recipe;
+  /** The registry entry the recipe's method names. */
+  readonly entry: MethodEntry;
+  readonly task: SuiteTask;
+  readonly splits: TaskSplits;
+  /** The backbone's config (its head is replaced by one of the task's classes). */
+  readonly backbone: VitConfig;
+  readonly weights: BackboneWeights | null;
+  /** `<out>/work/<job id>`: checkpoints and the job's saved state; removed once the result is stored. */
+  readonly workDir: string;
+  readonly environment: RunEnvironment;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (progress: JobProgress) => void;
+}
+
+/** What a job keeps between sessions (`<work>/state.json`): scored grid points and the final run's measurements. */
+interface JobState {
+  readonly grid: GridPoint[];
+  /** Wall seconds of earlier sessions, up to their last save. */
+  seconds: number;
+  /** Wall seconds of each final-run step measured so far. */
+  readonly stepSeconds: number[];
+  /** Prompt-patch NMI after each final-run epoch, by epoch. */
+  readonly nmi: Record<string, number>;
+}
+
+const PROMPT_METHODS = new Set(['vpt-shallow', 'vpt-deep', 'gated-prompt']);
+
+async function readState(path: string): Promise<JobState> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as JobState;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { grid: [], seconds: 0, stepSeconds: [], nmi: {} };
+    if (error instanceof SyntaxError) throw new FormatError(path, `not valid JSON (${error.message}); delete the job's work folder to start it afresh`);
+    throw error;
+  }
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function firstBatch(source: BatchSource): Promise<ImageBatch> {
+  const iterator = source(0)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  await iterator.return?.();
+  if (first.done === true) throw new JobFailedError('the training split yields no batch: it has fewer images than the batch size');
+  return first.value;
+}
+
+/**
+ * Peak tensor memory of one training step's forward and backward pass (gradients computed and
+ * freed, no update applied), as the trainer runs it, and its wall seconds.
+ */
+async function profileStep(model: VisionTransformer, methods: readonly TuningMethod[], forward: TrainingForward, batch: ImageBatch, labelSmoothing: number): Promise<{ peakBytes: number; seconds: number }> {
+  const variables = collectTrainableParameters(model, methods).map((parameter) => parameter.variable);
+  const started = performance.now();
+  const info = await tf.profile(() => {
+    const images = tf.tensor4d(batch.images, [...batch.shape]);
+    const labels = tf.tensor1d(batch.labels, 'int32');
+    const context = { training: true, seed: 1, epoch: 0, globalStep: 0 };
+    const prepared = forward.prepare === undefined ? undefined : tf.tidy(() => forward.prepare!(images, context));
+    const { value, grads } = tf.variableGrads(() => softmaxCrossEntropy(forward.logits(images, context, prepared), labels, labelSmoothing), variables);
+    tf.dispose([images, labels, value, Object.values(grads), prepared ?? []]);
+  });
+  return { peakBytes: info.peakBytes, seconds: (performance.now() - started) / 1000 };
+}
+
+/** VQT: per block, the share of the head's weight norm (L2 over its rows) on that block's query features. */
+function queryBlockImportance(vqt: VisualQueryTuning, embedDim: number): number[] {
+  const weight = vqt.headVariables().weight;
+  const rowNorms = tf.tidy(() => tf.sum(tf.square(weight), 1).dataSync() as Float32Array);
+  const selected = vqt.selectedFeatures();
+  // Feature layout: the backbone's pooled features (D), then each block's T_l * D query outputs.
+  const bounds = [embedDim, ...vqt.config.numQueries.map((count) => count * embedDim)];
+  const starts = bounds.map((_, index) => bounds.slice(0, index).reduce((sum, size) => sum + size, 0));
+  const squares = new Float64Array(bounds.length);
+  rowNorms.forEach((value, row) => {
+    const feature = selected === null ? row : selected[row]!;
+    let group = bounds.length - 1;
+    while (starts[group]! > feature) group -= 1;
+    squares[group]! += value;
+  });
+  const norms = Array.from(squares.slice(1), Math.sqrt);
+  const total = norms.reduce((sum, norm) => sum + norm, 0);
+  return norms.map((norm) => (total === 0 ? 0 : norm / total));
+}
+
+/** SCT: the channels chosen per block at its first tuned position, and every channel's CAIS score there. */
+async function channelDiagnostics(model: VisionTransformer, sct: SalientChannelTuning, source: BatchSource): Promise<Pick<Diagnostics, 'salientChannels' | 'channelScores'>> {
+  const [position, channels = []] = Object.entries(sct.selectedChannels())[0]!;
+  // CAIS reads the frozen backbone's features: without SCT's own edits.
+  model.detach(sct);
+  try {
+    const importance = await computeChannelImportance(model, source, { position: position as 'attn' | 'mlp', numClasses: model.numClasses });
+    return {
+      salientChannels: channels.map((selected) => Array.from(selected ?? [])),
+      channelScores: importance.scores.map((scores) => Array.from(scores)),
+    };
+  } finally {
+    model.attach(sct);
+  }
+}
+
+/**
+ * One job of a suite, the papers' protocol: every grid point (lr x wd) trained on the search split
+ * and scored by top-1 on the validation split after its last epoch; the best point (the first in
+ * grid order on a tie) trained on the final split with the job's seed and evaluated on test. A
+ * one-point grid (a recipe that fixes lr and wd) skips the search. Scored points, step times and NMI
+ * are saved in `<work>/state.json` as they come, and each phase resumes from its trainer checkpoint.
+ */
+export async function runJob(context: JobContext): Promise<ResultRecord> {
+  const { job, recipe, task, splits, workDir } = context;
+  const started = performance.now();
+  await mkdir(workDir, { recursive: true });
+  const statePath = join(workDir, 'state.json');
+  const state = await readState(statePath);
+  const sessionStart = state.seconds;
+  const saveState = async () => {
+    state.seconds = sessionStart + (performance.now() - started) / 1000;
+    await writeFileAtomic(statePath, `${JSON.stringify(state)}\n`);
+  };
+
+  const points = recipe.grid.learningRates.flatMap((learningRate) => recipe.grid.weightDecays.map((weightDecay) => ({ learningRate, weightDecay })));
+  const searching = points.length > 1;
+  const stepsOf = (split: ClassificationSplit) => Math.floor(split.examples.length / recipe.batchSize) * recipe.epochs;
+  const totalSteps = (searching ? points.length * stepsOf(splits.train) : 0) + stepsOf(splits.finalTrain);
+  const pipelines = task.group === 'fgvc' || recipe.vtabPipelines === null ? null : recipe.vtabPipelines;
+  const protocolPipelines = pipelines ?? (task.group === 'fgvc' ? { train: 'fgvc-train', eval: 'fgvc-test' } as const : { train: 'vtab', eval: 'vtab' } as const);
+  const labelSmoothing = recipe.labelSmoothing[task.group] ?? 0;
+  const spec = (train: ClassificationSplit, validation: ClassificationSplit | null, point: { learningRate: number; weightDecay: number }, outputDir: string, onProgress: (event: ProgressEvent) => void): TrainJobSpec => {
+    const trainer: Omit<TrainerConfigInput, 'stepsPerEpoch' | 'seed'> = {
+      epochs: recipe.epochs,
+      optimizer: { kind: recipe.optimizer, learningRate: point.learningRate, weightDecay: point.weightDecay },
+      schedule: recipe.schedule,
+      ...(recipe.headWeightDecay === null ? {} : { head: { weightDecay: recipe.headWeightDecay } }),
+      batchScaling: recipe.batchScaling ? { batchSize: recipe.batchSize } : null,
+      labelSmoothing,
+      ema: recipe.ema === null ? null : { decay: recipe.ema },
+      // The search scores the last epoch only; the final run is scored on test after training.
+      evaluateEvery: recipe.epochs,
+    };
+    return {
+      backbone: { ...context.backbone, numClasses: train.numClasses, dropPathRate: recipe.dropPathRate },
+      weights: context.weights,
+      method: context.entry,
+      // Each seed also re-draws the method's own initialisation, unless the suite fixes its seed.
+      options: context.entry.definition === null ? recipe.options : { seed: job.seed, ...recipe.options },
+      train,
+      validation,
+      pipelines: protocolPipelines,
+      batchSize: recipe.batchSize,
+      seed: job.seed,
+      trainer,
+      outputDir,
+      ...(context.signal === undefined ? {} : { signal: context.signal }),
+      onProgress,
+    };
+  };
+  const stopped = () => new RunInterruptedError(`interrupted during job ${job.id}; run the same command again to resume it`);
+
+  // Search: one trainer run per grid point not scored yet.
+  if (searching) {
+    for (const [index, point] of points.entries()) {
+      if (state.grid.some((done) => done.learningRate === point.learningRate && done.weightDecay === point.weightDecay)) continue;
+      const pointDir = join(workDir, 'search', String(index));
+      const doneBefore = state.grid.length * stepsOf(splits.train);
+      let scored: GridPoint;
+      try {
+        scored = await trainJob(
+          spec(splits.train, splits.validation, point, pointDir, (event) =>
+            context.onProgress?.({ phase: 'search', point: index, points: points.length, ...point, event, stepsDone: doneBefore + (event.type === 'step' ? event.globalStep + 1 : 0), totalSteps }),
+          ),
+          async ({ result }) => {
+            if (result.status === 'stopped') throw stopped();
+            const evaluation = result.history.at(-1)?.evaluation ?? null;
+            if (evaluation === null) throw new JobFailedError(`job ${job.id}: grid point lr ${point.learningRate} wd ${point.weightDecay} ended without a validation score`);
+            return { ...point, score: evaluation.top1, failure: null };
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof DivergenceError)) throw error;
+        scored = { ...point, score: null, failure: error.message };
+      }
+      state.grid.push(scored);
+      await saveState();
+      await rm(pointDir, { recursive: true, force: true });
+    }
+  }
+  const scoredPoints = searching ? points.map((point) => state.grid.find((done) => done.learningRate === point.learningRate && done.weightDecay === point.weightDecay)!) : [];
+  let chosenIndex = 0;
+  if (searching) {
+    chosenIndex = -1;
+    scoredPoints.forEach((point, index) => {
+      if (point.score !== null && (chosenIndex < 0 || point.score > scoredPoints[chosenIndex]!.score!)) chosenIndex = index;
+    });
+    if (chosenIndex < 0) throw new JobFailedError(`job ${job.id}: every grid point diverged (first: ${scoredPoints[0]!.failure}); narrow the grid in a suite file`);
+  }
+  const chosen = points[chosenIndex]!;
+
+  // Final run on the final split with the chosen point.
+  const diagnostics: { -readonly [K in keyof Diagnostics]: Diagnostics[K] } = {};
+  const searchedSteps = searching ? points.length * stepsOf(splits.train) : 0;
+  let lastStep = performance.now();
+  let nmiImages: tf.Tensor4D | null = null;
+  let profiled = { peakBytes: 0, seconds: 0 };
+  let nmiOf: ((model: VisionTransformer) => number) | null = null;
+  try {
+    const finalRun = spec(splits.finalTrain, null, chosen, join(workDir, 'final'), (event) => {
+      if (event.type === 'step') {
+        const now = performance.now();
+        state.stepSeconds.push((now - lastStep) / 1000);
+        lastStep = now;
+      }
+      context.onProgress?.({ phase: 'final', point: chosenIndex, points: points.length, ...chosen, event, stepsDone: searchedSteps + (event.type === 'step' ? event.globalStep + 1 : 0), totalSteps });
+    });
+    const measured = await trainJob(
+      {
+        ...finalRun,
+        onProgress: async (event) => {
+          finalRun.onProgress?.(event);
+          if (event.type === 'epoch') await saveState();
+        },
+      },
+      async ({ model, methods, trainer, result, evalSource }) => {
+        if (result.status === 'stopped') throw stopped();
+        if (nmiOf !== null && state.nmi[String(recipe.epochs - 1)] === undefined) state.nmi[String(recipe.epochs - 1)] = nmiOf(model);
+        const test = await trainer.evaluate(evalSource(splits.test));
+        const method = methods[0];
+        if (method !== undefined && PROMPT_METHODS.has(method.name)) {
+          diagnostics.nmiPerEpoch = Array.from({ length: recipe.epochs }, (_, epoch) => state.nmi[String(epoch)]).filter((value): value is number => value !== undefined);
+          if (method.name === 'gated-prompt') {
+            diagnostics.gateSelectionRatios = (method as PromptTuning).selectionRatios();
+            diagnostics.temperatures = (method as PromptTuning).temperatures();
+          }
+        }
+        if (method?.name === 'vqt') diagnostics.queryBlockImportance = queryBlockImportance(method as VisualQueryTuning, model.config.embedDim);
+        if (method?.name === 'sct') Object.assign(diagnostics, await channelDiagnostics(model, method as SalientChannelTuning, evalSource(splits.finalTrain)));
+        return { top1: test.top1, parameters: countParameters(model, methods), options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown> };
+      },
+      async ({ model, methods, forward, trainSource, evalSource }: TrainSetup) => {
+        profiled = await profileStep(model, methods, forward, await firstBatch(trainSource), labelSmoothing);
+        const prompt = methods.find((method) => PROMPT_METHODS.has(method.name)) as PromptTuning | undefined;
+        if (prompt !== undefined) {
+          // SPT's Figure 2: NMI between prompts and patch tokens entering block 1, on one fixed validation batch.
+          const batch = await firstBatch(evalSource(splits.validation));
+          const images = tf.tensor4d(batch.images, [...batch.shape]);
+          nmiImages = images;
+          nmiOf = (trained) => promptNmiAtBlock(trained, images, { numPrompts: prompt.config.numPrompts }).mean;
+        }
+        // An epoch's NMI is taken as the next epoch starts (after a resume too: the weights are then
+        // exactly that epoch's); step times restart there, leaving out evaluation and checkpoints.
+        return (epoch: number) => {
+          if (nmiOf !== null && epoch > 0 && state.nmi[String(epoch - 1)] === undefined) state.nmi[String(epoch - 1)] = nmiOf(model);
+          lastStep = performance.now();
+          return trainSource(epoch);
+        };
+      },
+    );
+    const seconds = sessionStart + (performance.now() - started) / 1000;
+    return {
+      schema: RESULT_SCHEMA,
+      suite: context.suite,
+      suiteHash: context.suiteHash,
+      job,
+      protocol: {
+        grid: searching ? scoredPoints : [{ ...chosen, score: null, failure: null }],
+        chosen,
+        searchSplits: { train: splits.train.split, validation: splits.validation.split },
+        finalSplits: { train: splits.finalTrain.split, test: splits.test.split },
+        epochs: recipe.epochs,
+        batchSize: recipe.batchSize,
+        optimizer: recipe.optimizer,
+        options: measured.options,
+      },
+      metric: { name: 'top1', value: measured.top1 },
+      parameters: measured.parameters,
+      // Without any step time saved (a one-epoch run killed between its checkpoint and its state), the profiled step stands in.
+      timing: { seconds, stepSeconds: state.stepSeconds.length > 0 ? median(state.stepSeconds) : profiled.seconds, peakBytes: profiled.peakBytes },
+      diagnostics,
+      environment: context.environment,
+      finishedAt: new Date().toISOString(),
+    };
+  } catch (error) {
+    if (error instanceof DivergenceError) throw new JobFailedError(`job ${job.id}: the final run diverged (${error.message})`);
+    throw error;
+  } finally {
+    (nmiImages as tf.Tensor | null)?.dispose();
+  }
+}

@@ -1,0 +1,130 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseShard, shardJobs, suiteJobs } from './job-list';
+import { RECIPES } from './recipes';
+import { resolveSuite, suiteHash } from './suite-config';
+
+const tinyConfig = fileURLToPath(new URL('../../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
+const directory = mkdtempSync(join(tmpdir(), 'visual-peft-suite-config-'));
+let files = 0;
+
+function suiteFile(content: string, extension = 'yaml'): string {
+  const path = join(directory, `suite-${files++}.${extension}`);
+  writeFileSync(path, content);
+  return path;
+}
+
+describe('resolveSuite', () => {
+  it('gives the built-in suites the papers’ tasks, methods’ recipes and seeds', async () => {
+    const { resolved } = await resolveSuite({ suite: 'vtab-1k', methods: ['vpt-deep', 'gated-prompt'], backbone: { config: 'vit_base_patch16_224', weights: null } });
+    expect(resolved.tasks).toHaveLength(19);
+    expect(resolved.tasks.filter((task) => task.group === 'structured')).toHaveLength(8);
+    expect(resolved.seeds).toEqual([42, 44, 82, 100, 800]);
+    expect(resolved.methods[0]!.recipe).toMatchObject({ optimizer: 'sgd', epochs: 100, batchSize: 128, batchScaling: true });
+    expect(resolved.methods[0]!.recipe.grid.learningRates).toHaveLength(10);
+    expect(resolved.methods[1]!.recipe.grid).toEqual({ learningRates: [0.1], weightDecays: [0] });
+    const fgvc = await resolveSuite({ suite: 'fgvc', methods: ['sct'], backbone: { config: 'vit_base_patch16_224', weights: '/w/mae.safetensors' } });
+    expect(fgvc.resolved.tasks.map((task) => task.task)).toEqual(['cub', 'nabirds', 'oxford-flowers', 'stanford-dogs', 'stanford-cars']);
+    expect(fgvc.resolved.backbones[0]).toMatchObject({ name: 'mae', weights: 'mae.safetensors' });
+    expect(fgvc.weightPaths.get('mae')).toBe('/w/mae.safetensors');
+  });
+
+  it('applies a YAML suite file: shared and per-method overrides, options, backbones relative to the file', async () => {
+    const path = suiteFile(
+      [
+        'suite: vtab-1k',
+        'tasks: [vtab-eurosat, vtab-dtd]',
+        'methods: [vpt-deep, vqt]',
+        'seeds: [1, 2]',
+        'epochs: 3',
+        'grid: { learningRates: [0.5, 0.1], weightDecays: [0] }',
+        'recipes:',
+        '  vqt: { batchSize: 8, grid: { learningRates: [1], weightDecays: [0.01] } }',
+        'options:',
+        '  vpt-deep: { numPrompts: 10 }',
+        'backbones:',
+        `  - { config: ${JSON.stringify(tinyConfig)}, name: tiny }`,
+      ].join('\n'),
+    );
+    const { resolved, hash } = await resolveSuite({ suite: path });
+    expect(resolved.tasks.map((task) => [task.task, task.group])).toEqual([['vtab-eurosat', 'specialized'], ['vtab-dtd', 'natural']]);
+    const [vpt, vqt] = resolved.methods;
+    expect(vpt!.recipe).toMatchObject({ epochs: 3, batchSize: 128, options: { numPrompts: 10 }, grid: { learningRates: [0.5, 0.1], weightDecays: [0] } });
+    // Warm-up never exceeds a shortened run.
+    expect(vpt!.recipe.schedule.warmupEpochs).toBe(3);
+    expect(vqt!.recipe).toMatchObject({ epochs: 3, batchSize: 8, optimizer: 'adam', grid: { learningRates: [1], weightDecays: [0.01] } });
+    expect(resolved.backbones[0]).toMatchObject({ name: 'tiny', weights: null, config: { embedDim: 32, depth: 2 } });
+    // The command line wins over the file; a different configuration hashes differently.
+    const narrowed = await resolveSuite({ suite: path, seeds: [1] });
+    expect(narrowed.resolved.seeds).toEqual([1]);
+    expect(narrowed.hash).not.toBe(hash);
+    expect(suiteHash(JSON.parse(JSON.stringify(resolved)))).toBe(hash);
+  });
+
+  it('accepts the example suite file as written', async () => {
+    const example = fileURLToPath(new URL('../../examples/vtab-1k-quick.yaml', import.meta.url));
+    const { resolved } = await resolveSuite({ suite: example, backbone: { config: 'vit_base_patch16_224', weights: null } });
+    expect(resolved.methods.map((method) => method.name)).toEqual(['linear', 'vpt-deep', 'gated-prompt', 'vqt']);
+    expect(resolved.methods[2]!.recipe.grid).toEqual({ learningRates: [0.1], weightDecays: [0] });
+  });
+
+  it('names the file, field, value and rule of every bad suite-file field', async () => {
+    const bad = async (content: string, message: RegExp, extension = 'yaml') => {
+      const path = suiteFile(content, extension);
+      await expect(resolveSuite({ suite: path, backbone: { config: 'vit_tiny_patch16_224', weights: null } })).rejects.toThrow(message);
+      await expect(resolveSuite({ suite: path, backbone: { config: 'vit_tiny_patch16_224', weights: null } })).rejects.toThrow(path);
+    };
+    await bad('suite: vtab-1k\nmethods: [linear]\nepoch: 3', /: epoch is not a known field \(fields: suite, tasks, .*\), got 3/);
+    await bad('suite: imagenet\nmethods: [linear]', /: suite must be one of demo, fgvc, vtab-1k, ade20k, got "imagenet"/);
+    await bad('suite: vtab-1k\nmethods: [linear, lasso]', /: methods\[1\] must be one of linear, .*, got "lasso"/);
+    await bad('suite: vtab-1k\nmethods: [linear, linear]', /: methods\[1\] must not repeat an earlier entry, got "linear"/);
+    await bad('suite: vtab-1k\ntasks: [cub]\nmethods: [linear]', /: tasks\[0\] must be one of vtab-caltech101, .*, got "cub"/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nepochs: 0', /: epochs must be an integer >= 1, got 0/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nseeds: []', /: seeds must be a non-empty list, got \[\]/);
+    await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [-1], weightDecays: [0] }', /: grid.learningRates\[0\] must be a positive number, got -1/);
+    await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [1] }', /: grid must give both learningRates and weightDecays/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nrecipes: { linear: { optimizer: adam } }', /: recipes.linear.optimizer is not a known field \(fields: epochs, batchSize, warmupEpochs, grid\), got "adam"/);
+    await bad('suite: vtab-1k\nmethods: [linear]\noptions: { vqt: { numQueries: 2 } }', /: options.vqt must name a method the suite runs \(linear\)/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nbackbones: [{ config: x.json, weight: y }]', /: backbones\[0\].weight is not a known field/);
+    await bad('{"suite": "vtab-1k", "methods": ["linear"],}', /not valid JSON/, 'json');
+    await bad('suite: [vtab-1k', /not valid YAML/);
+  });
+
+  it('refuses unknown suites and methods, and the suites run cannot run yet, in one line', async () => {
+    const backbone = { config: 'vit_tiny_patch16_224', weights: null };
+    await expect(resolveSuite({ suite: 'imagenet', methods: ['linear'], backbone })).rejects.toThrow(/--suite must be one of demo, fgvc, vtab-1k, ade20k or a .json/);
+    await expect(resolveSuite({ suite: 'fgvc', methods: ['lasso'], backbone })).rejects.toThrow(/--methods: each must be one of linear, .*, got "lasso"/);
+    await expect(resolveSuite({ suite: 'fgvc', backbone })).rejects.toThrow(/--methods is required/);
+    await expect(resolveSuite({ suite: 'ade20k', methods: ['linear'], backbone })).rejects.toThrow(/--suite ade20k: semantic segmentation is not run by `run` yet/);
+    await expect(resolveSuite({ suite: 'demo', methods: ['linear'], backbone })).rejects.toThrow(/demo-suite.ts is missing/);
+    await expect(resolveSuite({ suite: 'fgvc', methods: ['linear'], backbone: { config: 'vit_huge', weights: null } })).rejects.toThrow(/--backbone must be one of/);
+  });
+});
+
+describe('suiteJobs and shards', () => {
+  it('sorts the job ids and splits them round-robin into disjoint shards that cover the suite', async () => {
+    const { resolved } = await resolveSuite({ suite: 'fgvc', methods: ['linear', 'vqt', 'sct'], seeds: [42, 44], backbone: { config: 'vit_base_patch16_224', weights: null } });
+    const jobs = suiteJobs(resolved);
+    expect(jobs).toHaveLength(5 * 3 * 2);
+    expect(jobs.map((job) => job.id)).toEqual(jobs.map((job) => job.id).sort());
+    expect(jobs[0]).toEqual({ id: 'vit_base_patch16_224__cub__linear__seed42', method: 'linear', task: 'cub', group: 'fgvc', seed: 42, backbone: 'vit_base_patch16_224' });
+    const shards = [0, 1, 2, 3].map((index) => shardJobs(jobs, parseShard(`${index}/4`)).map((job) => job.id));
+    expect(shards.map((shard) => shard.length)).toEqual([8, 8, 7, 7]);
+    expect(shards.flat().sort()).toEqual(jobs.map((job) => job.id));
+    expect(shardJobs(jobs, parseShard('1/4')).map((job) => job.id)).toEqual(shards[1]);
+    for (const bad of ['4/4', '1', '-1/2', '0/0', 'a/b']) expect(() => parseShard(bad)).toThrow(/--shard must be i\/n with 0 <= i < n/);
+  });
+
+  it('has a recipe for every method a suite names, each from its paper', () => {
+    for (const [name, recipe] of Object.entries(RECIPES)) {
+      expect(recipe.epochs, name).toBe(100);
+      expect(recipe.grid.learningRates.length * recipe.grid.weightDecays.length, name).toBeGreaterThan(0);
+      expect(recipe.source, name).not.toBe('');
+    }
+    expect(RECIPES.sct!.labelSmoothing).toEqual({ natural: 0.1, specialized: 0.1 });
+    expect(RECIPES['spt-deep']!.options).toEqual({ init: 'kmeans', numPrompts: 20 });
+  });
+});

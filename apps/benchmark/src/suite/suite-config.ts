@@ -1,0 +1,295 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { DatasetName } from '@visual-peft/datasets';
+import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
+import type { VitConfig } from '@visual-peft/vit-core';
+import { ConfigError, FormatError } from '@visual-peft/vit-core';
+import { resolveBackbone } from '../backbone';
+import { UsageError } from '../errors';
+import type { Grid, Recipe } from './recipes';
+import { PAPER_SEEDS, RECIPES, RECIPE_NAMES } from './recipes';
+import type { SuiteName, TaskGroup } from './result-record';
+
+export const SUITE_NAMES: readonly SuiteName[] = ['demo', 'fgvc', 'vtab-1k', 'ade20k'];
+
+/** One task of a suite: a dataset (by the `data` command's name) and its group in the papers' tables. */
+export interface SuiteTask {
+  readonly task: string;
+  readonly dataset: DatasetName;
+  readonly group: TaskGroup;
+}
+
+/** A backbone as the results depend on it: its name, its full config and the checkpoint's file name. */
+export interface SuiteBackbone {
+  readonly name: string;
+  readonly config: VitConfig;
+  /** The checkpoint's file name (not its path: shards on other machines keep it elsewhere), or null for random weights. */
+  readonly weights: string | null;
+}
+
+export interface SuiteMethod {
+  /** The suite's name of the method (a key of RECIPES). */
+  readonly name: string;
+  /** Its recipe with the suite file's overrides applied. */
+  readonly recipe: Recipe;
+}
+
+/** Everything that decides a suite's results; stored in `<out>/suite.json` and hashed. */
+export interface ResolvedSuite {
+  readonly suite: SuiteName;
+  readonly tasks: readonly SuiteTask[];
+  readonly methods: readonly SuiteMethod[];
+  readonly seeds: readonly number[];
+  readonly backbones: readonly SuiteBackbone[];
+}
+
+/** A resolved suite with where its checkpoints are on this machine (not part of the hash). */
+export interface SuitePlan {
+  readonly resolved: ResolvedSuite;
+  readonly hash: string;
+  /** Backbone name -> checkpoint path, or null. */
+  readonly weightPaths: ReadonlyMap<string, string | null>;
+}
+
+/** The built-in suites' tasks. */
+export function builtInTasks(suite: SuiteName): SuiteTask[] {
+  switch (suite) {
+    case 'fgvc':
+      return Object.keys(FGVC_DATASETS).map((name) => ({ task: name, dataset: name as DatasetName, group: 'fgvc' }));
+    case 'vtab-1k':
+      return Object.entries(VTAB_TASKS).map(([task, { group }]) => ({ task: `vtab-${task}`, dataset: `vtab-${task}` as DatasetName, group }));
+    case 'ade20k':
+      // Segmentation needs its own job (SETR-PUP head, crops, sliding-window mIoU) that `run` does not have yet.
+      throw new UsageError(
+        '--suite ade20k: semantic segmentation is not run by `run` yet (it needs a segmentation job around @visual-peft/segmentation-heads\' SegmentationTrainer); use fgvc or vtab-1k',
+      );
+    case 'demo':
+      // Hook: the demo's tasks come from src/demo/demo-suite.ts (its committed Fashion-MNIST subset
+      // and the project's pretrained backbones); until that module exists there is no demo suite.
+      throw new UsageError('--suite demo: the embedded demo suite is not available yet (apps/benchmark/src/demo/demo-suite.ts is missing); use fgvc, vtab-1k or a suite file');
+  }
+}
+
+/** Where a task's files are under `--data`: FGVC datasets in their own folder, VTAB-1k task folders side by side. */
+export function taskRoot(data: string, task: SuiteTask): string {
+  return isFgvcDataset(task.dataset) ? resolve(data, task.dataset) : resolve(data);
+}
+
+/** What the command line says about a suite. */
+export interface SuiteRequest {
+  /** A built-in suite's name or a .json / .yaml / .yml file. */
+  readonly suite: string;
+  readonly methods?: readonly string[];
+  readonly seeds?: readonly number[];
+  /** A preset or a config .json, with an optional checkpoint: replaces the suite file's backbones. */
+  readonly backbone?: { readonly config: string; readonly weights: string | null };
+}
+
+type Json = unknown;
+
+/** Field checks of a suite file: each error names the file, the field, the value and the rule. */
+class FieldReader {
+  constructor(private readonly file: string) {}
+
+  fail(field: string, value: Json, rule: string): never {
+    throw new ConfigError(`${this.file}: ${field}`, value, rule);
+  }
+
+  record(field: string, value: Json, keys: readonly string[]): Record<string, Json> {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(field, value, 'must be an object');
+    for (const key of Object.keys(value)) {
+      if (!keys.includes(key)) this.fail(field === '' ? key : `${field}.${key}`, (value as Record<string, Json>)[key], `is not a known field (fields: ${keys.join(', ')})`);
+    }
+    return value as Record<string, Json>;
+  }
+
+  list(field: string, value: Json): Json[] {
+    if (!Array.isArray(value) || value.length === 0) this.fail(field, value, 'must be a non-empty list');
+    return value;
+  }
+
+  number(field: string, value: Json, rule: (v: number) => boolean, description: string): number {
+    if (typeof value !== 'number' || !Number.isFinite(value) || !rule(value)) this.fail(field, value, `must be ${description}`);
+    return value;
+  }
+
+  integer(field: string, value: Json, minimum: number): number {
+    return this.number(field, value, (v) => Number.isInteger(v) && v >= minimum, `an integer >= ${minimum}`);
+  }
+
+  string(field: string, value: Json, choices?: readonly string[]): string {
+    if (typeof value !== 'string' || value === '') this.fail(field, value, 'must be a non-empty string');
+    if (choices !== undefined && !choices.includes(value)) this.fail(field, value, `must be one of ${choices.join(', ')}`);
+    return value;
+  }
+
+  unique<T>(field: string, values: T[]): T[] {
+    const seen = new Set<T>();
+    for (const [index, value] of values.entries()) {
+      if (seen.has(value)) this.fail(`${field}[${index}]`, value, 'must not repeat an earlier entry');
+      seen.add(value);
+    }
+    return values;
+  }
+
+  grid(field: string, value: Json): Grid {
+    const raw = this.record(field, value, ['learningRates', 'weightDecays']);
+    const rates = raw.learningRates === undefined ? undefined : this.list(`${field}.learningRates`, raw.learningRates);
+    const decays = raw.weightDecays === undefined ? undefined : this.list(`${field}.weightDecays`, raw.weightDecays);
+    if (rates === undefined || decays === undefined) this.fail(field, value, 'must give both learningRates and weightDecays');
+    return {
+      learningRates: this.unique(`${field}.learningRates`, rates.map((v, i) => this.number(`${field}.learningRates[${i}]`, v, (x) => x > 0, 'a positive number'))),
+      weightDecays: this.unique(`${field}.weightDecays`, decays.map((v, i) => this.number(`${field}.weightDecays[${i}]`, v, (x) => x >= 0, 'a non-negative number'))),
+    };
+  }
+}
+
+/** What a suite file may set for every method at once, or per method under `recipes`. */
+const RECIPE_OVERRIDES = ['epochs', 'batchSize', 'warmupEpochs', 'grid'] as const;
+const SUITE_FILE_KEYS = ['suite', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', ...RECIPE_OVERRIDES] as const;
+
+interface RecipeOverride {
+  epochs?: number;
+  batchSize?: number;
+  warmupEpochs?: number;
+  grid?: Grid;
+}
+
+function readOverride(reader: FieldReader, field: string, raw: Record<string, Json>): RecipeOverride {
+  const override: RecipeOverride = {};
+  if (raw.epochs !== undefined) override.epochs = reader.integer(`${field}epochs`, raw.epochs, 1);
+  if (raw.batchSize !== undefined) override.batchSize = reader.integer(`${field}batchSize`, raw.batchSize, 1);
+  if (raw.warmupEpochs !== undefined) override.warmupEpochs = reader.integer(`${field}warmupEpochs`, raw.warmupEpochs, 0);
+  if (raw.grid !== undefined) override.grid = reader.grid(`${field}grid`, raw.grid);
+  return override;
+}
+
+function applyOverride(recipe: Recipe, override: RecipeOverride): Recipe {
+  const epochs = override.epochs ?? recipe.epochs;
+  const warmupEpochs = override.warmupEpochs ?? recipe.schedule.warmupEpochs ?? 0;
+  return {
+    ...recipe,
+    epochs,
+    batchSize: override.batchSize ?? recipe.batchSize,
+    grid: override.grid ?? recipe.grid,
+    // A shortened run keeps at most its own length of warm-up.
+    schedule: { ...recipe.schedule, warmupEpochs: Math.min(warmupEpochs, epochs) },
+  };
+}
+
+async function readSuiteFile(path: string): Promise<Record<string, Json>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new UsageError(`--suite ${path}: no such file (a suite is one of ${SUITE_NAMES.join(', ')} or a .json / .yaml file)`);
+  }
+  let parsed: Json;
+  try {
+    parsed = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new FormatError(path, `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return new FieldReader(path).record('', parsed, SUITE_FILE_KEYS);
+}
+
+/** A backbone's name in job ids: the checkpoint's file stem, else the preset or config file stem. */
+function backboneName(config: string, weights: string | null): string {
+  const stem = (path: string) => basename(path).replace(/\.[^.]+$/, '');
+  return (weights === null ? stem(config) : stem(weights)).replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Canonical JSON (sorted keys) of a value: equal configurations hash equally whatever the field order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    return `{${entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function suiteHash(resolved: ResolvedSuite): string {
+  return createHash('sha256').update(canonicalJson(resolved)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Resolves what `run` will do: a built-in suite, or a suite file (JSON or YAML) on top of one,
+ * with the command line's methods, seeds and backbone last. Every field is checked here, before
+ * anything runs.
+ */
+export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
+  const isFile = /\.(json|ya?ml)$/.test(request.suite);
+  if (!isFile && !(SUITE_NAMES as readonly string[]).includes(request.suite)) {
+    throw new UsageError(`--suite must be one of ${SUITE_NAMES.join(', ')} or a .json / .yaml / .yml file, got ${JSON.stringify(request.suite)}`);
+  }
+  const file = isFile ? await readSuiteFile(request.suite) : {};
+  const reader = new FieldReader(request.suite);
+  const suite = (isFile ? reader.string('suite', file.suite, SUITE_NAMES) : request.suite) as SuiteName;
+  const available = builtInTasks(suite);
+  const tasks =
+    file.tasks === undefined
+      ? available
+      : reader.unique('tasks', reader.list('tasks', file.tasks).map((value, index) => reader.string(`tasks[${index}]`, value, available.map((task) => task.task)))).map(
+          (name) => available.find((task) => task.task === name)!,
+        );
+
+  let methodNames: string[];
+  if (request.methods !== undefined) {
+    methodNames = [...request.methods];
+    for (const name of methodNames) {
+      if (!RECIPE_NAMES.includes(name)) throw new UsageError(`--methods: each must be one of ${RECIPE_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+    }
+    if (new Set(methodNames).size !== methodNames.length) throw new UsageError(`--methods must not repeat a method, got ${JSON.stringify(methodNames.join(','))}`);
+  } else if (file.methods !== undefined) {
+    methodNames = reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
+  } else {
+    throw new UsageError('run: --methods is required (or a suite file with methods)');
+  }
+
+  const seeds =
+    request.seeds ??
+    (file.seeds === undefined ? PAPER_SEEDS : reader.unique('seeds', reader.list('seeds', file.seeds).map((value, index) => reader.integer(`seeds[${index}]`, value, 0))));
+
+  const shared = readOverride(reader, '', file);
+  const perMethod = file.recipes === undefined ? {} : reader.record('recipes', file.recipes, RECIPE_NAMES);
+  const options = file.options === undefined ? {} : reader.record('options', file.options, RECIPE_NAMES);
+  const methods = methodNames.map((name): SuiteMethod => {
+    const own = perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES));
+    const extra = options[name] === undefined ? {} : reader.record(`options.${name}`, options[name], Object.keys(options[name] ?? {}));
+    const base = RECIPES[name]!;
+    const recipe = applyOverride(applyOverride(base, shared), own);
+    return { name, recipe: { ...recipe, options: { ...base.options, ...extra } } };
+  });
+  for (const name of Object.keys(perMethod)) if (!methodNames.includes(name)) reader.fail(`recipes.${name}`, perMethod[name], `must name a method the suite runs (${methodNames.join(', ')})`);
+  for (const name of Object.keys(options)) if (!methodNames.includes(name)) reader.fail(`options.${name}`, options[name], `must name a method the suite runs (${methodNames.join(', ')})`);
+
+  // The file's backbones are checked even when the command line replaces them.
+  const base = dirname(request.suite);
+  const inFile = (path: string) => (path.endsWith('.json') || path.includes('/') ? resolve(base, path) : path);
+  const fileSpecs =
+    file.backbones === undefined
+      ? undefined
+      : reader.list('backbones', file.backbones).map((value, index) => {
+          const raw = reader.record(`backbones[${index}]`, value, ['name', 'config', 'weights']);
+          return {
+            config: inFile(reader.string(`backbones[${index}].config`, raw.config)),
+            weights: raw.weights === undefined ? null : resolve(base, reader.string(`backbones[${index}].weights`, raw.weights)),
+            ...(raw.name === undefined ? {} : { name: reader.string(`backbones[${index}].name`, raw.name) }),
+          };
+        });
+  const specs: { config: string; weights: string | null; name?: string }[] | undefined = request.backbone === undefined ? fileSpecs : [request.backbone];
+  if (specs === undefined) throw new UsageError('run: --backbone is required (or a suite file with backbones)');
+  const backbones: SuiteBackbone[] = [];
+  const weightPaths = new Map<string, string | null>();
+  for (const spec of specs) {
+    const name = spec.name ?? backboneName(spec.config, spec.weights);
+    if (weightPaths.has(name)) throw new UsageError(`backbones: two backbones are named ${JSON.stringify(name)}; give each a distinct name`);
+    backbones.push({ name, config: await resolveBackbone(spec.config), weights: spec.weights === null ? null : basename(spec.weights) });
+    weightPaths.set(name, spec.weights);
+  }
+  const resolved: ResolvedSuite = { suite, tasks, methods, seeds, backbones };
+  return { resolved, hash: suiteHash(resolved), weightPaths };
+}

@@ -1,0 +1,115 @@
+import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from '@visual-peft/datasets';
+import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
+import type { ProgressEvent, TrainResult, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
+import { Trainer } from '@visual-peft/training';
+import type { BatchSource, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { VisionTransformer, applyTrainablePolicy, loadStateDict } from '@visual-peft/vit-core';
+import { UsageError } from './errors';
+import type { MethodEntry } from './methods';
+import { buildMethod, trainingForwardFor } from './methods';
+import type { OptionValue } from './set-options';
+
+/** Pretrained backbone weights, read once and shared by every job on that backbone. */
+export interface BackboneWeights {
+  /** The checkpoint's path, for messages. */
+  readonly source: string;
+  readonly stateDict: StateDict;
+}
+
+/** One training run: a method on a backbone, one split, one learning rate and weight decay, one seed. */
+export interface TrainJobSpec {
+  /** The backbone's config with the task's class count. */
+  readonly backbone: VitConfig;
+  /** Null: a randomly initialised backbone. */
+  readonly weights: BackboneWeights | null;
+  readonly method: MethodEntry;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly train: ClassificationSplit;
+  /** Evaluated by the trainer (every `trainer.evaluateEvery` epochs); null: none. */
+  readonly validation: ClassificationSplit | null;
+  readonly pipelines: { readonly train: PipelinePresetName; readonly eval: PipelinePresetName };
+  readonly batchSize: number;
+  /** Seeds the backbone's fresh head, the methods' defaults, the batch order and every random op of training. */
+  readonly seed: number;
+  readonly trainer: Omit<TrainerConfigInput, 'stepsPerEpoch' | 'seed'>;
+  /** Checkpoints go here; a second call with the same spec resumes from them. */
+  readonly outputDir: string;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: ProgressEvent) => unknown;
+}
+
+/** What a finished (or stopped) run leaves for its caller to inspect before everything is freed. */
+export interface TrainedJob {
+  readonly model: VisionTransformer;
+  readonly methods: readonly TuningMethod[];
+  readonly trainer: Trainer;
+  readonly forward: TrainingForward;
+  readonly result: TrainResult;
+  /** A batch source over any split with this run's evaluation pipeline and batch size. */
+  evalSource(split: ClassificationSplit): DatasetBatchSource;
+}
+
+/** What the model and methods look like just before training starts (checkpoints not yet restored). */
+export interface TrainSetup {
+  readonly model: VisionTransformer;
+  readonly methods: readonly TuningMethod[];
+  readonly forward: TrainingForward;
+  readonly trainSource: DatasetBatchSource;
+  evalSource(split: ClassificationSplit): DatasetBatchSource;
+}
+
+/**
+ * Trains one method on one split: the unit shared by `train` and every grid point and final run of
+ * `run`. Builds the backbone (pretrained weights with a fresh head of the split's classes), the
+ * method, its data-dependent initialisation (SCT's channels, SPT's prompts) on the unaugmented
+ * training split, then fits with the trainer, resuming from `outputDir`. `inspect` sees the trained
+ * model before it is freed; `setup`, when given, sees it before training and may return the train
+ * source to use instead (one that watches epochs start).
+ */
+export async function trainJob<T>(
+  spec: TrainJobSpec,
+  inspect: (trained: TrainedJob) => Promise<T>,
+  setup?: (prepared: TrainSetup) => Promise<BatchSource | undefined>,
+): Promise<T> {
+  const { backbone, batchSize, seed } = spec;
+  if (backbone.imgSize[0] !== backbone.imgSize[1]) throw new UsageError(`the backbone's imgSize must be square for the dataset pipelines, got [${backbone.imgSize.join(', ')}]`);
+  const imageSize = backbone.imgSize[0];
+  const model = new VisionTransformer(backbone, { seed, weights: spec.weights === null ? 'random' : 'zeros' });
+  const methods: TuningMethod[] = [];
+  let trainer: Trainer | undefined;
+  try {
+    if (spec.weights !== null) loadStateDict(model, spec.weights.stateDict, { source: spec.weights.source, head: 'discard' });
+    applyTrainablePolicy(model, spec.method.policy);
+    methods.push(...buildMethod(spec.method, model, spec.options as Record<string, OptionValue>));
+    const loader = { batchSize, seed };
+    const evalPipeline = pipelinePreset(spec.pipelines.eval, { imageSize });
+    const evalSource = (split: ClassificationSplit) => createBatchSource(split, { ...loader, pipeline: evalPipeline });
+    const trainSource = createBatchSource(spec.train, { ...loader, pipeline: pipelinePreset(spec.pipelines.train, { imageSize }), shuffle: true, dropLast: true });
+    // Each method prepares on the backbone alone: Self-Prompt Tuning reads the tokens without its
+    // own prompts, SCT's importance pass the unmodified features.
+    for (const method of methods) {
+      if (method.prepare === undefined) continue;
+      model.detach(method);
+      try {
+        await method.prepare(evalSource(spec.train));
+      } finally {
+        model.attach(method);
+      }
+    }
+    const forward = trainingForwardFor(model, methods);
+    const replaced = await setup?.({ model, methods, forward, trainSource, evalSource });
+    trainer = new Trainer(model, methods, { ...spec.trainer, stepsPerEpoch: trainSource.batchesPerEpoch, seed }, { forward });
+    const result = await trainer.fit({
+      train: replaced ?? trainSource,
+      ...(spec.validation === null ? {} : { validation: evalSource(spec.validation) }),
+      outputDir: spec.outputDir,
+      ...(spec.signal === undefined ? {} : { signal: spec.signal }),
+      ...(spec.onProgress === undefined ? {} : { onProgress: spec.onProgress }),
+    });
+    return await inspect({ model, methods, trainer, forward, result, evalSource });
+  } finally {
+    trainer?.dispose();
+    methods.forEach((method) => method.dispose());
+    model.dispose();
+  }
+}

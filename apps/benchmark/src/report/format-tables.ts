@@ -8,8 +8,11 @@ function formatCell(cell: CellStats): string {
   return cell.std === null ? cell.mean.toFixed(1) : `${cell.mean.toFixed(1)} ± ${cell.std.toFixed(1)}`;
 }
 
-const formatMillions = (value: number | null) => (value === null ? MISSING : value.toFixed(value < 1 ? 3 : 2));
-const formatPercent = (value: number | null) => (value === null ? MISSING : value.toFixed(value < 1 ? 3 : 2));
+/** Two decimals from 1 up; below, three significant digits, so a tiny model's 0.00037 M is not 0.000. */
+function formatSmall(value: number | null): string {
+  if (value === null) return MISSING;
+  return value >= 1 || value === 0 ? value.toFixed(2) : String(Number(value.toPrecision(3)));
+}
 
 /** A pipe or a line break inside a Markdown cell would break the table. */
 function markdownCell(text: string): string {
@@ -31,7 +34,7 @@ export function tableToMarkdown(table: ResultTable): string {
     `| ${header.map((_, index) => (index === 0 ? '---' : '---:')).join(' | ')} |`,
     ...table.rows.map(
       (row) =>
-        `| ${[row.method, ...table.columns.map((column) => formatCell(row.cells[column.key]!)), formatMillions(row.trainableMillions), formatPercent(row.trainablePercent)]
+        `| ${[row.method, ...table.columns.map((column) => formatCell(row.cells[column.key]!)), formatSmall(row.trainableMillions), formatSmall(row.trainablePercent)]
           .map(markdownCell)
           .join(' | ')} |`,
     ),

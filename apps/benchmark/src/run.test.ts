@@ -16,7 +16,8 @@ const data = join(directory, 'vtab-1k');
 const quiet = { stdout: () => undefined, stderr: () => undefined };
 
 /** A tiny VTAB-1k suite: 32x32 ViT with 2 blocks, one task, 2 epochs, a 2-point grid. */
-function writeSuite(name: string, methods: string[], extraOptions: string[] = []): string {
+/** `fixed` methods get a one-point grid (no search), which keeps the file fast. */
+function writeSuite(name: string, methods: string[], extraOptions: string[] = [], fixed: string[] = []): string {
   const path = join(directory, `${name}.yaml`);
   const options = [
     ...methods.filter((method) => ['gated-prompt', 'vpt-shallow', 'spt-shallow'].includes(method)).map((method) => `  ${method}: { numPrompts: 2 }`),
@@ -33,8 +34,7 @@ function writeSuite(name: string, methods: string[], extraOptions: string[] = []
       'epochs: 2',
       'batchSize: 4',
       'grid: { learningRates: [0.5, 0.05], weightDecays: [0] }',
-      // SPT fixes its lr and wd: a one-point grid, no search.
-      ...(methods.includes('spt-shallow') ? ['recipes:', '  spt-shallow: { grid: { learningRates: [0.05], weightDecays: [0] } }'] : []),
+      ...(fixed.length > 0 ? ['recipes:', ...fixed.map((method) => `  ${method}: { grid: { learningRates: [0.05], weightDecays: [0] } }`)] : []),
       ...(options.length > 0 ? ['options:', ...options] : []),
     ].join('\n'),
   );
@@ -72,16 +72,17 @@ describe('visual-peft-bench run', () => {
 
   it('runs a suite end to end with the protocol, fills every field of each record and each method’s diagnostics', async () => {
     const out = join(directory, 'all');
-    const suite = writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'vqt', 'sct']);
+    // Linear searches its 2-point grid; the others run their final run only, as SPT's fixed recipe does.
+    const suite = writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'vqt', 'sct'], [], ['gated-prompt', 'spt-shallow', 'vqt', 'sct']);
     const before = tf.memory().numTensors;
     const { code, stdout, stderr } = await runCli(...runArgs(suite, out));
     expect(code, stderr.join('\n')).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'vtab-1k', jobs: 5, ran: 5, skipped: 0, shard: '0/1' });
     // Plain progress lines per epoch with both ETAs, and one summary per job.
-    expect(stderr).toContainEqual(expect.stringMatching(/^\[1\/5\] gated-prompt vtab-eurosat seed 42: search 1\/2 \(lr 0.5, wd 0\) epoch 1\/2, train loss [\d.]+ \| job ETA \S+, suite ETA \S+$/));
+    expect(stderr).toContainEqual(expect.stringMatching(/^\[2\/5\] linear vtab-eurosat seed 42: search 1\/2 \(lr 0.5, wd 0\) epoch 1\/2, train loss [\d.]+ \| job ETA \S+, suite ETA \S+$/));
     expect(stderr.filter((line) => line.startsWith('done ['))).toHaveLength(5);
-    expect(stderr.find((line) => line.startsWith('done [5/5]'))).toMatch(/^done \[5\/5\] vqt vtab-eurosat seed 42: lr (0.5|0.05) wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
+    expect(stderr.find((line) => line.startsWith('done [5/5]'))).toMatch(/^done \[5\/5\] vqt vtab-eurosat seed 42: lr 0.05 wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
 
     const stored = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
     const records = results(out);
@@ -135,7 +136,7 @@ describe('visual-peft-bench run', () => {
   });
 
   it('resumes after an interruption: nothing finished is lost and the store equals an uninterrupted run’s', async () => {
-    const suite = writeSuite('resume', ['linear', 'bias', 'vpt-shallow']);
+    const suite = writeSuite('resume', ['linear', 'vpt-shallow'], [], ['linear']);
     const full = join(directory, 'resume-full');
     expect((await runCli(...runArgs(suite, full))).code).toBe(0);
 
@@ -147,10 +148,10 @@ describe('visual-peft-bench run', () => {
       if (finished === 1 && progress.phase === 'final' && progress.event.type === 'step' && progress.event.epoch === 1) controller.abort();
     };
     await expect(runSuite(runArgs(suite, out).slice(1), quiet, { signal: controller.signal, onJobFinished: () => (finished += 1), onProgress: stopInFinal })).rejects.toThrow(
-      /interrupted during job tiny-vit__vtab-eurosat__linear__seed42; run the same command again to resume it/,
+      /interrupted during job tiny-vit__vtab-eurosat__vpt-shallow__seed42; run the same command again to resume it/,
     );
-    expect([...results(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__bias__seed42']);
-    const work = join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42');
+    expect([...results(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__linear__seed42']);
+    const work = join(out, 'work', 'tiny-vit__vtab-eurosat__vpt-shallow__seed42');
     expect(JSON.parse(readFileSync(join(work, 'state.json'), 'utf8')).grid).toHaveLength(2);
     expect(existsSync(join(work, 'final', 'checkpoint.json'))).toBe(true);
 
@@ -170,7 +171,7 @@ describe('visual-peft-bench run', () => {
   });
 
   it('runs shards that merge into the unsharded job set, and refuses to merge records that disagree', async () => {
-    const suite = writeSuite('shards', ['linear', 'bias', 'vqt']);
+    const suite = writeSuite('shards', ['linear', 'bias', 'vqt'], [], ['linear', 'bias', 'vqt']);
     const shards = ['0/2', '1/2'].map((shard, index) => ({ shard, out: join(directory, `shard-${index}`) }));
     for (const { shard, out } of shards) {
       const { code, stdout } = await runCli(...runArgs(suite, out, '--shard', shard));

@@ -74,6 +74,24 @@ describe('visual-peft-bench report', () => {
     expect(existsSync(join(out, 'report', 'plots', 'peak-memory-demo-tiny.png'))).toBe(true);
   });
 
+  it("counts the missing jobs of the suite stored beside the results, methods without results included", async () => {
+    const out = writeStore([makeRecord({ method: 'linear', task: 'fmnist-unseen', value: 0.5 }), makeRecord({ method: 'full', task: 'fmnist-unseen', value: 0.6 })]);
+    // The fields of <out>/suite.json the plan is read from (run writes the whole resolved suite).
+    const suite = {
+      suite: 'demo',
+      tasks: tasks.map((task) => ({ task, dataset: 'fashion-mnist', group: 'demo' })),
+      methods: ['linear', 'full', 'lora'].map((name) => ({ name, recipe: {} })),
+      seeds: [0],
+      backbones: [{ name: 'tiny', config: {}, weights: null }],
+    };
+    writeFileSync(join(out, 'suite.json'), JSON.stringify({ schema: 'visual-peft-bench/suite@1', hash: 'abc123', suite }));
+    const result = await runCli('report', '--out', out);
+    expect(result.code).toBe(0);
+    const markdown = readFileSync(join(out, 'report', 'report.md'), 'utf8');
+    expect(markdown).toContain('| lora | – | – | – | – | – |');
+    expect(markdown).toContain('4 of 6 jobs of the suite have no result yet');
+  });
+
   it('ends with one line naming the bad file and field, writing no report', async () => {
     const bad: ResultRecord = { ...records[0]!, metric: { name: 'top1', value: 2 } };
     const out = writeStore([records[1]!, bad]);

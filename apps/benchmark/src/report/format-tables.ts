@@ -45,12 +45,13 @@ export function tableToMarkdown(table: ResultTable): string {
     `${seeds}. Params: trainable parameters (head included) in millions and as % of the backbone's, mean over the row's tasks.` +
       (table.columns.some((column) => column.kind !== 'task') ? ' Means are over per-task means and shown only when every task they cover has a result.' : ''),
   );
+  const jobs = table.plannedJobs ? "jobs of the suite" : 'jobs (methods x tasks x seeds)';
   lines.push(
     table.missingJobs === 0
-      ? `All ${table.expectedJobs} jobs (methods x tasks x seeds) have a result.`
-      : `${table.missingJobs} of ${table.expectedJobs} jobs (methods x tasks x seeds) have no result yet; their cells read ${MISSING}.`,
+      ? `All ${table.expectedJobs} ${jobs} have a result.`
+      : `${table.missingJobs} of ${table.expectedJobs} ${jobs} have no result yet; their cells read ${MISSING}.`,
   );
-  lines.push(`Produced on: ${table.environments.join('; ')}.`, '');
+  lines.push(table.environments.length === 0 ? 'No result yet.' : `Produced on: ${table.environments.join('; ')}.`, '');
   return lines.join('\n');
 }
 

@@ -151,9 +151,11 @@ function salientChannelMaps(table: ResultTable, records: readonly ResultRecord[]
   });
 }
 
-/** Mean over a method's jobs of a timing field, as one bar per method. */
-function perMethodBars(table: ResultTable, records: readonly ResultRecord[], what: string, name: string, yLabel: string, value: (record: ResultRecord) => number): PlannedPlot {
+/** Mean over a method's jobs of a timing field, as one bar per method (none for a method without results). */
+function perMethodBars(table: ResultTable, records: readonly ResultRecord[], what: string, name: string, yLabel: string, value: (record: ResultRecord) => number): PlannedPlot | SkippedPlot {
+  if (records.length === 0) return { plot: `${what} (${table.title})`, reason: 'no result yet' };
   const methods = table.rows.map((row) => row.method);
+  const valuesOf = (method: string) => records.filter((record) => record.job.method === method).map(value);
   return {
     name: slug(name, table.suite, table.backbone),
     chart: {
@@ -162,7 +164,7 @@ function perMethodBars(table: ResultTable, records: readonly ResultRecord[], wha
       xLabel: 'method',
       yLabel,
       categories: methods,
-      series: [{ name: yLabel, values: methods.map((method) => mean(records.filter((record) => record.job.method === method).map(value))) }],
+      series: [{ name: yLabel, values: methods.map((method) => (valuesOf(method).length === 0 ? null : mean(valuesOf(method)))) }],
     },
   };
 }

@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { VisualPeftError } from '@visual-peft/vit-core';
 import type { ResultRecord, SuiteName, TaskGroup } from '../suite/result-record';
 import { RESULT_SCHEMA } from '../suite/result-record';
+import { resultsDir } from '../suite/result-store';
 
 /** A result file that is not a valid record: names the file, the field, the rule and the value. */
 export class ResultFileError extends VisualPeftError {
@@ -141,17 +142,12 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   return value as ResultRecord;
 }
 
-/** Where `run` keeps one file per finished job. */
-export function resultsDirectory(out: string): string {
-  return join(out, 'results');
-}
-
 /**
  * Reads and checks every record of `<out>/results`, sorted by job id. Hidden files are skipped: they
  * are atomic writes in progress. A missing or empty store is an error, as is any bad file.
  */
 export async function readResults(out: string): Promise<ResultRecord[]> {
-  const directory = resultsDirectory(out);
+  const directory = resultsDir(out);
   let names: string[];
   try {
     names = await readdir(directory);

@@ -88,6 +88,23 @@ describe('buildResultTables', () => {
     expect(tables[2]!.headlineColumn).toBe('ade20k');
   });
 
+  it("with the suite's plan, gives methods and tasks without results their rows and counts the suite's missing jobs", () => {
+    const planned = ['linear', 'lora'].flatMap((method) =>
+      ['fmnist-unseen', 'fmnist-rotation'].map((task) => ({ id: `tiny__${task}__${method}__seed0`, method, task, group: 'demo' as const, seed: 0, backbone: 'tiny' })),
+    );
+    const tables = buildResultTables([makeRecord({ method: 'linear', task: 'fmnist-unseen', value: 0.5 })], { suite: 'demo', jobs: [...planned, { ...planned[0]!, backbone: 'mae', id: 'mae__fmnist-unseen__linear__seed0' }] });
+    expect(tables.map((table) => [table.title, table.expectedJobs, table.missingJobs, table.plannedJobs])).toEqual([
+      ['Demo, tiny', 4, 3, true],
+      ['Demo, mae', 1, 1, true],
+    ]);
+    expect(tables[0]!.rows.map((row) => [row.method, row.cells['fmnist-unseen']!.mean, row.trainableMillions])).toEqual([
+      ['linear', 50, 0.01],
+      ['lora', null, null],
+    ]);
+    expect(tables[0]!.columns.map((column) => column.key)).toEqual(['fmnist-rotation', 'fmnist-unseen', 'mean']);
+    expect(tables[1]!.environments).toEqual([]);
+  });
+
   it('computes the sample standard deviation', () => {
     expect(sampleStd([1])).toBeNull();
     expect(sampleStd([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(Math.sqrt(32 / 7), 12);

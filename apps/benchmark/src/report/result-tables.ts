@@ -1,6 +1,6 @@
 import { FGVC_DATASETS, VTAB_TASKS } from '@visual-peft/datasets';
 import { METHODS } from '../methods';
-import type { ResultRecord, SuiteName } from '../suite/result-record';
+import type { JobKey, ResultRecord, SuiteName } from '../suite/result-record';
 
 /** A cell over seeds, in percent. `mean` null: no result (never filled in); `std` null: fewer than two seeds. */
 export interface CellStats {
@@ -35,11 +35,16 @@ export interface ResultTable {
   readonly metric: string;
   readonly columns: readonly TableColumn[];
   readonly rows: readonly TableRow[];
-  /** Seeds seen in this table's results. */
+  /** Seeds of this table's jobs. */
   readonly seeds: readonly number[];
-  /** Jobs the table implies: its methods x tasks x seeds. */
+  /**
+   * Jobs the table stands for: the suite's planned jobs of this backbone (from `<out>/suite.json`)
+   * when known, else its methods x tasks x seeds; and how many of them have no result.
+   */
   readonly expectedJobs: number;
   readonly missingJobs: number;
+  /** Whether expectedJobs counts the suite's planned jobs (true) or the methods x tasks x seeds seen (false). */
+  readonly plannedJobs: boolean;
   /** The column whose value a method's summary point uses (accuracy versus parameters). */
   readonly headlineColumn: string;
   /** Distinct backend, device and version lines that produced the numbers. */
@@ -120,14 +125,18 @@ function backboneParameters(record: ResultRecord): number {
 
 const SUITE_TITLES: Readonly<Record<SuiteName, string>> = { fgvc: 'FGVC', 'vtab-1k': 'VTAB-1k', ade20k: 'ADE20K', demo: 'Demo' };
 
-function buildTable(suite: SuiteName, backbone: string, records: readonly ResultRecord[]): ResultTable {
+/** A job's place in a table: method, task and seed. */
+const cellKey = (suite: SuiteName, job: JobKey) => JSON.stringify([job.method, taskName(suite, job.task), job.seed]);
+
+function buildTable(suite: SuiteName, backbone: string, records: readonly ResultRecord[], planned: readonly JobKey[] | null): ResultTable {
+  const jobs = [...records.map((record) => record.job), ...(planned ?? [])];
   const tasks = taskColumns(
     suite,
-    records.map((record) => taskName(suite, record.job.task)),
+    jobs.map((job) => taskName(suite, job.task)),
   );
   const { columns, headline } = columnsFor(suite, tasks, records);
-  const methods = methodOrder(records.map((record) => record.job.method));
-  const seeds = [...new Set(records.map((record) => record.job.seed))].sort((a, b) => a - b);
+  const methods = methodOrder(jobs.map((job) => job.method));
+  const seeds = [...new Set(jobs.map((job) => job.seed))].sort((a, b) => a - b);
   const rows = methods.map((method): TableRow => {
     const own = records.filter((record) => record.job.method === method);
     const cells: Record<string, CellStats> = {};
@@ -152,32 +161,47 @@ function buildTable(suite: SuiteName, backbone: string, records: readonly Result
       trainablePercent: own.length === 0 ? null : mean(own.map((record) => (record.parameters.trainable / backboneParameters(record)) * 100)),
     };
   });
-  const expectedJobs = methods.length * tasks.length * seeds.length;
-  const presentJobs = new Set(records.map((record) => `${record.job.method}\u0000${taskName(suite, record.job.task)}\u0000${record.job.seed}`)).size;
+  const present = new Set(records.map((record) => cellKey(suite, record.job)));
+  const expected = planned === null ? null : new Set([...planned.map((job) => cellKey(suite, job)), ...present]);
+  const expectedJobs = expected?.size ?? methods.length * tasks.length * seeds.length;
   return {
     suite,
     backbone,
     title: `${SUITE_TITLES[suite]}, ${backbone}`,
-    metric: records[0]!.metric.name,
+    metric: records[0]?.metric.name ?? (suite === 'ade20k' ? 'mIoU' : 'top1'),
     columns,
     rows,
     seeds,
     expectedJobs,
-    missingJobs: expectedJobs - presentJobs,
+    missingJobs: expectedJobs - present.size,
+    plannedJobs: planned !== null,
     headlineColumn: headline,
     environments: [...new Set(records.map(environmentLine))].sort(),
   };
 }
 
-/** One table per (suite, backbone), in the order suites and backbones first appear in the job ids. */
-export function buildResultTables(records: readonly ResultRecord[]): ResultTable[] {
-  const groups = new Map<string, ResultRecord[]>();
-  for (const record of records) {
-    const key = JSON.stringify([record.suite, record.job.backbone]);
-    groups.set(key, [...(groups.get(key) ?? []), record]);
-  }
+/** The jobs a store's suite plans (every backbone x task x method x seed of `<out>/suite.json`). */
+export interface PlannedJobs {
+  readonly suite: SuiteName;
+  readonly jobs: readonly JobKey[];
+}
+
+/**
+ * One table per (suite, backbone), in the order they first appear in the records, then in the plan.
+ * With the suite's planned jobs, methods and tasks without any result yet get their rows and
+ * columns too, and the missing count is of the suite's own jobs.
+ */
+export function buildResultTables(records: readonly ResultRecord[], plan: PlannedJobs | null = null): ResultTable[] {
+  const groups = new Map<string, { records: ResultRecord[]; planned: JobKey[] }>();
+  const group = (suite: SuiteName, backbone: string) => {
+    const key = JSON.stringify([suite, backbone]);
+    if (!groups.has(key)) groups.set(key, { records: [], planned: [] });
+    return groups.get(key)!;
+  };
+  for (const record of records) group(record.suite, record.job.backbone).records.push(record);
+  for (const job of plan?.jobs ?? []) group(plan!.suite, job.backbone).planned.push(job);
   return [...groups.entries()].map(([key, members]) => {
     const [suite, backbone] = JSON.parse(key) as [SuiteName, string];
-    return buildTable(suite, backbone, members);
+    return buildTable(suite, backbone, members.records, plan !== null && suite === plan.suite ? members.planned : null);
   });
 }

@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@visual-peft/vit-core';
 import sharp from 'sharp';
+import { suiteJobs } from '../suite/job-list';
 import type { ResultRecord } from '../suite/result-record';
+import { readStoredSuite } from '../suite/result-store';
 import { tableToCsv, tableToMarkdown } from './format-tables';
 import type { SkippedPlot } from './plan-plots';
 import { planPlots } from './plan-plots';
@@ -72,7 +74,9 @@ function reportMarkdown(records: readonly ResultRecord[], tables: readonly Resul
  */
 export async function writeReport(out: string): Promise<Report> {
   const records = await readResults(out);
-  const tables = buildResultTables(records);
+  // `run` and `merge` store the suite beside its results: its plan says which jobs are still missing.
+  const stored = await readStoredSuite(out);
+  const tables = buildResultTables(records, stored === null ? null : { suite: stored.suite.suite, jobs: suiteJobs(stored.suite) });
   const directory = join(out, 'report');
   await mkdir(join(directory, 'tables'), { recursive: true });
   await mkdir(join(directory, 'plots'), { recursive: true });

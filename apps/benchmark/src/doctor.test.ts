@@ -51,6 +51,7 @@ describe('visual-peft-bench doctor', () => {
     expect(report.auto).toBe('wasm');
     expect(report.gpu.inUse).toBe(false);
     expect(report.gpu.reasons).toContain('@tensorflow/tfjs-node-gpu: not installed');
+    expect(stdout).toContain(`${'@visual-peft/segmentation-heads:'.padEnd(33)}${report.packages['@visual-peft/segmentation-heads']}`);
     expect(report.fastWasmKernels.available).toBe(true);
     expect(report.tfjsCore).toBe('4.22.0');
     expect(Object.keys(report.packages)).toContain('@visual-peft/vit-core');
@@ -97,7 +98,7 @@ describe('visual-peft-bench doctor', () => {
     });
     await expect(failing).rejects.toThrow(BackendUnavailableError);
     await expect(failing).rejects.toThrow('@tensorflow/tfjs-backend-cpu: @tensorflow/tfjs-backend-cpu is broken here');
-    expect(stdout).toContain('auto picks:           nothing');
+    expect(stdout).toContain(`${'auto picks:'.padEnd(33)}nothing`);
   });
 
   it('takes no flags', async () => {
@@ -111,7 +112,7 @@ describe('system probe', () => {
       new Map([['libcudnn.so.8', '/usr/lib/x86_64-linux-gnu/libcudnn.so.8']]),
     );
     const bare: SystemProbe = { run: async () => ({ ok: false, failure: 'not found' }), exists: () => false, env: {} };
-    expect(await queryGpus(bare)).toEqual({ failure: 'nvidia-smi: not found' });
+    expect(await queryGpus(bare)).toEqual({ failure: 'not found' });
     const found = await findCudaLibraries(bare);
     expect(found.libraries.map((library) => library.path)).toEqual(CUDA_LIBRARIES.map(() => null));
     expect(found.searched).toEqual(['/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib']);

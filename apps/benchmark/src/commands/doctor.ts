@@ -81,7 +81,8 @@ function libtensorflowFiles(): string[] | null {
   }
 }
 
-const line = (label: string, value: string) => `${`${label}:`.padEnd(22)}${value}`;
+/** `label:` and its value in a column wide enough for the longest package name. */
+const line = (label: string, value: string) => `${`${label}:`.padEnd(33)}${value}`;
 
 /**
  * Prints what this machine can run: every backend package tried (loaded, or why not), the GPU and
@@ -112,7 +113,7 @@ export async function doctor(args: readonly string[], io: Io, dependencies: Doct
   const gpuInfo = gpuAttempt?.failure === null ? backends[0]!.info : null;
   const libtensorflow = libtensorflowFiles();
   const reasons: string[] = [];
-  if ('failure' in gpuQuery) reasons.push(gpuQuery.failure);
+  if ('failure' in gpuQuery) reasons.push(`nvidia-smi: ${gpuQuery.failure}`);
   if (missing.length > 0) reasons.push(`missing CUDA libraries: ${missing.join(', ')}`);
   if (gpuAttempt !== undefined && gpuAttempt.failure !== null) reasons.push(`@tensorflow/tfjs-node-gpu: ${gpuAttempt.failure}`);
   if (gpuInfo !== null && gpuInfo.device !== 'GPU (CUDA)') reasons.push('libtensorflow loaded but placed no op on a CUDA device');

@@ -90,10 +90,10 @@ export type GpuQuery = { readonly gpus: readonly string[] } | { readonly failure
 /** The GPUs and driver nvidia-smi reports, one line per GPU, or why it could not say. */
 export async function queryGpus(probe: SystemProbe): Promise<GpuQuery> {
   const result = await probe.run('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader']);
-  if (!result.ok) return { failure: `nvidia-smi: ${result.failure}` };
+  if (!result.ok) return { failure: result.failure };
   const gpus = result.stdout
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');
-  return gpus.length === 0 ? { failure: 'nvidia-smi lists no GPU' } : { gpus };
+  return gpus.length === 0 ? { failure: 'lists no GPU' } : { gpus };
 }

@@ -32,6 +32,9 @@ describe('visual-peft-bench train', () => {
     expect(result).toMatchObject({ method: 'linear', dataset: 'vtab-eurosat', trainSplit: 'train800', evalSplit: 'val200', epochs: 2, status: 'completed', resumedFrom: null });
     expect(result.top1).toBeGreaterThanOrEqual(0);
     expect(result.parameters).toMatchObject({ trainable: 32 * 10 + 10, extra: 0 });
+    // What produced the numbers, as run records it for every suite job.
+    expect(result.environment).toMatchObject({ backend: 'cpu', backendPackage: '@tensorflow/tfjs-backend-cpu', device: 'CPU (JavaScript)', tfjsCoreVersion: '4.22.0', node: process.version });
+    expect(Object.keys(result.environment.packages)).toContain('@visual-peft/training');
     for (const file of ['tuned.safetensors', 'result.json', 'checkpoints/checkpoint.json']) expect(existsSync(join(out, file)), file).toBe(true);
 
     const again = await runCli(...trainArgs('linear', out));

@@ -4,6 +4,7 @@ import { classificationProtocol, isDatasetName, loadClassificationSplit, DATASET
 import { saveTunedWeights } from '@visual-peft/training';
 import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
+import { runEnvironment } from '../environment';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
@@ -124,7 +125,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         bestTop1: result.best?.evaluation.top1 ?? null,
         parameters: countParameters(model, methods),
         seconds: (Date.now() - started) / 1000,
-        backend: { name: backend.backend, package: backend.package, version: backend.packageVersion, device: backend.device },
+        environment: runEnvironment(backend),
       };
     },
   );

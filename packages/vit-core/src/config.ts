@@ -1,4 +1,5 @@
 import { ConfigError } from './errors';
+import { integer, integerPair, knownOptions, oneOf, positiveNumber, rate } from './validate';
 
 /** How the head reads the token sequence (timm's `global_pool`). */
 export type GlobalPool = 'token' | 'avg';
@@ -67,76 +68,51 @@ export function isVitPreset(name: string): name is VitPresetName {
 
 /** A preset's config with overrides (e.g. another image size or class count). */
 export function vitPreset(name: string, overrides: VitConfigInput = {}): VitConfig {
-  if (!isVitPreset(name)) {
-    throw new ConfigError('backbone', name, `must be one of ${Object.keys(VIT_PRESETS).join(', ')}`);
-  }
-  return resolveVitConfig({ ...VIT_PRESETS[name], ...overrides });
+  const preset = oneOf('backbone', name, Object.keys(VIT_PRESETS) as VitPresetName[]);
+  return resolveVitConfig({ ...VIT_PRESETS[preset], ...overrides });
 }
 
-function positiveInteger(field: string, value: number): number {
-  if (!Number.isInteger(value) || value <= 0) throw new ConfigError(field, value, 'must be a positive integer');
-  return value;
-}
+const VIT_CONFIG_FIELDS = [
+  'imgSize', 'patchSize', 'inChans', 'numClasses', 'embedDim', 'depth', 'numHeads', 'mlpRatio', 'qkvBias',
+  'classToken', 'globalPool', 'fcNorm', 'layerNormEps', 'dropPathRate', 'posEmbedInterpolation',
+];
 
 /** Validates every field once and fills timm's defaults. */
 export function resolveVitConfig(input: VitConfigInput): VitConfig {
-  const known = new Set([
-    'imgSize', 'patchSize', 'inChans', 'numClasses', 'embedDim', 'depth', 'numHeads', 'mlpRatio', 'qkvBias',
-    'classToken', 'globalPool', 'fcNorm', 'layerNormEps', 'dropPathRate', 'posEmbedInterpolation',
-  ]);
-  for (const key of Object.keys(input)) {
-    if (!known.has(key)) throw new ConfigError(key, (input as Record<string, unknown>)[key], 'is not a ViT config field');
-  }
-  const rawSize = input.imgSize ?? 224;
-  const imgSize: [number, number] = typeof rawSize === 'number' ? [rawSize, rawSize] : [rawSize[0], rawSize[1]];
-  if (imgSize.length !== 2) throw new ConfigError('imgSize', rawSize, 'must be a number or [height, width]');
-  positiveInteger('imgSize', imgSize[0]);
-  positiveInteger('imgSize', imgSize[1]);
-  const patchSize = positiveInteger('patchSize', input.patchSize ?? 16);
+  knownOptions('backbone', input, VIT_CONFIG_FIELDS);
+  const imgSize = integerPair('imgSize', input.imgSize ?? 224);
+  const patchSize = integer('patchSize', input.patchSize ?? 16, 1);
   if (imgSize[0] % patchSize !== 0 || imgSize[1] % patchSize !== 0) {
     throw new ConfigError('imgSize', imgSize, `must be a multiple of patchSize (${patchSize})`);
   }
-  const embedDim = positiveInteger('embedDim', input.embedDim ?? 768);
-  const numHeads = positiveInteger('numHeads', input.numHeads ?? 12);
+  const embedDim = integer('embedDim', input.embedDim ?? 768, 1);
+  const numHeads = integer('numHeads', input.numHeads ?? 12, 1);
   if (embedDim % numHeads !== 0) throw new ConfigError('numHeads', numHeads, `must divide embedDim (${embedDim})`);
   const mlpRatio = input.mlpRatio ?? 4;
   if (!(mlpRatio > 0) || !Number.isInteger(embedDim * mlpRatio)) {
     throw new ConfigError('mlpRatio', mlpRatio, `must be positive with embedDim * mlpRatio an integer (embedDim ${embedDim})`);
   }
-  const numClasses = input.numClasses ?? 1000;
-  if (!Number.isInteger(numClasses) || numClasses < 0) {
-    throw new ConfigError('numClasses', numClasses, 'must be a non-negative integer');
-  }
-  const globalPool = input.globalPool ?? 'token';
-  if (globalPool !== 'token' && globalPool !== 'avg') throw new ConfigError('globalPool', globalPool, "must be 'token' or 'avg'");
+  const globalPool = oneOf('globalPool', input.globalPool ?? 'token', ['token', 'avg'] as const);
   const classToken = input.classToken ?? true;
   if (globalPool === 'token' && !classToken) {
     throw new ConfigError('globalPool', globalPool, "must be 'avg' when classToken is false");
   }
-  const layerNormEps = input.layerNormEps ?? 1e-6;
-  if (!(layerNormEps > 0)) throw new ConfigError('layerNormEps', layerNormEps, 'must be positive');
-  const dropPathRate = input.dropPathRate ?? 0;
-  if (!(dropPathRate >= 0 && dropPathRate < 1)) throw new ConfigError('dropPathRate', dropPathRate, 'must be in [0, 1)');
-  const posEmbedInterpolation = input.posEmbedInterpolation ?? 'bicubic';
-  if (posEmbedInterpolation !== 'bicubic' && posEmbedInterpolation !== 'bilinear') {
-    throw new ConfigError('posEmbedInterpolation', posEmbedInterpolation, "must be 'bicubic' or 'bilinear'");
-  }
   return {
     imgSize,
     patchSize,
-    inChans: positiveInteger('inChans', input.inChans ?? 3),
-    numClasses,
+    inChans: integer('inChans', input.inChans ?? 3, 1),
+    numClasses: integer('numClasses', input.numClasses ?? 1000, 0),
     embedDim,
-    depth: positiveInteger('depth', input.depth ?? 12),
+    depth: integer('depth', input.depth ?? 12, 1),
     numHeads,
     mlpRatio,
     qkvBias: input.qkvBias ?? true,
     classToken,
     globalPool,
     fcNorm: input.fcNorm ?? globalPool === 'avg',
-    layerNormEps,
-    dropPathRate,
-    posEmbedInterpolation,
+    layerNormEps: positiveNumber('layerNormEps', input.layerNormEps ?? 1e-6),
+    dropPathRate: rate('dropPathRate', input.dropPathRate ?? 0),
+    posEmbedInterpolation: oneOf('posEmbedInterpolation', input.posEmbedInterpolation ?? 'bicubic', ['bicubic', 'bilinear'] as const),
   };
 }
 

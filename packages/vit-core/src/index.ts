@@ -3,6 +3,8 @@ export type { GlobalPool, PosEmbedInterpolation, VitConfig, VitConfigInput, VitP
 export { VIT_PRESETS, isVitPreset, numPrefixTokens, patchGrid, resolveVitConfig, vitPreset } from './config';
 export type { ShapeMismatch } from './errors';
 export { CheckpointMismatchError, ConfigError, FormatError, ShapeError, VisualPeftError } from './errors';
+export type { NumberRange } from './validate';
+export { flag, integer, integerPair, knownOptions, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from './validate';
 export type {
   BlockContext,
   BranchSite,

@@ -1,4 +1,4 @@
-import { ConfigError } from './errors';
+import { integer } from './validate';
 
 /** Everything needed to continue a `SeededRandom` sequence: what a checkpoint stores. */
 export interface RandomState {
@@ -21,10 +21,6 @@ function mix32(value: number): number {
   return h >>> 0;
 }
 
-function requireSafeCount(field: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(field, value, 'must be a non-negative safe integer');
-}
-
 /**
  * The project's one seeded generator, for everything drawn on the host (data order, augmentation,
  * channel or token sampling, per-step seeds). Counter-based, like Philox: value n is a hash of the
@@ -39,8 +35,8 @@ export class SeededRandom {
     readonly seed: number,
     counter = 0,
   ) {
-    requireSafeCount('seed', seed);
-    requireSafeCount('counter', counter);
+    integer('seed', seed, 0);
+    integer('counter', counter, 0);
     this.counter = counter;
     // Both 32-bit halves of the seed count, so seeds above 2^32 stay distinct.
     this.seedHash = mix32((seed % TWO_32) ^ mix32(Math.floor(seed / TWO_32) + GOLDEN_RATIO_32));

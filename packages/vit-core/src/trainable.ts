@@ -1,8 +1,8 @@
-import { ConfigError } from './errors';
 import type { TuningMethod } from './extension';
 import type { Parameter } from './parameter';
 import { shapeSize } from './checkpoint/host-tensor';
 import type { VisionTransformer } from './vision-transformer';
+import { oneOf } from './validate';
 
 /**
  * Which backbone weights train. 'frozen': none; 'linear': the head only (linear probe, and the
@@ -19,9 +19,7 @@ function isHead(parameter: Parameter): boolean {
 
 /** Sets each backbone variable's `trainable` flag by the policy. */
 export function applyTrainablePolicy(model: VisionTransformer, policy: TrainablePolicy): void {
-  if (!TRAINABLE_POLICIES.includes(policy)) {
-    throw new ConfigError('policy', policy, `must be one of ${TRAINABLE_POLICIES.join(', ')}`);
-  }
+  oneOf('policy', policy, TRAINABLE_POLICIES);
   for (const parameter of model.parameters) {
     parameter.variable.trainable =
       policy === 'full' ||

@@ -148,7 +148,7 @@ describe('VisionTransformer', () => {
     const logits = model.forward(input);
     expect(logits.shape).toEqual([2, 5]);
     logits.dispose();
-    expect(() => model.resetHead(-1)).toThrow(/numClasses must be a non-negative integer, got -1/);
+    expect(() => model.resetHead(-1)).toThrow(/numClasses must be an integer >= 0, got -1/);
   });
 
   it('returns pooled features without a head when numClasses is 0', () => {

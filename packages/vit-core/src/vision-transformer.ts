@@ -8,6 +8,7 @@ import type { BlockContext, ForwardContext, ForwardState, SiteContext, VitExtens
 import { Hooks } from './hooks';
 import type { Initializer, Parameter } from './parameter';
 import { createParameter } from './parameter';
+import { integer, oneOf } from './validate';
 
 export interface ForwardOptions {
   /** Training mode: drop path and the extensions' dropout are active. Default false. */
@@ -96,10 +97,7 @@ export class VisionTransformer {
     this.config = resolveVitConfig(config);
     const { embedDim: dim, patchSize, inChans, depth } = this.config;
     const seed = options.seed ?? 0;
-    const zeros = options.weights === 'zeros';
-    if (options.weights !== undefined && options.weights !== 'random' && !zeros) {
-      throw new ConfigError('weights', options.weights, "must be 'random' or 'zeros'");
-    }
+    const zeros = oneOf('weights', options.weights ?? 'random', ['random', 'zeros'] as const) === 'zeros';
     const [rows, columns] = patchGrid(this.config);
     this.patchEmbed = new Linear('patch_embed.proj', 'patch_embed.proj', inChans * patchSize * patchSize, dim, {
       bias: true,
@@ -179,9 +177,7 @@ export class VisionTransformer {
 
   /** Replaces the classifier with a fresh one (for a new task); the old one is disposed. */
   resetHead(numClasses: number, options: HeadOptions = {}): void {
-    if (!Number.isInteger(numClasses) || numClasses < 0) {
-      throw new ConfigError('numClasses', numClasses, 'must be a non-negative integer');
-    }
+    integer('numClasses', numClasses, 0);
     const trainable = this.classifierHead?.weight.variable.trainable ?? false;
     this.classifierHead?.parameters.forEach((parameter) => parameter.variable.dispose());
     this.classifierHead = this.makeHead(numClasses, options);

@@ -1,11 +1,12 @@
 import type { StateDict } from './checkpoint/host-tensor';
 import { numPrefixTokens, patchGrid } from './config';
-import { CheckpointMismatchError, ConfigError, FormatError } from './errors';
+import { CheckpointMismatchError, FormatError } from './errors';
 import type { ShapeMismatch } from './errors';
 import type { Parameter } from './parameter';
 import { assignParameter, readParameter, sameShape } from './parameter';
 import { resamplePosEmbed } from './pos-embed';
 import type { VisionTransformer } from './vision-transformer';
+import { oneOf } from './validate';
 
 export interface LoadOptions {
   /** Name of the checkpoint in messages (a file path). Default 'checkpoint'. */
@@ -41,12 +42,8 @@ const HEAD_KEY = /^(head|pre_logits)\./;
  */
 export function loadStateDict(model: VisionTransformer, stateDict: StateDict, options: LoadOptions = {}): LoadReport {
   const source = options.source ?? 'checkpoint';
-  const headMode = options.head ?? 'load';
-  const fcNormMode = options.fcNorm ?? 'checkpoint';
-  if (headMode !== 'load' && headMode !== 'discard') throw new ConfigError('head', headMode, "must be 'load' or 'discard'");
-  if (!['checkpoint', 'from-norm', 'fresh'].includes(fcNormMode)) {
-    throw new ConfigError('fcNorm', fcNormMode, "must be 'checkpoint', 'from-norm' or 'fresh'");
-  }
+  const headMode = oneOf('head', options.head ?? 'load', ['load', 'discard'] as const);
+  const fcNormMode = oneOf('fcNorm', options.fcNorm ?? 'checkpoint', ['checkpoint', 'from-norm', 'fresh'] as const);
   const entries = new Map(stateDict);
   const ignored: string[] = [];
   const take = (key: string) => {

@@ -36,6 +36,6 @@ describe('params for the adapter baselines on vit_base_patch16_224', () => {
   it('names a bad option', async () => {
     const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'lora', '--set', 'rank=0', '--backend', 'cpu');
     expect(code).toBe(1);
-    expect(stderr.at(-1)).toBe('visual-peft-bench: rank must be a positive integer, got 0');
+    expect(stderr.at(-1)).toBe('visual-peft-bench: rank must be an integer >= 1, got 0');
   });
 });

@@ -122,12 +122,12 @@ describe('adapter (Houlsby)', () => {
   it('validates its config, naming the field', () => {
     expect(new AdapterConfig().toJSON()).toEqual({ bottleneck: 8, initStd: 0.02, seed: 0 });
     const refuse = (input: Record<string, unknown>, pattern: RegExp) => expectConfigError((fields) => new AdapterConfig(fields), input, pattern);
-    refuse({ bottleneck: 0 }, /^bottleneck must be a positive integer, got 0$/);
-    refuse({ bottleneck: 2.5 }, /^bottleneck must be a positive integer, got 2.5$/);
-    refuse({ bottleneck: '8' }, /^bottleneck must be a positive integer, got "8"$/);
-    refuse({ initStd: 0 }, /^initStd must be a positive number \(with both projections at zero no gradient reaches their weights\), got 0$/);
-    refuse({ initStd: Number.NaN }, /^initStd must be a positive number/);
+    refuse({ bottleneck: 0 }, /^bottleneck must be an integer >= 1, got 0$/);
+    refuse({ bottleneck: 2.5 }, /^bottleneck must be an integer >= 1, got 2.5$/);
+    refuse({ bottleneck: '8' }, /^bottleneck must be an integer >= 1, got "8"$/);
+    refuse({ initStd: 0 }, /^initStd must not be 0: with both projections at zero no gradient reaches their weights, got 0$/);
+    refuse({ initStd: Number.NaN }, /^initStd must be a finite number >= 0, got NaN$/);
     refuse({ seed: 0.5 }, /^seed must be an integer, got 0.5$/);
-    refuse({ rank: 8 }, /^rank is not an option of adapter \(options: bottleneck, initStd, seed\), got 8$/);
+    refuse({ rank: 8 }, /^adapter.rank is not an option \(options: bottleneck, initStd, seed\), got 8$/);
   });
 });

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
-import { gelu } from '@visual-peft/vit-core';
+import { ConfigError, gelu, integer, knownOptions, numberInRange } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
 import { applyBottleneck, createBottleneck } from './bottleneck';
-import { ConfigFields } from './config-fields';
 import { timmTruncNormal } from './initializers';
 import { MethodBase } from './method-base';
 
@@ -33,14 +32,11 @@ export class AdapterConfig {
   readonly seed: number;
 
   constructor(input: AdapterConfigInput = {}) {
-    const fields = new ConfigFields(input, 'adapter', ['bottleneck', 'initStd', 'seed']);
-    this.bottleneck = fields.positiveInteger('bottleneck', 8);
-    this.initStd = fields.positiveNumber(
-      'initStd',
-      0.02,
-      ' (with both projections at zero no gradient reaches their weights)',
-    );
-    this.seed = fields.integer('seed', 0);
+    const options = knownOptions('adapter', input, ['bottleneck', 'initStd', 'seed']);
+    this.bottleneck = integer('bottleneck', options.bottleneck ?? 8, 1);
+    this.initStd = numberInRange('initStd', options.initStd ?? 0.02, { min: 0 });
+    if (this.initStd === 0) throw new ConfigError('initStd', 0, 'must not be 0: with both projections at zero no gradient reaches their weights');
+    this.seed = integer('seed', options.seed ?? 0);
   }
 
   toJSON(): Required<AdapterConfigInput> {

@@ -141,13 +141,13 @@ describe('adaptformer', () => {
   it('validates its config, naming the field', () => {
     expect(new AdaptFormerConfig().toJSON()).toEqual({ bottleneck: 64, scale: 0.1, dropout: 0.1, layerNorm: 'none', seed: 0 });
     const refuse = (input: Record<string, unknown>, pattern: RegExp) => expectConfigError((fields) => new AdaptFormerConfig(fields), input, pattern);
-    refuse({ bottleneck: -64 }, /^bottleneck must be a positive integer, got -64$/);
-    refuse({ scale: 0 }, /^scale must be a positive number, got 0$/);
-    refuse({ scale: 'learnable_scalar' }, /^scale must be a positive number, got "learnable_scalar"$/);
-    refuse({ dropout: 1 }, /^dropout must be a number in \[0, 1\), got 1$/);
-    refuse({ dropout: -0.1 }, /^dropout must be a number in \[0, 1\), got -0.1$/);
+    refuse({ bottleneck: -64 }, /^bottleneck must be an integer >= 1, got -64$/);
+    refuse({ scale: 0 }, /^scale must be a finite number > 0, got 0$/);
+    refuse({ scale: 'learnable_scalar' }, /^scale must be a finite number > 0, got "learnable_scalar"$/);
+    refuse({ dropout: 1 }, /^dropout must be a finite number in \[0, 1\), got 1$/);
+    refuse({ dropout: -0.1 }, /^dropout must be a finite number in \[0, 1\), got -0.1$/);
     refuse({ layerNorm: 'before' }, /^layerNorm must be one of none, in, out, got "before"$/);
     refuse({ seed: '1' }, /^seed must be an integer, got "1"$/);
-    refuse({ ffnNum: 64 }, /^ffnNum is not an option of adaptformer/);
+    refuse({ ffnNum: 64 }, /^adaptformer.ffnNum is not an option \(options: bottleneck, scale, dropout, layerNorm, seed\), got 64$/);
   });
 });

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
-import { layerNorm } from '@visual-peft/vit-core';
+import { integer, knownOptions, layerNorm, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
 import { applyBottleneck, createBottleneck } from './bottleneck';
-import { ConfigFields } from './config-fields';
 import { kaimingUniform } from './initializers';
 import { MethodBase } from './method-base';
 
@@ -45,12 +44,12 @@ export class AdaptFormerConfig {
   readonly seed: number;
 
   constructor(input: AdaptFormerConfigInput = {}) {
-    const fields = new ConfigFields(input, 'adaptformer', ['bottleneck', 'scale', 'dropout', 'layerNorm', 'seed']);
-    this.bottleneck = fields.positiveInteger('bottleneck', 64);
-    this.scale = fields.positiveNumber('scale', 0.1);
-    this.dropout = fields.rate('dropout', 0.1);
-    this.layerNorm = fields.oneOf('layerNorm', ADAPTFORMER_LAYER_NORMS, 'none');
-    this.seed = fields.integer('seed', 0);
+    const options = knownOptions('adaptformer', input, ['bottleneck', 'scale', 'dropout', 'layerNorm', 'seed']);
+    this.bottleneck = integer('bottleneck', options.bottleneck ?? 64, 1);
+    this.scale = positiveNumber('scale', options.scale ?? 0.1);
+    this.dropout = rate('dropout', options.dropout ?? 0.1);
+    this.layerNorm = oneOf('layerNorm', options.layerNorm ?? 'none', ADAPTFORMER_LAYER_NORMS);
+    this.seed = integer('seed', options.seed ?? 0);
   }
 
   toJSON(): Required<AdaptFormerConfigInput> {

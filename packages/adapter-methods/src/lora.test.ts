@@ -144,11 +144,11 @@ describe('lora', () => {
     expect(new LoraConfig().toJSON()).toEqual({ rank: 8, alpha: 8, seed: 0 });
     expect(new LoraConfig({ rank: 4 }).toJSON()).toEqual({ rank: 4, alpha: 4, seed: 0 });
     const refuse = (input: Record<string, unknown>, pattern: RegExp) => expectConfigError((fields) => new LoraConfig(fields), input, pattern);
-    refuse({ rank: 0 }, /^rank must be a positive integer, got 0$/);
-    refuse({ rank: 2.5 }, /^rank must be a positive integer, got 2.5$/);
-    refuse({ alpha: -8 }, /^alpha must be a positive number, got -8$/);
-    refuse({ alpha: Number.POSITIVE_INFINITY }, /^alpha must be a positive number, got Infinity$/);
+    refuse({ rank: 0 }, /^rank must be an integer >= 1, got 0$/);
+    refuse({ rank: 2.5 }, /^rank must be an integer >= 1, got 2.5$/);
+    refuse({ alpha: -8 }, /^alpha must be a finite number > 0, got -8$/);
+    refuse({ alpha: Number.POSITIVE_INFINITY }, /^alpha must be a finite number > 0, got Infinity$/);
     refuse({ seed: true }, /^seed must be an integer, got true$/);
-    refuse({ r: 8 }, /^r is not an option of lora \(options: rank, alpha, seed\), got 8$/);
+    refuse({ r: 8 }, /^lora.r is not an option \(options: rank, alpha, seed\), got 8$/);
   });
 });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LinearSite, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
-import { ConfigFields } from './config-fields';
+import { ConfigError, ShapeError, integer, knownOptions, positiveNumber } from '@visual-peft/vit-core';
 import { kaimingUniform } from './initializers';
 import { MethodBase } from './method-base';
 import { beginMerge, mergedInto, refuseIfMerged, setMerged } from './merge-state';
@@ -30,10 +29,10 @@ export class LoraConfig {
   readonly seed: number;
 
   constructor(input: LoraConfigInput = {}) {
-    const fields = new ConfigFields(input, 'lora', ['rank', 'alpha', 'seed']);
-    this.rank = fields.positiveInteger('rank', 8);
-    this.alpha = fields.positiveNumber('alpha', this.rank);
-    this.seed = fields.integer('seed', 0);
+    const options = knownOptions('lora', input, ['rank', 'alpha', 'seed']);
+    this.rank = integer('rank', options.rank ?? 8, 1);
+    this.alpha = positiveNumber('alpha', options.alpha ?? this.rank);
+    this.seed = integer('seed', options.seed ?? 0);
   }
 
   toJSON(): Required<LoraConfigInput> {

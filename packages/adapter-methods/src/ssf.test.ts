@@ -131,9 +131,9 @@ describe('ssf', () => {
   it('validates its config, naming the field', () => {
     expect(new SsfConfig().toJSON()).toEqual({ initStd: 0.02, seed: 0 });
     const refuse = (input: Record<string, unknown>, pattern: RegExp) => expectConfigError((fields) => new SsfConfig(fields), input, pattern);
-    refuse({ initStd: -0.02 }, /^initStd must be a number >= 0, got -0.02$/);
-    refuse({ initStd: 'normal' }, /^initStd must be a number >= 0, got "normal"$/);
+    refuse({ initStd: -0.02 }, /^initStd must be a finite number >= 0, got -0.02$/);
+    refuse({ initStd: 'normal' }, /^initStd must be a finite number >= 0, got "normal"$/);
     refuse({ seed: 1.5 }, /^seed must be an integer, got 1.5$/);
-    refuse({ scale: 1 }, /^scale is not an option of ssf \(options: initStd, seed\), got 1$/);
+    refuse({ scale: 1 }, /^ssf.scale is not an option \(options: initStd, seed\), got 1$/);
   });
 });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNorm, Linear, LinearSite, NormSite, Parameter, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, tfjsSeed } from '@visual-peft/vit-core';
-import { ConfigFields } from './config-fields';
+import { ConfigError, ShapeError, integer, knownOptions, numberInRange, tfjsSeed } from '@visual-peft/vit-core';
 import { MethodBase } from './method-base';
 import { beginMerge, refuseIfMerged, setMerged } from './merge-state';
 
@@ -26,9 +25,9 @@ export class SsfConfig {
   readonly seed: number;
 
   constructor(input: SsfConfigInput = {}) {
-    const fields = new ConfigFields(input, 'ssf', ['initStd', 'seed']);
-    this.initStd = fields.nonNegativeNumber('initStd', 0.02);
-    this.seed = fields.integer('seed', 0);
+    const options = knownOptions('ssf', input, ['initStd', 'seed']);
+    this.initStd = numberInRange('initStd', options.initStd ?? 0.02, { min: 0 });
+    this.seed = integer('seed', options.seed ?? 0);
   }
 
   toJSON(): Required<SsfConfigInput> {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
 import type { SeededRandom } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, numPrefixTokens } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, numPrefixTokens } from '@visual-peft/vit-core';
 import type { ChannelSelection, TuningPosition } from './config';
 
 /** Class-aware importance of every channel of every block at one tuning position. */
@@ -27,7 +27,7 @@ export async function computeChannelImportance(
 ): Promise<ChannelImportance> {
   const position = options.position ?? 'attn';
   const { numClasses } = options;
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new ConfigError('numClasses', numClasses, 'must be a positive integer');
+  integer('numClasses', numClasses, 1);
   const { depth, embedDim } = model.config;
   const prefix = numPrefixTokens(model.config);
   const sums = Array.from({ length: depth }, () => new Float64Array(numClasses * embedDim));

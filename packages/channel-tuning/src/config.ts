@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, knownOptions, numberInRange, oneOf } from '@visual-peft/vit-core';
 
 /** Where a salient channel module edits the residual stream of a block. */
 export type TuningPosition = 'attn' | 'mlp';
@@ -38,7 +38,7 @@ export interface SalientChannelConfigInput {
   readonly seed?: number;
 }
 
-const KNOWN = new Set(['k', 'position', 'scale', 'selection', 'seed']);
+const SCT_OPTIONS = ['k', 'position', 'scale', 'selection', 'seed'];
 
 function parseChannelCounts(k: number | readonly number[] | string): number[] {
   if (typeof k === 'number') return [k];
@@ -55,9 +55,7 @@ export function resolveSalientChannelConfig(
   input: SalientChannelConfigInput,
   backbone: { readonly depth: number; readonly embedDim: number },
 ): SalientChannelConfig {
-  for (const key of Object.keys(input)) {
-    if (!KNOWN.has(key)) throw new ConfigError(key, (input as Record<string, unknown>)[key], `is not an SCT option (options: ${[...KNOWN].join(', ')})`);
-  }
+  knownOptions('sct', input, SCT_OPTIONS);
   // The default is reported as the value when it does not fit the backbone (96 > a narrow model's width).
   const given = input.k ?? 96;
   const counts = parseChannelCounts(given);
@@ -70,17 +68,13 @@ export function resolveSalientChannelConfig(
       throw new ConfigError('k', given, `must hold integers in [1, embedDim = ${backbone.embedDim}]`);
     }
   }
-  const position = input.position ?? 'attn';
-  if (!['attn', 'mlp', 'both'].includes(position)) throw new ConfigError('position', position, "must be 'attn', 'mlp' or 'both'");
-  const scale = input.scale ?? 1;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new ConfigError('scale', scale, 'must be a finite number');
-  const selection = input.selection ?? 'salient';
-  if (!['salient', 'insalient', 'random'].includes(selection)) {
-    throw new ConfigError('selection', selection, "must be 'salient', 'insalient' or 'random'");
-  }
-  const seed = input.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new ConfigError('seed', seed, 'must be an integer');
-  return { k, position, scale, selection, seed };
+  return {
+    k,
+    position: oneOf('position', input.position ?? 'attn', ['attn', 'mlp', 'both'] as const),
+    scale: numberInRange('scale', input.scale ?? 1),
+    selection: oneOf('selection', input.selection ?? 'salient', ['salient', 'insalient', 'random'] as const),
+    seed: integer('seed', input.seed ?? 0),
+  };
 }
 
 /** The positions a config tunes, in block order. */

@@ -173,10 +173,11 @@ describe('configuration', () => {
     [{ k: '96,96' }, /k must give one value or one per block \(12 blocks\), got 2 values/],
     [{ k: 0 }, /k must hold integers in \[1, embedDim = 768\], got 0/],
     [{ k: 'many' }, /k must be a number, a comma-separated list, or runs like "192x4,96x8", got "many"/],
-    [{ position: 'ffn' }, /position must be 'attn', 'mlp' or 'both', got "ffn"/],
+    [{ position: 'ffn' }, /position must be one of attn, mlp, both, got "ffn"/],
     [{ scale: Number.NaN }, /scale must be a finite number, got NaN/],
-    [{ selection: 'best' }, /selection must be 'salient', 'insalient' or 'random', got "best"/],
-    [{ rank: 4 }, /rank is not an SCT option/],
+    [{ selection: 'best' }, /selection must be one of salient, insalient, random, got "best"/],
+    [{ seed: 0.5 }, /seed must be an integer, got 0.5/],
+    [{ rank: 4 }, /^sct.rank is not an option \(options: k, position, scale, selection, seed\), got 4$/],
   ])('rejects %j naming the field', (input, message) => {
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(ConfigError);
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(message);

@@ -9,16 +9,16 @@ describe('resolveVptConfig', () => {
   });
 
   it.each([
-    [{ numPrompts: 0 }, /^numPrompts must be a positive integer, got 0$/],
-    [{ numPrompts: 2.5 }, /^numPrompts must be a positive integer, got 2.5$/],
-    [{ numPrompts: '10' }, /^numPrompts must be a positive integer, got "10"$/],
-    [{ dropout: 1 }, /^dropout must be a number in \[0, 1\), got 1$/],
-    [{ dropout: -0.1 }, /^dropout must be a number in \[0, 1\), got -0.1$/],
+    [{ numPrompts: 0 }, /^numPrompts must be an integer >= 1, got 0$/],
+    [{ numPrompts: 2.5 }, /^numPrompts must be an integer >= 1, got 2.5$/],
+    [{ numPrompts: '10' }, /^numPrompts must be an integer >= 1, got "10"$/],
+    [{ dropout: 1 }, /^dropout must be a finite number in \[0, 1\), got 1$/],
+    [{ dropout: -0.1 }, /^dropout must be a finite number in \[0, 1\), got -0.1$/],
     [{ init: 'xavier' }, /^init must be one of uniform, kmeans, mean-pool, max-pool, random-token, got "xavier"$/],
-    [{ sampleSize: 0 }, /^sampleSize must be a positive integer, got 0$/],
+    [{ sampleSize: 0 }, /^sampleSize must be an integer >= 1, got 0$/],
     [{ seed: -1 }, /^seed must be an integer >= 0, got -1$/],
     [{ deep: 'yes' }, /^deep must be true or false, got "yes"$/],
-    [{ gates: true }, /^gates is not an option of VPT \(options: numPrompts, dropout, init, sampleSize, seed, deep\), got true$/],
+    [{ gates: true }, /^vpt.gates is not an option \(options: numPrompts, dropout, init, sampleSize, seed, deep\), got true$/],
   ])('refuses %j, naming the field', (input, message) => {
     expect(() => resolveVptConfig(input as never)).toThrow(ConfigError);
     expect(() => resolveVptConfig(input as never)).toThrow(message);
@@ -47,10 +47,10 @@ describe('resolveGatedPromptConfig', () => {
     [{ hardGates: 'true' }, /^hardGates must be true or false, got "true"$/],
     [{ gateInit: Number.NaN }, /^gateInit must be a finite number, got NaN$/],
     [{ gateInit: '5' }, /^gateInit must be a finite number, got "5"$/],
-    [{ hardGateTemperature: 0 }, /^hardGateTemperature must be a positive finite number, got 0$/],
+    [{ hardGateTemperature: 0 }, /^hardGateTemperature must be a finite number > 0, got 0$/],
     [{ hardGates: true, gates: false }, /^hardGates needs gates: true, got true$/],
-    [{ deep: true }, /^deep is not an option of gated prompt tuning/],
-    [{ numPrompts: -1 }, /^numPrompts must be a positive integer, got -1$/],
+    [{ deep: true }, /^gated-prompt.deep is not an option \(options: numPrompts, dropout, init, sampleSize, seed, gates, gateInit, temperature, hardGates, hardGateTemperature\), got true$/],
+    [{ numPrompts: -1 }, /^numPrompts must be an integer >= 1, got -1$/],
   ])('refuses %j, naming the field', (input, message) => {
     expect(() => resolveGatedPromptConfig(input as never)).toThrow(ConfigError);
     expect(() => resolveGatedPromptConfig(input as never)).toThrow(message);

@@ -1,5 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
-import { finiteNumber, flag, integerAtLeast, oneOf, positiveNumber, rate, rejectUnknownOptions } from './validate';
+import { ConfigError, flag, integer, knownOptions, numberInRange, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
 
 /** Self-Prompt Tuning's ways of building prompts from the target data's tokens. */
 export type SelfPromptStrategy = 'kmeans' | 'mean-pool' | 'max-pool' | 'random-token';
@@ -74,27 +73,27 @@ const GATED_FIELDS = [...INIT_FIELDS, 'gates', 'gateInit', 'temperature', 'hardG
 
 function resolveInitFields(input: Partial<PromptInitConfig>): PromptInitConfig {
   return {
-    numPrompts: integerAtLeast('numPrompts', input.numPrompts ?? 5, 1),
+    numPrompts: integer('numPrompts', input.numPrompts ?? 5, 1),
     dropout: rate('dropout', input.dropout ?? 0),
     init: oneOf('init', input.init ?? 'uniform', PROMPT_INITS),
-    sampleSize: integerAtLeast('sampleSize', input.sampleSize ?? 20_000, 1),
-    seed: integerAtLeast('seed', input.seed ?? 0, 0),
+    sampleSize: integer('sampleSize', input.sampleSize ?? 20_000, 1),
+    seed: integer('seed', input.seed ?? 0, 0),
   };
 }
 
 /** Validates every field of a VPT config once and fills the defaults. */
 export function resolveVptConfig(input: VptConfigInput = {}): VptConfig {
-  rejectUnknownOptions(input, VPT_FIELDS, 'VPT');
+  knownOptions('vpt', input, VPT_FIELDS);
   return { ...resolveInitFields(input), deep: flag('deep', input.deep ?? false) };
 }
 
 /** Validates every field of a Gated Prompt Tuning config once and fills the defaults. */
 export function resolveGatedPromptConfig(input: GatedPromptConfigInput = {}): GatedPromptConfig {
-  rejectUnknownOptions(input, GATED_FIELDS, 'gated prompt tuning');
+  knownOptions('gated-prompt', input, GATED_FIELDS);
   const config: GatedPromptConfig = {
     ...resolveInitFields(input),
     gates: flag('gates', input.gates ?? true),
-    gateInit: finiteNumber('gateInit', input.gateInit ?? 10),
+    gateInit: numberInRange('gateInit', input.gateInit ?? 10),
     temperature: flag('temperature', input.temperature ?? true),
     hardGates: flag('hardGates', input.hardGates ?? false),
     hardGateTemperature: positiveNumber('hardGateTemperature', input.hardGateTemperature ?? 1),

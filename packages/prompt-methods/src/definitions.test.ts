@@ -34,7 +34,7 @@ describe('PROMPT_METHOD_DEFINITIONS', () => {
   it('refuses unknown options and a deep flag that contradicts the name', () => {
     expect(() => definition('vpt-shallow').create(model, { deep: true })).toThrow(ConfigError);
     expect(() => definition('vpt-deep').create(model, { deep: false })).toThrow(/^deep is set by the method name \(vpt-shallow or vpt-deep\), got false$/);
-    expect(() => definition('gated-prompt').create(model, { rank: 4 })).toThrow(/^rank is not an option of gated prompt tuning/);
-    expect(() => definition('vpt-deep').create(model, { numPrompts: 'ten' })).toThrow(/^numPrompts must be a positive integer, got "ten"$/);
+    expect(() => definition('gated-prompt').create(model, { rank: 4 })).toThrow(/^gated-prompt.rank is not an option/);
+    expect(() => definition('vpt-deep').create(model, { numPrompts: 'ten' })).toThrow(/^numPrompts must be an integer >= 1, got "ten"$/);
   });
 });

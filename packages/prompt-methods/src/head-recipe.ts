@@ -1,5 +1,5 @@
 import type { LoadOptions, VitConfigInput } from '@visual-peft/vit-core';
-import { oneOf } from './validate';
+import { oneOf } from '@visual-peft/vit-core';
 
 /** The pretraining behind a ViT-B/16 checkpoint, which decides what the classifier reads. */
 export type BackboneFamily = 'supervised' | 'moco-v3' | 'mae';

@@ -112,12 +112,12 @@ describe('kMeans', () => {
   it('refuses bad arguments, naming the field', () => {
     const points = new Float32Array(10 * DIM);
     expect(() => kMeans(points, DIM, { clusters: 11 })).toThrow(/^clusters must not exceed the number of points \(10\), got 11$/);
-    expect(() => kMeans(points, DIM, { clusters: 0 })).toThrow(/^clusters must be a positive integer, got 0$/);
+    expect(() => kMeans(points, DIM, { clusters: 0 })).toThrow(/^clusters must be an integer >= 1, got 0$/);
     expect(() => kMeans(points, 7, { clusters: 2 })).toThrow(/^points must hold a whole number of rows of 7 values, got 60 values$/);
-    expect(() => kMeans(points, DIM, { clusters: 2, batchSize: 0 })).toThrow(/^batchSize must be a positive integer/);
+    expect(() => kMeans(points, DIM, { clusters: 2, batchSize: 0 })).toThrow(/^batchSize must be an integer >= 1/);
     expect(() => kMeans(points, DIM, { clusters: 2, steps: -1 })).toThrow(/^steps must be an integer >= 0/);
     expect(() => kMeans(points, DIM, { clusters: 2, lloydPasses: 0.5 })).toThrow(/^lloydPasses must be an integer >= 0/);
     expect(() => kMeans(points, DIM, { clusters: 3, initSize: 2 })).toThrow(/^initSize must be an integer >= 3/);
-    expect(() => kMeans(points, DIM, { clusters: 2, iterations: 5 } as never)).toThrow(/^iterations is not an option of k-means/);
+    expect(() => kMeans(points, DIM, { clusters: 2, iterations: 5 } as never)).toThrow(/^kMeans.iterations is not an option/);
   });
 });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, knownOptions } from '@visual-peft/vit-core';
 import { SeededRandom } from '@visual-peft/vit-core';
-import { integerAtLeast, rejectUnknownOptions } from './validate';
 
 export interface KMeansOptions {
   /** Number of centroids, k. */
@@ -168,16 +167,16 @@ function lloydUpdate(points: Float32Array, count: number, dim: number, clusters:
  * tfjs backend. Deterministic for a seed on a given backend.
  */
 export function kMeans(points: Float32Array, dim: number, options: KMeansOptions): KMeansResult {
-  rejectUnknownOptions(options, KMEANS_OPTIONS, 'k-means');
-  integerAtLeast('dim', dim, 1);
+  knownOptions('kMeans', options, KMEANS_OPTIONS);
+  integer('dim', dim, 1);
   if (points.length % dim !== 0) throw new ShapeError(`points must hold a whole number of rows of ${dim} values, got ${points.length} values`);
   const count = points.length / dim;
-  const clusters = integerAtLeast('clusters', options.clusters, 1);
+  const clusters = integer('clusters', options.clusters, 1);
   if (clusters > count) throw new ConfigError('clusters', clusters, `must not exceed the number of points (${count})`);
-  const batchSize = integerAtLeast('batchSize', options.batchSize ?? 1024, 1);
-  const steps = integerAtLeast('steps', options.steps ?? 100, 0);
-  const lloydPasses = integerAtLeast('lloydPasses', options.lloydPasses ?? 1, 0);
-  const initSize = Math.min(count, integerAtLeast('initSize', options.initSize ?? Math.max(3 * batchSize, 3 * clusters), clusters));
+  const batchSize = integer('batchSize', options.batchSize ?? 1024, 1);
+  const steps = integer('steps', options.steps ?? 100, 0);
+  const lloydPasses = integer('lloydPasses', options.lloydPasses ?? 1, 0);
+  const initSize = Math.min(count, integer('initSize', options.initSize ?? Math.max(3 * batchSize, 3 * clusters), clusters));
   const random = new SeededRandom(options.seed ?? 0);
 
   const initSample = new Float32Array(initSize * dim);

@@ -50,7 +50,7 @@ describe('promptPatchNmi', () => {
     const wrong = tf.zeros([3, 5]) as tf.Tensor2D;
     expect(() => promptPatchNmi(wrong, patches)).toThrow(ShapeError);
     expect(() => promptPatchNmi(shared, patches, { normalization: 'max' as never })).toThrow(/^normalization must be one of min, geometric, got "max"$/);
-    expect(() => promptPatchNmi(shared, patches, { scale: 0 })).toThrow(/^scale must be a positive finite number, got 0$/);
+    expect(() => promptPatchNmi(shared, patches, { scale: 0 })).toThrow(/^scale must be a finite number > 0, got 0$/);
     tf.dispose([shared, patches, perImage, wrong]);
   });
 });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, ForwardOptions, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, numPrefixTokens, patchGrid } from '@visual-peft/vit-core';
-import { integerAtLeast, oneOf, positiveNumber, rejectUnknownOptions } from './validate';
+import { ConfigError, ShapeError, integer, knownOptions, numPrefixTokens, oneOf, patchGrid, positiveNumber } from '@visual-peft/vit-core';
 
 /**
  * How mutual information is normalised: 'min' divides by min(H(P), H(E)) (Estevez et al. 2009, what
@@ -63,7 +62,7 @@ export function normalizedMutualInformation(joint: Float64Array, numPrompts: num
  * the information sums in float64.
  */
 export function promptPatchNmi(prompts: tf.Tensor2D | tf.Tensor3D, patches: tf.Tensor3D, options: PromptNmiOptions = {}): PromptNmi {
-  rejectUnknownOptions(options, ['normalization', 'scale'], 'prompt NMI');
+  knownOptions('promptPatchNmi', options, ['normalization', 'scale']);
   const normalization = oneOf('normalization', options.normalization ?? 'min', ['min', 'geometric'] as const);
   const [batch, numPatches, dim] = patches.shape;
   const numPrompts = prompts.shape[prompts.rank - 2]!;
@@ -100,8 +99,8 @@ export interface BlockNmiOptions extends PromptNmiOptions {
  */
 export function promptNmiAtBlock(model: VisionTransformer, images: tf.Tensor4D, options: BlockNmiOptions): PromptNmi {
   const { numPrompts: _numPrompts, block: _block, ...nmiOptions } = options;
-  const numPrompts = integerAtLeast('numPrompts', options.numPrompts, 1);
-  const block = integerAtLeast('block', options.block ?? 0, 0);
+  const numPrompts = integer('numPrompts', options.numPrompts, 1);
+  const block = integer('block', options.block ?? 0, 0);
   const [rows, columns] = patchGrid(model.config);
   const prefix = numPrefixTokens(model.config);
   const tokens = blockInputTokens(model, images, block);

@@ -138,9 +138,9 @@ describe('selfPromptInit', () => {
     );
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'max-pool', numPrompts: 1 })).rejects.toThrow(/^numPrompts must be at least 2/);
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'median' as never, numPrompts: 2 })).rejects.toThrow(ConfigError);
-    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, sampleSize: 0 })).rejects.toThrow(/^sampleSize must be a positive integer/);
-    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, maxImages: 0 })).rejects.toThrow(/^maxImages must be a positive integer/);
-    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, layers: 3 } as never)).rejects.toThrow(/^layers is not an option/);
+    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, sampleSize: 0 })).rejects.toThrow(/^sampleSize must be an integer >= 1/);
+    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, maxImages: 0 })).rejects.toThrow(/^maxImages must be an integer >= 1/);
+    await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, layers: 3 } as never)).rejects.toThrow(/^selfPromptInit.layers is not an option/);
     const wrongSize: BatchSource = async function* () {
       yield { images: new Float32Array(3 * 16 * 16), labels: new Int32Array(1), shape: [1, 3, 16, 16] };
     };

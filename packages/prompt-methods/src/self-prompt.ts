@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, ImageBatch, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, patchGrid } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, flag, integer, knownOptions, oneOf, patchGrid } from '@visual-peft/vit-core';
 import type { SelfPromptStrategy } from './config';
 import { SELF_PROMPT_STRATEGIES } from './config';
 import type { KMeansOptions } from './kmeans';
@@ -8,7 +8,6 @@ import { kMeans } from './kmeans';
 import { poolWindowStarts, poolWindows } from './pool-windows';
 import { SeededRandom, deriveSeed } from '@visual-peft/vit-core';
 import { TokenReservoir } from './token-reservoir';
-import { flag, integerAtLeast, oneOf, rejectUnknownOptions } from './validate';
 
 export interface SelfPromptOptions {
   /** How prompts are made from the tokens (Self-Prompt Tuning, Wang et al., ICML 2024). */
@@ -86,13 +85,13 @@ function checkBatch(batch: ImageBatch, model: VisionTransformer): void {
  * Run it on the backbone without the prompt method attached.
  */
 export async function selfPromptInit(model: VisionTransformer, source: BatchSource, options: SelfPromptOptions): Promise<SelfPromptResult> {
-  rejectUnknownOptions(options, OPTIONS, 'self-prompt initialisation');
+  knownOptions('selfPromptInit', options, OPTIONS);
   const strategy = oneOf('strategy', options.strategy, SELF_PROMPT_STRATEGIES);
-  const numPrompts = integerAtLeast('numPrompts', options.numPrompts, 1);
+  const numPrompts = integer('numPrompts', options.numPrompts, 1);
   const sets = flag('deep', options.deep ?? false) ? model.config.depth : 1;
-  const seed = integerAtLeast('seed', options.seed ?? 0, 0);
-  const sampleSize = integerAtLeast('sampleSize', options.sampleSize ?? 20_000, 1);
-  const maxImages = options.maxImages === undefined ? Infinity : integerAtLeast('maxImages', options.maxImages, 1);
+  const seed = integer('seed', options.seed ?? 0, 0);
+  const sampleSize = integer('sampleSize', options.sampleSize ?? 20_000, 1);
+  const maxImages = options.maxImages === undefined ? Infinity : integer('maxImages', options.maxImages, 1);
   const dim = model.config.embedDim;
   const [rows, columns] = patchGrid(model.config);
   const numPatches = rows * columns;

@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, knownOptions, rate } from '@visual-peft/vit-core';
 
 /** Visual Query Tuning (VQT, Tu et al., CVPR 2023). */
 export interface VisualQueryConfig {
@@ -19,16 +19,14 @@ export interface VisualQueryConfigInput {
   readonly seed?: number;
 }
 
-const KNOWN = new Set(['numQueries', 'dropout', 'numClasses', 'seed']);
+const VQT_OPTIONS = ['numQueries', 'dropout', 'numClasses', 'seed'];
 
 /** Validates the config against the backbone (depth, its head's classes) and fills the defaults. */
 export function resolveVisualQueryConfig(
   input: VisualQueryConfigInput,
   backbone: { readonly depth: number; readonly numClasses: number },
 ): VisualQueryConfig {
-  for (const key of Object.keys(input)) {
-    if (!KNOWN.has(key)) throw new ConfigError(key, (input as Record<string, unknown>)[key], `is not a VQT option (options: ${[...KNOWN].join(', ')})`);
-  }
+  knownOptions('vqt', input, VQT_OPTIONS);
   const raw = input.numQueries ?? 1;
   const numQueries = typeof raw === 'number' ? new Array<number>(backbone.depth).fill(raw) : [...raw];
   if (numQueries.length !== backbone.depth) {
@@ -37,13 +35,13 @@ export function resolveVisualQueryConfig(
   if (!numQueries.every((count) => Number.isInteger(count) && count >= 1)) {
     throw new ConfigError('numQueries', raw, 'must hold positive integers');
   }
-  const dropout = input.dropout ?? 0.1;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new ConfigError('dropout', dropout, 'must be in [0, 1)');
-  const numClasses = input.numClasses ?? backbone.numClasses;
-  if (!Number.isInteger(numClasses) || numClasses < 1) {
-    throw new ConfigError('numClasses', numClasses, "must be a positive integer (the backbone's head has none: set numClasses)");
+  if (input.numClasses === undefined && backbone.numClasses === 0) {
+    throw new ConfigError('numClasses', undefined, "must be set: the backbone's head has no classes");
   }
-  const seed = input.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new ConfigError('seed', seed, 'must be an integer');
-  return { numQueries, dropout, numClasses, seed };
+  return {
+    numQueries,
+    dropout: rate('dropout', input.dropout ?? 0.1),
+    numClasses: integer('numClasses', input.numClasses ?? backbone.numClasses, 1),
+    seed: integer('seed', input.seed ?? 0),
+  };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource } from '@visual-peft/vit-core';
-import { ConfigError, SeededRandom, ShapeError, deriveSeed } from '@visual-peft/vit-core';
+import { SeededRandom, ShapeError, deriveSeed, integer, numberInRange, positiveNumber } from '@visual-peft/vit-core';
 import type { VisualQueryTuning } from './visual-query-tuning';
 import { disposeFrozen } from './visual-query-tuning';
 
@@ -89,18 +89,12 @@ function fitHead(
  * weights, fit the final head on those, and install it in the method (`selectFeatures`).
  */
 export async function compressWithGroupLasso(vqt: VisualQueryTuning, source: BatchSource, options: GroupLassoOptions = {}): Promise<GroupLassoResult> {
-  const penalty = options.penalty ?? 1e-4;
-  const keepFraction = options.keepFraction ?? 0.7;
-  const epochs = options.epochs ?? 50;
-  const learningRate = options.learningRate ?? 1e-3;
-  const batchSize = options.batchSize ?? 128;
+  const penalty = numberInRange('penalty', options.penalty ?? 1e-4, { min: 0 });
+  const keepFraction = numberInRange('keepFraction', options.keepFraction ?? 0.7, { min: 0, max: 1, exclusiveMin: true });
+  const epochs = integer('epochs', options.epochs ?? 50, 1);
+  const learningRate = positiveNumber('learningRate', options.learningRate ?? 1e-3);
+  const batchSize = integer('batchSize', options.batchSize ?? 128, 1);
   const seed = options.seed ?? 0;
-  if (!(penalty >= 0)) throw new ConfigError('penalty', penalty, 'must be non-negative');
-  if (!(keepFraction > 0 && keepFraction <= 1)) throw new ConfigError('keepFraction', keepFraction, 'must be in (0, 1]');
-  for (const [field, value] of [['epochs', epochs], ['batchSize', batchSize]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new ConfigError(field, value, 'must be a positive integer');
-  }
-  if (!(learningRate > 0)) throw new ConfigError('learningRate', learningRate, 'must be positive');
 
   const numClasses = vqt.config.numClasses;
   const { features, labels, count } = await extractQueryFeatures(vqt, source);

@@ -161,9 +161,11 @@ describe('Visual Query Tuning', () => {
     expect(resolveVisualQueryConfig({}, backbone)).toEqual({ numQueries: new Array(12).fill(1), dropout: 0.1, numClasses: 100, seed: 0 });
     expect(() => resolveVisualQueryConfig({ numQueries: [1, 2] }, backbone)).toThrow(/numQueries must give one value or one per block \(12 blocks\), got \[1, 2\]/);
     expect(() => resolveVisualQueryConfig({ numQueries: 0 }, backbone)).toThrow(/numQueries must hold positive integers, got 0/);
-    expect(() => resolveVisualQueryConfig({ dropout: 1 }, backbone)).toThrow(/dropout must be in \[0, 1\), got 1/);
-    expect(() => resolveVisualQueryConfig({}, { depth: 12, numClasses: 0 })).toThrow(/numClasses must be a positive integer/);
-    expect(() => resolveVisualQueryConfig({ queries: 2 } as never, backbone)).toThrow(/queries is not a VQT option/);
+    expect(() => resolveVisualQueryConfig({ dropout: 1 }, backbone)).toThrow(/^dropout must be a finite number in \[0, 1\), got 1$/);
+    expect(() => resolveVisualQueryConfig({}, { depth: 12, numClasses: 0 })).toThrow(/^numClasses must be set: the backbone's head has no classes, got undefined$/);
+    expect(() => resolveVisualQueryConfig({ numClasses: 2.5 }, backbone)).toThrow(/^numClasses must be an integer >= 1, got 2.5$/);
+    expect(() => resolveVisualQueryConfig({ seed: 0.5 }, backbone)).toThrow(/^seed must be an integer, got 0.5$/);
+    expect(() => resolveVisualQueryConfig({ queries: 2 } as never, backbone)).toThrow(/^vqt.queries is not an option \(options: numQueries, dropout, numClasses, seed\), got 2$/);
   });
 });
 
@@ -221,8 +223,11 @@ describe('group-lasso compression', () => {
   it('rejects bad options by field', async () => {
     const model = tinyModel();
     const vqt = createVisualQueryTuning(model);
-    await expect(compressWithGroupLasso(vqt, source, { keepFraction: 0 })).rejects.toThrow(/keepFraction must be in \(0, 1\], got 0/);
-    await expect(compressWithGroupLasso(vqt, source, { epochs: 0 })).rejects.toThrow(/epochs must be a positive integer, got 0/);
+    await expect(compressWithGroupLasso(vqt, source, { keepFraction: 0 })).rejects.toThrow(/^keepFraction must be a finite number in \(0, 1\], got 0$/);
+    await expect(compressWithGroupLasso(vqt, source, { epochs: 0 })).rejects.toThrow(/^epochs must be an integer >= 1, got 0$/);
+    await expect(compressWithGroupLasso(vqt, source, { batchSize: 2.5 })).rejects.toThrow(/^batchSize must be an integer >= 1, got 2.5$/);
+    await expect(compressWithGroupLasso(vqt, source, { penalty: -1 })).rejects.toThrow(/^penalty must be a finite number >= 0, got -1$/);
+    await expect(compressWithGroupLasso(vqt, source, { learningRate: 0 })).rejects.toThrow(/^learningRate must be a finite number > 0, got 0$/);
     vqt.dispose();
     model.dispose();
   });

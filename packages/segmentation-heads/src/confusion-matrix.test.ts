@@ -92,7 +92,7 @@ describe('ConfusionMatrix', () => {
   });
 
   it('validates its configuration', () => {
-    expect(() => new ConfusionMatrix(0)).toThrow(/numClasses must be a positive integer, got 0/);
+    expect(() => new ConfusionMatrix(0)).toThrow(/numClasses must be an integer >= 1, got 0/);
     expect(() => new ConfusionMatrix(3, { ignoreIndex: 2 })).toThrow(/ignoreIndex must not be a class id/);
     expect(() => new ConfusionMatrix(3, { ignoreIndex: -1 })).toThrow(/ignoreIndex must be an integer >= 0, got -1/);
     expect(new ConfusionMatrix(3, { ignoreIndex: 7 }).ignoreIndex).toBe(7);

@@ -1,5 +1,4 @@
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
-import { integerAtLeast } from './validate';
+import { ConfigError, ShapeError, integer } from '@visual-peft/vit-core';
 
 /**
  * mmseg's segmentation metrics (`IoUMetric`), as fractions in [0, 1] (mmseg prints them x100).
@@ -30,8 +29,8 @@ export class ConfusionMatrix {
   readonly counts: Float64Array;
 
   constructor(numClasses: number, options: { ignoreIndex?: number } = {}) {
-    this.numClasses = integerAtLeast('numClasses', numClasses, 1);
-    this.ignoreIndex = integerAtLeast('ignoreIndex', options.ignoreIndex ?? 255, 0);
+    this.numClasses = integer('numClasses', numClasses, 1);
+    this.ignoreIndex = integer('ignoreIndex', options.ignoreIndex ?? 255, 0);
     if (this.ignoreIndex < this.numClasses) throw new ConfigError('ignoreIndex', this.ignoreIndex, `must not be a class id (numClasses ${this.numClasses})`);
     this.counts = new Float64Array(this.numClasses * this.numClasses);
   }

@@ -93,11 +93,11 @@ describe('inferSegmentation', () => {
   it('refuses a stride wider than the crop, unknown modes, and whole images of another size than the backbone’s', () => {
     const images = tf.zeros([1, 3, 48, 40]) as tf.Tensor4D;
     expect(() => inferSegmentation(tiny.model, images)).toThrow(/^stride must not exceed the crop \[32, 32\] \(the backbone's imgSize\), got 341$/);
-    expect(() => inferSegmentation(tiny.model, images, { stride: [21, 0] })).toThrow(/^stride must be a positive integer or a pair of them/);
+    expect(() => inferSegmentation(tiny.model, images, { stride: [21, 0] })).toThrow(/^stride must be an integer >= 1 or a pair of them/);
     expect(() => inferSegmentation(tiny.model, images, { mode: 'tiles' as never })).toThrow(/^mode must be one of whole, slide, got "tiles"$/);
     expect(() => inferSegmentation(tiny.model, images, { mode: 'whole' })).toThrow(ShapeError);
     expect(() => inferSegmentation(tiny.model, images, { mode: 'whole', stride: 21 })).toThrow(/^stride applies to mode 'slide' only, got 21$/);
-    expect(() => inferSegmentation(tiny.model, images, { crop: 32 } as never)).toThrow(/^options.crop is not an option \(options: mode, stride\), got 32$/);
+    expect(() => inferSegmentation(tiny.model, images, { crop: 32 } as never)).toThrow(/^inferSegmentation.crop is not an option \(options: mode, stride\), got 32$/);
     const flat = tf.zeros([3, 48, 40]);
     expect(() => inferSegmentation(tiny.model, flat as tf.Tensor4D)).toThrow(/^images must be NCHW \[batch, channels, height, width\], got \[3, 48, 40\]$/);
     tf.dispose([images, flat]);
@@ -112,8 +112,8 @@ describe('predictLabels', () => {
     // 2 images x 9 columns x 5 classes = 90 values a row: bands of 2 rows.
     expect(Array.from(predictLabels(logits, [7, 9], 180))).toEqual(expected);
     expect(Array.from(predictLabels(logits, [7, 9]))).toEqual(expected);
-    expect(() => predictLabels(logits, [7, 0])).toThrow(/^size must be a positive integer or a pair of them/);
-    expect(() => predictLabels(logits, [7, 9], 0)).toThrow(/^bandValues must be a positive integer, got 0$/);
+    expect(() => predictLabels(logits, [7, 0])).toThrow(/^size must be an integer >= 1 or a pair of them/);
+    expect(() => predictLabels(logits, [7, 9], 0)).toThrow(/^bandValues must be an integer >= 1, got 0$/);
     logits.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });

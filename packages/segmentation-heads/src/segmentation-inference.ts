@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, integerPair, knownOptions, oneOf } from '@visual-peft/vit-core';
 import { resizeBilinear } from './resize-bilinear';
 import type { SetrPup } from './setr-pup';
-import { integerAtLeast, integerPair, knownOptions, oneOf } from './validate';
 
 /** One crop of the sliding-window test, in pixels of the image. */
 export interface SlidingWindow {
@@ -52,7 +51,7 @@ export interface InferenceOptions {
  * right and its logits are cut back; mmseg runs such a window at its own size instead.
  */
 export function inferSegmentation(model: SetrPup, images: tf.Tensor4D, options: InferenceOptions = {}): tf.Tensor4D {
-  const resolved = knownOptions('options', options, ['mode', 'stride']);
+  const resolved = knownOptions('inferSegmentation', options, ['mode', 'stride']);
   const mode = oneOf('mode', resolved.mode ?? 'slide', ['whole', 'slide'] as const);
   if (images.rank !== 4) throw new ShapeError(`images must be NCHW [batch, channels, height, width], got [${images.shape.join(', ')}]`);
   const [, , height, width] = images.shape;
@@ -103,7 +102,7 @@ function slideInference(model: SetrPup, images: tf.Tensor4D, windows: readonly S
 export function predictLabels(logits: tf.Tensor4D, size: readonly [number, number], bandValues = 2 ** 24): Int32Array {
   const [batch, , , classes] = logits.shape;
   const [height, width] = integerPair('size', [...size]);
-  const rowsPerBand = Math.max(1, Math.floor(integerAtLeast('bandValues', bandValues, 1) / (batch * width * classes)));
+  const rowsPerBand = Math.max(1, Math.floor(integer('bandValues', bandValues, 1) / (batch * width * classes)));
   const labels = new Int32Array(batch * height * width);
   for (let start = 0; start < height; start += rowsPerBand) {
     const end = Math.min(start + rowsPerBand, height);

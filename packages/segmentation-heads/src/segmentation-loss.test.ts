@@ -70,7 +70,7 @@ describe('segmentationCrossEntropy', () => {
     expect(() => segmentationCrossEntropy(logits, labels, { ignoreIndex: 2 })).toThrow(/ignoreIndex must not be a class id/);
     expect(() => segmentationCrossEntropy(logits, labels, { ignoreIndex: -100 })).toThrow(/^ignoreIndex must be an integer >= 0, got -100$/);
     expect(() => segmentationCrossEntropy(logits, labels, { average: 'sum' as never })).toThrow(/average must be one of non-ignored, all-pixels, got "sum"/);
-    expect(() => segmentationCrossEntropy(logits, labels, { weight: 1 } as never)).toThrow(/options.weight is not an option/);
+    expect(() => segmentationCrossEntropy(logits, labels, { weight: 1 } as never)).toThrow(/^segmentationCrossEntropy.weight is not an option \(options: ignoreIndex, average\), got 1$/);
     tf.dispose([logits, outside, negative, floats, twoImages, labels]);
   });
 });

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, knownOptions, oneOf } from '@visual-peft/vit-core';
 import { resizeBilinear } from './resize-bilinear';
-import { integerAtLeast, knownOptions, oneOf } from './validate';
 
 /**
  * How the per-pixel losses are averaged. 'non-ignored': over the pixels that carry a class (PyTorch's
@@ -61,8 +60,8 @@ export function pixelCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, igno
 
 /** `pixelCrossEntropy` after checking the labels and the options. */
 export function segmentationCrossEntropy(logits: tf.Tensor4D, labels: tf.Tensor3D, options: SegmentationLossOptions = {}): tf.Scalar {
-  const resolved = knownOptions('options', options, ['ignoreIndex', 'average']);
-  const ignoreIndex = integerAtLeast('ignoreIndex', resolved.ignoreIndex ?? 255, 0);
+  const resolved = knownOptions('segmentationCrossEntropy', options, ['ignoreIndex', 'average']);
+  const ignoreIndex = integer('ignoreIndex', resolved.ignoreIndex ?? 255, 0);
   const average = oneOf('average', resolved.average ?? 'non-ignored', LOSS_AVERAGES);
   if (ignoreIndex < logits.shape[3]) throw new ConfigError('ignoreIndex', ignoreIndex, `must not be a class id (classes: ${logits.shape[3]})`);
   checkLabels(labels, logits.shape[3], ignoreIndex);

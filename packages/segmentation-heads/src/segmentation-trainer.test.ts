@@ -152,11 +152,11 @@ describe('SegmentationTrainer', () => {
     expect(() => new SegmentationTrainer(tiny.model, [tiny.model.trainableVariables()[0]!], optimizers, { maxIterations: 5 })).toThrow(/^backboneVariables\[0\] must not be a head variable/);
 
     const cases: [Partial<SegmentationTrainerConfigInput>, RegExp][] = [
-      [{ maxIterations: 0 }, /^maxIterations must be a positive integer, got 0$/],
-      [{ learningRate: 0 }, /^learningRate must be a positive finite number, got 0$/],
-      [{ headLearningRateMultiplier: -10 }, /^headLearningRateMultiplier must be a positive finite number, got -10$/],
-      [{ power: 0 }, /^power must be a positive finite number, got 0$/],
-      [{ minLearningRate: 0.01 }, /^minLearningRate must be a number in \[0, 0.001\], got 0.01$/],
+      [{ maxIterations: 0 }, /^maxIterations must be an integer >= 1, got 0$/],
+      [{ learningRate: 0 }, /^learningRate must be a finite number > 0, got 0$/],
+      [{ headLearningRateMultiplier: -10 }, /^headLearningRateMultiplier must be a finite number > 0, got -10$/],
+      [{ power: 0 }, /^power must be a finite number > 0, got 0$/],
+      [{ minLearningRate: 0.01 }, /^minLearningRate must be a finite number in \[0, 0.001\], got 0.01$/],
       [{ seed: -2 }, /^seed must be an integer >= 0, got -2$/],
       [{ startIteration: 5 }, /^startIteration must be below maxIterations \(5\), got 5$/],
       [{ warmup: 10 } as never, /^config.warmup is not an option/],

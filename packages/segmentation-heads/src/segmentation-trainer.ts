@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, knownOptions, numberInRange, positiveNumber } from '@visual-peft/vit-core';
 import { polyLearningRate } from './poly-learning-rate';
 import type { SegmentationBatchLike } from './segmentation-batch';
 import { batchTensors } from './segmentation-batch';
 import type { SetrPup } from './setr-pup';
-import { integerAtLeast, knownOptions, numberInRange, positiveNumber } from './validate';
 
 /**
  * Applies one parameter group's gradients (keyed by tfjs variable name) at this step's learning
@@ -49,18 +48,18 @@ const TRAINER_FIELDS = ['maxIterations', 'learningRate', 'headLearningRateMultip
 
 export function resolveSegmentationTrainerConfig(input: SegmentationTrainerConfigInput): SegmentationTrainerConfig {
   const fields = knownOptions('config', input, TRAINER_FIELDS);
-  const maxIterations = integerAtLeast('maxIterations', fields.maxIterations, 1);
+  const maxIterations = integer('maxIterations', fields.maxIterations, 1);
   const learningRate = positiveNumber('learningRate', fields.learningRate ?? 1e-3);
   const headLearningRateMultiplier = positiveNumber('headLearningRateMultiplier', fields.headLearningRateMultiplier ?? 10);
-  const startIteration = integerAtLeast('startIteration', fields.startIteration ?? 0, 0);
+  const startIteration = integer('startIteration', fields.startIteration ?? 0, 0);
   if (startIteration >= maxIterations) throw new ConfigError('startIteration', startIteration, `must be below maxIterations (${maxIterations})`);
   return {
     maxIterations,
     learningRate,
     headLearningRateMultiplier,
     power: positiveNumber('power', fields.power ?? 0.9),
-    minLearningRate: numberInRange('minLearningRate', fields.minLearningRate ?? 1e-4, 0, Math.min(learningRate, learningRate * headLearningRateMultiplier), true),
-    seed: integerAtLeast('seed', fields.seed ?? 0, 0),
+    minLearningRate: numberInRange('minLearningRate', fields.minLearningRate ?? 1e-4, { min: 0, max: Math.min(learningRate, learningRate * headLearningRateMultiplier) }),
+    seed: integer('seed', fields.seed ?? 0, 0),
     startIteration,
   };
 }

@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError, layerNorm } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, knownOptions, layerNorm, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
 import { BatchNorm2d } from './batch-norm-2d';
 import { Conv2d } from './conv2d';
 import type { HeadParameter } from './head-parameter';
 import { countParameters, createHeadParameter, disposeParameters, exportWeights, importWeights } from './head-parameter';
 import { resizeBilinear } from './resize-bilinear';
-import { integerAtLeast, knownOptions, nonEmptyString, numberInRange, oneOf, positiveNumber } from './validate';
 
 /** The shape of one SETR-PUP head: what mmseg's SETRUPHead takes besides its input and classes. */
 export interface SetrPupHeadOptions {
@@ -62,14 +61,14 @@ export const SETR_PUP_HEAD_OPTIONS: readonly (keyof SetrPupHeadOptions)[] = [
 export function resolveSetrPupHeadOptions(input: SetrPupHeadOptionsInput | undefined, defaults: { numStages: number }, path = ''): SetrPupHeadOptions {
   const options = knownOptions(path === '' ? 'config' : path.slice(0, -1), input, SETR_PUP_HEAD_OPTIONS);
   return {
-    channels: integerAtLeast(`${path}channels`, options.channels ?? 256, 1),
+    channels: integer(`${path}channels`, options.channels ?? 256, 1),
     kernelSize: oneOf(`${path}kernelSize`, options.kernelSize ?? 3, [1, 3] as const),
-    numStages: integerAtLeast(`${path}numStages`, options.numStages ?? defaults.numStages, 1),
-    upScale: integerAtLeast(`${path}upScale`, options.upScale ?? 2, 1),
-    dropout: numberInRange(`${path}dropout`, options.dropout ?? 0, 0, 1),
+    numStages: integer(`${path}numStages`, options.numStages ?? defaults.numStages, 1),
+    upScale: integer(`${path}upScale`, options.upScale ?? 2, 1),
+    dropout: rate(`${path}dropout`, options.dropout ?? 0),
     layerNormEps: positiveNumber(`${path}layerNormEps`, options.layerNormEps ?? 1e-6),
     batchNormEps: positiveNumber(`${path}batchNormEps`, options.batchNormEps ?? 1e-5),
-    batchNormMomentum: numberInRange(`${path}batchNormMomentum`, options.batchNormMomentum ?? 0.1, 0, 1, true),
+    batchNormMomentum: numberInRange(`${path}batchNormMomentum`, options.batchNormMomentum ?? 0.1, { min: 0, max: 1 }),
   };
 }
 
@@ -77,10 +76,10 @@ export function resolveSetrPupHeadConfig(input: SetrPupHeadConfigInput): SetrPup
   const { inChannels, numClasses, key, seed, ...options } = input;
   return {
     ...resolveSetrPupHeadOptions(options, { numStages: 4 }),
-    inChannels: integerAtLeast('inChannels', inChannels, 1),
-    numClasses: integerAtLeast('numClasses', numClasses, 1),
+    inChannels: integer('inChannels', inChannels, 1),
+    numClasses: integer('numClasses', numClasses, 1),
     key: nonEmptyString('key', key ?? 'decode_head'),
-    seed: integerAtLeast('seed', seed ?? 0, 0),
+    seed: integer('seed', seed ?? 0, 0),
   };
 }
 

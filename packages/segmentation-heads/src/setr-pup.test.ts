@@ -141,7 +141,7 @@ describe('SetrPup', () => {
 
   it('validates its configuration against the backbone, naming each field', () => {
     const cases: [SetrPupConfigInput, RegExp][] = [
-      [{ numClasses: 0 }, /^numClasses must be a positive integer, got 0$/],
+      [{ numClasses: 0 }, /^numClasses must be an integer >= 1, got 0$/],
       [{ numClasses: 4 }, /^auxiliaryIndices must hold distinct block indices in \[0, 1\] \(ViT-B: \[4, 8\]\), got \[4, 8\]$/],
       [{ ...TINY_SETR, auxiliaryIndices: [1, 1] }, /^auxiliaryIndices must hold distinct/],
       [{ ...TINY_SETR, auxiliaryIndices: [-1] }, /^auxiliaryIndices must hold distinct/],
@@ -149,8 +149,8 @@ describe('SetrPup', () => {
       [{ ...TINY_SETR, ignoreIndex: 3 }, /^ignoreIndex must not be a class id \(numClasses 4\), got 3$/],
       [{ ...TINY_SETR, lossAverage: 'mean' as never }, /^lossAverage must be one of non-ignored, all-pixels, got "mean"$/],
       [{ ...TINY_SETR, seed: 0.5 }, /^seed must be an integer >= 0, got 0.5$/],
-      [{ ...TINY_SETR, decodeHead: { channels: 0 } }, /^decodeHead.channels must be a positive integer, got 0$/],
-      [{ ...TINY_SETR, auxiliaryHead: { numStages: 0 } }, /^auxiliaryHead.numStages must be a positive integer, got 0$/],
+      [{ ...TINY_SETR, decodeHead: { channels: 0 } }, /^decodeHead.channels must be an integer >= 1, got 0$/],
+      [{ ...TINY_SETR, auxiliaryHead: { numStages: 0 } }, /^auxiliaryHead.numStages must be an integer >= 1, got 0$/],
       [{ ...TINY_SETR, auxiliaryHead: { inChannels: 3 } as never }, /^auxiliaryHead.inChannels is not an option/],
       [{ ...TINY_SETR, decodeHead: 3 as never }, /^decodeHead must be an object, got 3$/],
       [{ ...TINY_SETR, ignoreIndex: -1 }, /^ignoreIndex must be an integer >= 0, got -1$/],

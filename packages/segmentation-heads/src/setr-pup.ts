@@ -1,13 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, knownOptions, numberInRange, oneOf } from '@visual-peft/vit-core';
 import type { HeadParameter } from './head-parameter';
 import { exportWeights, importWeights } from './head-parameter';
 import type { LossAverage } from './segmentation-loss';
 import { LOSS_AVERAGES, checkLabels, pixelCrossEntropy } from './segmentation-loss';
 import type { SetrPupHeadOptions, SetrPupHeadOptionsInput } from './setr-pup-head';
 import { SetrPupHead, resolveSetrPupHeadOptions } from './setr-pup-head';
-import { integerAtLeast, knownOptions, numberInRange, oneOf } from './validate';
 
 export interface SetrPupConfig {
   /** Classes to segment. Required; ADE20K: 150. */
@@ -48,8 +47,8 @@ const SETR_PUP_FIELDS = ['numClasses', 'decodeHead', 'auxiliaryHead', 'auxiliary
 /** Validates a config against the backbone's depth (the auxiliary indices must be its blocks). */
 export function resolveSetrPupConfig(input: SetrPupConfigInput, depth: number): SetrPupConfig {
   const fields = knownOptions('config', input, SETR_PUP_FIELDS);
-  const numClasses = integerAtLeast('numClasses', fields.numClasses, 1);
-  const ignoreIndex = integerAtLeast('ignoreIndex', fields.ignoreIndex ?? 255, 0);
+  const numClasses = integer('numClasses', fields.numClasses, 1);
+  const ignoreIndex = integer('ignoreIndex', fields.ignoreIndex ?? 255, 0);
   if (ignoreIndex < numClasses) throw new ConfigError('ignoreIndex', ignoreIndex, `must not be a class id (numClasses ${numClasses})`);
   const auxiliaryIndices = fields.auxiliaryIndices ?? [4, 8];
   const validIndices =
@@ -64,10 +63,10 @@ export function resolveSetrPupConfig(input: SetrPupConfigInput, depth: number): 
     decodeHead: resolveSetrPupHeadOptions(fields.decodeHead, { numStages: 4 }, 'decodeHead.'),
     auxiliaryHead: resolveSetrPupHeadOptions(fields.auxiliaryHead, { numStages: 2 }, 'auxiliaryHead.'),
     auxiliaryIndices: [...auxiliaryIndices],
-    auxiliaryWeight: numberInRange('auxiliaryWeight', fields.auxiliaryWeight ?? 0.4, 0),
+    auxiliaryWeight: numberInRange('auxiliaryWeight', fields.auxiliaryWeight ?? 0.4, { min: 0 }),
     ignoreIndex,
     lossAverage: oneOf('lossAverage', fields.lossAverage ?? 'non-ignored', LOSS_AVERAGES),
-    seed: integerAtLeast('seed', fields.seed ?? 0, 0),
+    seed: integer('seed', fields.seed ?? 0, 0),
   };
 }
 

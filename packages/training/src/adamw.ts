@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, flag, numberInRange, positiveNumber } from '@visual-peft/vit-core';
 import type { ParameterGroup, UpdateContext, UpdateResult } from './optimizer';
 import { Optimizer } from './optimizer';
-import { requireBoolean, requireNumber } from './validate';
 
 export interface AdamWOptions {
   /** Decay rates of the first and second moment estimates. Default [0.9, 0.999] (PyTorch; every paper here). */
@@ -23,11 +22,11 @@ export function resolveAdamWOptions(options: AdamWOptions, prefix = ''): Require
   if (!Array.isArray(betas) || betas.length !== 2) throw new ConfigError(`${prefix}betas`, betas, 'must be a pair [beta1, beta2]');
   return {
     betas: [
-      requireNumber(`${prefix}betas[0]`, betas[0], { min: 0, max: 1, exclusiveMax: true }),
-      requireNumber(`${prefix}betas[1]`, betas[1], { min: 0, max: 1, exclusiveMax: true }),
+      numberInRange(`${prefix}betas[0]`, betas[0], { min: 0, max: 1, exclusiveMax: true }),
+      numberInRange(`${prefix}betas[1]`, betas[1], { min: 0, max: 1, exclusiveMax: true }),
     ],
-    eps: requireNumber(`${prefix}eps`, options.eps ?? 1e-8, { min: 0, exclusiveMin: true }),
-    decoupledWeightDecay: requireBoolean(`${prefix}decoupledWeightDecay`, options.decoupledWeightDecay ?? true),
+    eps: positiveNumber(`${prefix}eps`, options.eps ?? 1e-8),
+    decoupledWeightDecay: flag(`${prefix}decoupledWeightDecay`, options.decoupledWeightDecay ?? true),
   };
 }
 

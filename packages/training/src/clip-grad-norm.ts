@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import { positiveNumber } from '@visual-peft/vit-core';
 
 /** The global L2 norm of a set of gradients, sqrt(sum of every squared entry), as a scalar tensor. */
 export function globalNorm(gradients: Iterable<tf.Tensor>): tf.Scalar {
@@ -15,7 +15,7 @@ export function globalNorm(gradients: Iterable<tf.Tensor>): tf.Scalar {
  * are. Returns new tensors under the same keys (the caller disposes both sets).
  */
 export function clipGradNorm<K>(gradients: ReadonlyMap<K, tf.Tensor>, maxNorm: number, norm: tf.Scalar): Map<K, tf.Tensor> {
-  if (!Number.isFinite(maxNorm) || maxNorm <= 0) throw new ConfigError('clipGradNorm', maxNorm, 'must be a finite number > 0');
+  positiveNumber('clipGradNorm', maxNorm);
   const keys = [...gradients.keys()];
   // tidy keeps the tensors of arrays and plain objects it returns, not those inside a Map.
   const clipped = tf.tidy(() => {

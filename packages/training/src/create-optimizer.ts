@@ -1,8 +1,8 @@
+import { knownOptions, numberInRange, oneOf, positiveNumber } from '@visual-peft/vit-core';
 import type { AdamWOptions } from './adamw';
 import { AdamW, resolveAdamWOptions } from './adamw';
 import type { Optimizer, ParameterGroup } from './optimizer';
 import { Sgd, resolveSgdOptions } from './sgd';
-import { requireNumber, requireOneOf, requireRecord } from './validate';
 
 /**
  * 'sgd': torch.optim.SGD (VPT, GatedPT). 'adamw': decoupled weight decay (SPT, SCT).
@@ -60,10 +60,10 @@ const ADAM_KEYS = [...COMMON_KEYS, 'betas', 'eps'];
 
 /** Validates an optimiser config (fields of another kind are refused) and fills the defaults. */
 export function resolveOptimizerConfig(input: OptimizerConfigInput, field = 'optimizer'): OptimizerConfig {
-  const kind = requireOneOf(`${field}.kind`, requireRecord(field, input, [...SGD_KEYS, ...ADAM_KEYS]).kind, ['sgd', 'adamw', 'adam'] as const);
-  const raw = requireRecord(field, input, kind === 'sgd' ? SGD_KEYS : ADAM_KEYS);
-  const learningRate = requireNumber(`${field}.learningRate`, raw.learningRate, { min: 0, exclusiveMin: true });
-  const weightDecay = requireNumber(`${field}.weightDecay`, raw.weightDecay ?? (kind === 'adamw' ? 0.01 : 0), { min: 0 });
+  const kind = oneOf(`${field}.kind`, knownOptions(field, input, [...SGD_KEYS, ...ADAM_KEYS]).kind, ['sgd', 'adamw', 'adam'] as const);
+  const raw = knownOptions(field, input, kind === 'sgd' ? SGD_KEYS : ADAM_KEYS);
+  const learningRate = positiveNumber(`${field}.learningRate`, raw.learningRate);
+  const weightDecay = numberInRange(`${field}.weightDecay`, raw.weightDecay ?? (kind === 'adamw' ? 0.01 : 0), { min: 0 });
   if (kind === 'sgd') return { kind, learningRate, weightDecay, ...resolveSgdOptions(raw, `${field}.`) };
   const { betas, eps } = resolveAdamWOptions({ betas: raw.betas as AdamWOptions['betas'], eps: raw.eps as number | undefined }, `${field}.`);
   return { kind, learningRate, weightDecay, betas, eps };

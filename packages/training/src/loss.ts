@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ShapeError, rate } from '@visual-peft/vit-core';
 
 /**
  * Cross-entropy of each sample, [B], with label smoothing as PyTorch's `cross_entropy(...,
@@ -7,9 +7,7 @@ import { ConfigError, ShapeError } from '@visual-peft/vit-core';
  * `(1 - eps) * onehot + eps / C`, so the loss is `(1 - eps) * nll + eps * mean_c(-log p_c)`.
  */
 export function crossEntropyPerSample(logits: tf.Tensor2D, labels: tf.Tensor1D, labelSmoothing = 0): tf.Tensor1D {
-  if (!Number.isFinite(labelSmoothing) || labelSmoothing < 0 || labelSmoothing >= 1) {
-    throw new ConfigError('labelSmoothing', labelSmoothing, 'must be a finite number in [0, 1)');
-  }
+  rate('labelSmoothing', labelSmoothing);
   if (logits.rank !== 2 || labels.rank !== 1 || labels.shape[0] !== logits.shape[0] || labels.dtype !== 'int32') {
     throw new ShapeError(
       `logits must be [batch, classes] and labels int32 [batch], got logits [${logits.shape.join(', ')}] and labels ${labels.dtype} [${labels.shape.join(', ')}]`,

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, ShapeError, numberInRange } from '@visual-peft/vit-core';
 import { fromHostTensor, requireFloat32Shape, toHostTensor } from './host-tensors';
-import { requireNumber } from './validate';
 
 /** A variable an optimiser updates, under a name that stays the same from run to run. */
 export interface TrainableParameter {
@@ -61,8 +60,8 @@ export abstract class Optimizer {
     for (const group of groups) {
       if (names.has(group.name)) throw new ConfigError('groups', group.name, 'must have distinct names');
       names.add(group.name);
-      requireNumber(`groups.${group.name}.learningRate`, group.learningRate, { min: 0 });
-      requireNumber(`groups.${group.name}.weightDecay`, group.weightDecay, { min: 0 });
+      numberInRange(`groups.${group.name}.learningRate`, group.learningRate, { min: 0 });
+      numberInRange(`groups.${group.name}.weightDecay`, group.weightDecay, { min: 0 });
       for (const parameter of group.parameters) {
         if (this.byKey.has(parameter.key)) throw new ConfigError('groups', parameter.key, 'must hold each parameter once');
         this.byKey.set(parameter.key, parameter);
@@ -90,7 +89,7 @@ export abstract class Optimizer {
       if (!this.byKey.has(key)) throw new ShapeError(`gradient for ${key}, which is in no parameter group`);
     }
     this.groups.forEach((group, index) => {
-      const learningRate = requireNumber(`learningRates[${index}]`, learningRates[index], { min: 0 });
+      const learningRate = numberInRange(`learningRates[${index}]`, learningRates[index], { min: 0 });
       for (const parameter of group.parameters) {
         const gradient = gradients.get(parameter.key);
         if (gradient === undefined) continue;

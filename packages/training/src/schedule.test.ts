@@ -102,7 +102,7 @@ describe('schedule config', () => {
     [{ minLr: Number.NaN }, 'schedule.minLr'],
     [{ cosineSpan: 'all' }, 'schedule.cosineSpan'],
     [{ kind: 'poly', power: 0 }, 'schedule.power'],
-    [{ warmup: 10 }, 'schedule'],
+    [{ warmup: 10 }, 'schedule.warmup'],
   ])('refuses %o naming %s', (input, field) => {
     expectConfigError(() => resolveScheduleConfig(input as ScheduleConfigInput, 10), field);
   });

@@ -1,5 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
-import { requireNumber, requireOneOf, requireRecord } from './validate';
+import { ConfigError, knownOptions, numberInRange, oneOf, positiveNumber } from '@visual-peft/vit-core';
 
 /** How the learning rate moves over a run. Every kind starts with an optional linear warm-up. */
 export type ScheduleKind = 'constant' | 'cosine' | 'poly';
@@ -41,10 +40,10 @@ const SCHEDULE_KEYS = ['kind', 'unit', 'warmupEpochs', 'warmupStartLr', 'minLr',
 
 /** Validates a schedule for a run of `epochs` epochs and fills the defaults. */
 export function resolveScheduleConfig(input: ScheduleConfigInput | undefined, epochs: number, field = 'schedule'): ScheduleConfig {
-  const raw = requireRecord(field, input, SCHEDULE_KEYS);
-  const kind = requireOneOf(`${field}.kind`, raw.kind ?? 'cosine', ['constant', 'cosine', 'poly'] as const);
-  const unit = requireOneOf(`${field}.unit`, raw.unit ?? (kind === 'poly' ? 'step' : 'epoch'), ['epoch', 'step'] as const);
-  const warmupEpochs = requireNumber(`${field}.warmupEpochs`, raw.warmupEpochs ?? 0, { min: 0, max: epochs });
+  const raw = knownOptions(field, input, SCHEDULE_KEYS);
+  const kind = oneOf(`${field}.kind`, raw.kind ?? 'cosine', ['constant', 'cosine', 'poly'] as const);
+  const unit = oneOf(`${field}.unit`, raw.unit ?? (kind === 'poly' ? 'step' : 'epoch'), ['epoch', 'step'] as const);
+  const warmupEpochs = numberInRange(`${field}.warmupEpochs`, raw.warmupEpochs ?? 0, { min: 0, max: epochs });
   if (unit === 'epoch' && !Number.isInteger(warmupEpochs)) {
     throw new ConfigError(`${field}.warmupEpochs`, warmupEpochs, `must be a whole number of epochs when ${field}.unit is 'epoch'`);
   }
@@ -52,10 +51,10 @@ export function resolveScheduleConfig(input: ScheduleConfigInput | undefined, ep
     kind,
     unit,
     warmupEpochs,
-    warmupStartLr: requireNumber(`${field}.warmupStartLr`, raw.warmupStartLr ?? 0, { min: 0 }),
-    minLr: requireNumber(`${field}.minLr`, raw.minLr ?? 0, { min: 0 }),
-    cosineSpan: requireOneOf(`${field}.cosineSpan`, raw.cosineSpan ?? 'after-warmup', ['after-warmup', 'whole-run'] as const),
-    power: requireNumber(`${field}.power`, raw.power ?? 0.9, { min: 0, exclusiveMin: true }),
+    warmupStartLr: numberInRange(`${field}.warmupStartLr`, raw.warmupStartLr ?? 0, { min: 0 }),
+    minLr: numberInRange(`${field}.minLr`, raw.minLr ?? 0, { min: 0 }),
+    cosineSpan: oneOf(`${field}.cosineSpan`, raw.cosineSpan ?? 'after-warmup', ['after-warmup', 'whole-run'] as const),
+    power: positiveNumber(`${field}.power`, raw.power ?? 0.9),
   };
 }
 

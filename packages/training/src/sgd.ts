@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, flag, numberInRange } from '@visual-peft/vit-core';
 import type { ParameterGroup, UpdateContext, UpdateResult } from './optimizer';
 import { Optimizer } from './optimizer';
-import { requireBoolean, requireNumber } from './validate';
 
 export interface SgdOptions {
   /** Momentum factor. Default 0.9 (VPT, GatedPT; PyTorch's own default is 0). */
@@ -15,9 +14,9 @@ export interface SgdOptions {
 
 /** Validates SGD's options and fills the defaults; `prefix` goes in front of field names in errors. */
 export function resolveSgdOptions(options: SgdOptions, prefix = ''): Required<SgdOptions> {
-  const momentum = requireNumber(`${prefix}momentum`, options.momentum ?? 0.9, { min: 0 });
-  const dampening = requireNumber(`${prefix}dampening`, options.dampening ?? 0, { min: 0 });
-  const nesterov = requireBoolean(`${prefix}nesterov`, options.nesterov ?? false);
+  const momentum = numberInRange(`${prefix}momentum`, options.momentum ?? 0.9, { min: 0 });
+  const dampening = numberInRange(`${prefix}dampening`, options.dampening ?? 0, { min: 0 });
+  const nesterov = flag(`${prefix}nesterov`, options.nesterov ?? false);
   if (nesterov && (momentum === 0 || dampening !== 0)) {
     throw new ConfigError(`${prefix}nesterov`, true, `needs momentum > 0 and dampening 0 (momentum ${momentum}, dampening ${dampening})`);
   }

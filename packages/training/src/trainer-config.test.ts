@@ -49,7 +49,7 @@ describe('trainer config', () => {
     [{ schedule: { warmupEpochs: 11 } }, 'schedule.warmupEpochs'],
     [{ head: { learningRate: 0 } }, 'head.learningRate'],
     [{ head: { weightDecay: -0.5 } }, 'head.weightDecay'],
-    [{ head: { lr: 0.1 } }, 'head'],
+    [{ head: { lr: 0.1 } }, 'head.lr'],
     [{ decayBiasesAndVectors: 1 }, 'decayBiasesAndVectors'],
     [{ batchScaling: { batchSize: 0 } }, 'batchScaling.batchSize'],
     [{ batchScaling: { batchSize: 64, reference: 0.5 } }, 'batchScaling.reference'],
@@ -63,7 +63,7 @@ describe('trainer config', () => {
     [{ evaluateEvery: 0 }, 'evaluateEvery'],
     [{ checkpointEvery: 1.5 }, 'checkpointEvery'],
     [{ bestMetric: 'accuracy' }, 'bestMetric'],
-    [{ learningRate: 0.1 }, 'config'],
+    [{ learningRate: 0.1 }, 'config.learningRate'],
   ])('refuses %o naming %s', (change, field) => {
     expectConfigError(() => resolveTrainerConfig({ ...MINIMAL, ...change } as TrainerConfigInput), field);
   });

@@ -1,9 +1,8 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, flag, integer, knownOptions, numberInRange, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
 import type { OptimizerConfig, OptimizerConfigInput } from './create-optimizer';
 import { resolveOptimizerConfig } from './create-optimizer';
 import type { ScheduleConfig, ScheduleConfigInput } from './schedule';
 import { resolveScheduleConfig } from './schedule';
-import { requireBoolean, requireInteger, requireNumber, requireOneOf, requireRecord } from './validate';
 
 /** The evaluation metric that picks the best epoch: higher top-1 or per-class accuracy, or lower loss. */
 export type BestMetric = 'top1' | 'perClassAccuracy' | 'loss';
@@ -83,42 +82,42 @@ const TRAINER_KEYS = [
 
 /** Validates a trainer config once and fills every default. */
 export function resolveTrainerConfig(input: TrainerConfigInput): TrainerConfig {
-  const raw = requireRecord('config', input, TRAINER_KEYS);
-  const epochs = requireInteger('epochs', raw.epochs);
+  const raw = knownOptions('config', input, TRAINER_KEYS);
+  const epochs = integer('epochs', raw.epochs, 1);
   if (raw.optimizer === undefined) throw new ConfigError('optimizer', undefined, "is required ({ kind: 'sgd' | 'adamw' | 'adam', learningRate })");
   const optimizer = resolveOptimizerConfig(raw.optimizer as OptimizerConfigInput);
-  const head = requireRecord('head', raw.head, ['learningRate', 'weightDecay']);
-  const scaling = raw.batchScaling === undefined || raw.batchScaling === null ? null : requireRecord('batchScaling', raw.batchScaling, ['batchSize', 'reference']);
-  const ema = raw.ema === undefined || raw.ema === null ? null : requireRecord('ema', raw.ema, ['decay', 'evaluate']);
+  const head = knownOptions('head', raw.head, ['learningRate', 'weightDecay']);
+  const scaling = raw.batchScaling === undefined || raw.batchScaling === null ? null : knownOptions('batchScaling', raw.batchScaling, ['batchSize', 'reference']);
+  const ema = raw.ema === undefined || raw.ema === null ? null : knownOptions('ema', raw.ema, ['decay', 'evaluate']);
   return {
     epochs,
-    stepsPerEpoch: requireInteger('stepsPerEpoch', raw.stepsPerEpoch),
+    stepsPerEpoch: integer('stepsPerEpoch', raw.stepsPerEpoch, 1),
     optimizer,
     schedule: resolveScheduleConfig(raw.schedule as ScheduleConfigInput | undefined, epochs),
     head: {
-      learningRate: requireNumber('head.learningRate', head.learningRate ?? optimizer.learningRate, { min: 0, exclusiveMin: true }),
-      weightDecay: requireNumber('head.weightDecay', head.weightDecay ?? optimizer.weightDecay, { min: 0 }),
+      learningRate: positiveNumber('head.learningRate', head.learningRate ?? optimizer.learningRate),
+      weightDecay: numberInRange('head.weightDecay', head.weightDecay ?? optimizer.weightDecay, { min: 0 }),
     },
-    decayBiasesAndVectors: requireBoolean('decayBiasesAndVectors', raw.decayBiasesAndVectors ?? false),
+    decayBiasesAndVectors: flag('decayBiasesAndVectors', raw.decayBiasesAndVectors ?? false),
     batchScaling:
       scaling === null
         ? null
         : {
-            batchSize: requireInteger('batchScaling.batchSize', scaling.batchSize),
-            reference: requireInteger('batchScaling.reference', scaling.reference ?? 256),
+            batchSize: integer('batchScaling.batchSize', scaling.batchSize, 1),
+            reference: integer('batchScaling.reference', scaling.reference ?? 256, 1),
           },
-    labelSmoothing: requireNumber('labelSmoothing', raw.labelSmoothing ?? 0, { min: 0, max: 1, exclusiveMax: true }),
-    clipGradNorm: raw.clipGradNorm === undefined || raw.clipGradNorm === null ? null : requireNumber('clipGradNorm', raw.clipGradNorm, { min: 0, exclusiveMin: true }),
+    labelSmoothing: rate('labelSmoothing', raw.labelSmoothing ?? 0),
+    clipGradNorm: raw.clipGradNorm === undefined || raw.clipGradNorm === null ? null : positiveNumber('clipGradNorm', raw.clipGradNorm),
     ema:
       ema === null
         ? null
         : {
-            decay: requireNumber('ema.decay', ema.decay, { min: 0, max: 1, exclusiveMax: true }),
-            evaluate: requireBoolean('ema.evaluate', ema.evaluate ?? true),
+            decay: numberInRange('ema.decay', ema.decay, { min: 0, max: 1, exclusiveMax: true }),
+            evaluate: flag('ema.evaluate', ema.evaluate ?? true),
           },
-    seed: requireInteger('seed', raw.seed ?? 0, 0),
-    evaluateEvery: requireInteger('evaluateEvery', raw.evaluateEvery ?? 1),
-    checkpointEvery: requireInteger('checkpointEvery', raw.checkpointEvery ?? 1),
-    bestMetric: requireOneOf('bestMetric', raw.bestMetric ?? 'top1', ['top1', 'perClassAccuracy', 'loss'] as const),
+    seed: integer('seed', raw.seed ?? 0, 0),
+    evaluateEvery: integer('evaluateEvery', raw.evaluateEvery ?? 1, 1),
+    checkpointEvery: integer('checkpointEvery', raw.checkpointEvery ?? 1, 1),
+    bestMetric: oneOf('bestMetric', raw.bestMetric ?? 'top1', ['top1', 'perClassAccuracy', 'loss'] as const),
   };
 }

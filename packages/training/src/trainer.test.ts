@@ -222,7 +222,9 @@ describe('Trainer', () => {
       applyTrainablePolicy(model, 'linear');
       const trainer = new Trainer(model, [], config, forward === undefined ? {} : { forward: forward(model) });
       disposables.push(trainer);
-      const { peakBytes } = await tf.profile(() => trainer.fit({ train: task.source }));
+      const { peakBytes } = await tf.profile(async () => {
+        await trainer.fit({ train: task.source });
+      });
       return { peakBytes, head: ['head.weight', 'head.bias'].map((key) => Array.from(model.parameter(key).variable.dataSync())) };
     };
     const offTape = await probe(undefined);

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '@visual-peft/vit-core';
-import { FormatError } from '@visual-peft/vit-core';
+import { FormatError, numberInRange } from '@visual-peft/vit-core';
 import { fromHostTensor, requireFloat32Shape, toHostTensor } from './host-tensors';
 import type { TrainableParameter } from './optimizer';
-import { requireNumber } from './validate';
 
 /**
  * Exponential moving average of trainable weights (timm's ModelEma): a shadow copy that starts
@@ -18,7 +17,7 @@ export class WeightEma {
     readonly parameters: readonly TrainableParameter[],
     decay: number,
   ) {
-    this.decay = requireNumber('ema.decay', decay, { min: 0, max: 1, exclusiveMax: true });
+    this.decay = numberInRange('ema.decay', decay, { min: 0, max: 1, exclusiveMax: true });
     this.shadows = new Map(parameters.map((parameter) => [parameter.key, tf.variable(parameter.variable, false)]));
   }
 

@@ -5,7 +5,7 @@ import { SeededRandom } from '@visual-peft/vit-core';
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, ImageBatch, MethodDefinition, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, applyTrainablePolicy } from '@visual-peft/vit-core';
+import { applyTrainablePolicy, integer } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 
 export interface PromptOptions {
@@ -21,7 +21,7 @@ export interface PromptOptions {
  */
 export function promptMethod(model: VisionTransformer, options: Readonly<Record<string, unknown>> = {}): TuningMethod {
   const { numPrompts = 3, dropout = 0.1, seed = 5 } = options as PromptOptions;
-  if (!Number.isInteger(numPrompts) || numPrompts < 1) throw new ConfigError('numPrompts', numPrompts, 'must be a whole number >= 1');
+  integer('numPrompts', numPrompts, 1);
   const dim = model.config.embedDim;
   const limit = Math.sqrt(6 / (3 * model.config.patchSize ** 2 + dim));
   let prompts = tf.tidy(() => tf.variable(tf.randomUniform([1, numPrompts, dim], -limit, limit, 'float32', seed), true));

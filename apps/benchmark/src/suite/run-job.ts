@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { computeChannelImportance } from '@visual-peft/channel-tuning';
 import type { SalientChannelTuning } from '@visual-peft/channel-tuning';
 import type { ClassificationSplit } from '@visual-peft/datasets';
+import { classificationProtocol } from '@visual-peft/datasets';
 import type { PromptTuning } from '@visual-peft/prompt-methods';
 import { promptNmiAtBlock } from '@visual-peft/prompt-methods';
 import type { VisualQueryTuning } from '@visual-peft/query-tuning';
@@ -160,7 +161,8 @@ async function channelDiagnostics(model: VisionTransformer, sct: SalientChannelT
 /**
  * One job of a suite, the papers' protocol: every grid point (lr x wd) trained on the search split
  * and scored by top-1 on the validation split after its last epoch; the best point (the first in
- * grid order on a tie) trained on the final split with the job's seed and evaluated on test. A
+ * grid order on a tie) trained on the final split and evaluated on test. A job is one seed and runs
+ * its own search with that seed (search once per job), so seeds repeat the whole protocol. A
  * one-point grid (a recipe that fixes lr and wd) skips the search. Scored points, step times and NMI
  * are saved in `<work>/state.json` as they come, and each phase resumes from its trainer checkpoint.
  */
@@ -180,8 +182,8 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
   const searching = points.length > 1;
   const stepsOf = (split: ClassificationSplit) => Math.floor(split.examples.length / recipe.batchSize) * recipe.epochs;
   const totalSteps = (searching ? points.length * stepsOf(splits.train) : 0) + stepsOf(splits.finalTrain);
-  const pipelines = task.group === 'fgvc' || recipe.vtabPipelines === null ? null : recipe.vtabPipelines;
-  const protocolPipelines = pipelines ?? (task.group === 'fgvc' ? { train: 'fgvc-train', eval: 'fgvc-test' } as const : { train: 'vtab', eval: 'vtab' } as const);
+  const protocol = classificationProtocol(task.dataset);
+  const pipelines = recipe.vtabPipelines !== null && task.dataset.startsWith('vtab-') ? recipe.vtabPipelines : { train: protocol.trainPipeline, eval: protocol.evalPipeline };
   const labelSmoothing = recipe.labelSmoothing[task.group] ?? 0;
   const spec = (train: ClassificationSplit, validation: ClassificationSplit | null, point: { learningRate: number; weightDecay: number }, outputDir: string, onProgress: (event: ProgressEvent) => void): TrainJobSpec => {
     const trainer: Omit<TrainerConfigInput, 'stepsPerEpoch' | 'seed'> = {
@@ -203,7 +205,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       options: context.entry.definition === null ? recipe.options : { seed: job.seed, ...recipe.options },
       train,
       validation,
-      pipelines: protocolPipelines,
+      pipelines,
       batchSize: recipe.batchSize,
       seed: job.seed,
       trainer,

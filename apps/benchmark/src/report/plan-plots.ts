@@ -135,7 +135,8 @@ function salientChannelMaps(table: ResultTable, records: readonly ResultRecord[]
         ...selected.flatMap((record) => record.diagnostics.salientChannels!.flatMap((block) => block.map((channel) => channel + 1))),
       );
       values = Array.from({ length: blocks }, () => new Array<number>(channels).fill(0));
-      for (const record of selected) record.diagnostics.salientChannels!.forEach((block, index) => block.forEach((channel) => (values[index]![channel]! += 1 / selected.length)));
+      // A channel counts once per seed and block, so a cell is the share of seeds that selected it.
+      for (const record of selected) record.diagnostics.salientChannels!.forEach((block, index) => new Set(block).forEach((channel) => (values[index]![channel]! += 1 / selected.length)));
       valueLabel = selected.length > 1 ? `selected (share of ${selected.length} seeds)` : 'selected';
     } else {
       values = [];

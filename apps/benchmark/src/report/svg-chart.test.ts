@@ -125,6 +125,13 @@ describe('renderChart', () => {
     expect(heatmap.counts.rect).toBe(2 + 3 + 20);
   });
 
+  it("ends a heatmap's channel axis at the channel count, ticks inside", () => {
+    const summary = parseXml(renderChart({ ...base, kind: 'heatmap', rows: ['1'], values: [Array.from({ length: 768 }, (_, index) => index % 2)], valueLabel: 'selected' }));
+    expect(summary.texts).toContain('600');
+    expect(summary.texts).not.toContain('800');
+    expect(summary.counts.rect).toBe(2 + 384 + 20);
+  });
+
   it('refuses a chart with nothing to draw or a non-positive x on a log axis', () => {
     expect(() => renderChart({ ...base, kind: 'bar', categories: ['a'], series: [{ name: 's', values: [null] }] })).toThrow('has no data to draw');
     expect(() => renderChart({ ...base, kind: 'scatter', logX: true, series: [{ name: 's', points: [{ x: 0, y: 1, label: 's' }] }] })).toThrow(

@@ -42,7 +42,7 @@ export type ChartSpec = BarChart | LineChart | ScatterChart | HeatmapChart;
 
 const WIDTH = 760;
 const HEIGHT = 440;
-const MARGIN = { top: 44, right: 24, bottom: 76, left: 76 };
+const MARGIN = { top: 44, right: 24, bottom: 96, left: 76 };
 const LEGEND_WIDTH = 170;
 const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 // Tableau 10: distinguishable, and readable by most colour-blind readers.
@@ -72,16 +72,20 @@ interface Scale {
   readonly ticks: readonly number[];
 }
 
-/** A linear scale over "nice" bounds (multiples of 1, 2 or 5 times a power of ten) with about 5 ticks. */
-function linearScale(min: number, max: number, rangeStart: number, rangeEnd: number): Scale {
+/**
+ * A linear scale with about 5 ticks at multiples of 1, 2 or 5 times a power of ten. Its bounds are
+ * widened to the ticks around min and max, or with `exact` kept at min and max (a heatmap's
+ * columns fill the axis exactly) with the ticks inside.
+ */
+function linearScale(min: number, max: number, rangeStart: number, rangeEnd: number, exact = false): Scale {
   const span = max > min ? max - min : Math.abs(max) || 1;
   const rough = span / 5;
   const power = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= rough)!;
-  const low = Math.floor(min / step) * step;
-  const high = Math.max(Math.ceil(max / step) * step, low + step);
+  const low = exact ? min : Math.floor(min / step) * step;
+  const high = exact ? max : Math.max(Math.ceil(max / step) * step, low + step);
   const ticks: number[] = [];
-  for (let tick = low; tick <= high + step / 2; tick += step) ticks.push(Number(tick.toPrecision(12)));
+  for (let tick = Math.ceil(low / step - 1e-9) * step; tick <= high + step * 1e-9; tick += step) ticks.push(Number(tick.toPrecision(12)));
   const scale = (value: number) => rangeStart + ((value - low) / (high - low)) * (rangeEnd - rangeStart);
   return Object.assign(scale, { ticks });
 }
@@ -115,7 +119,7 @@ function decorations(spec: ChartSpec, frame: Frame): string[] {
   const middleY = (frame.top + frame.bottom) / 2;
   return [
     text(WIDTH / 2, 26, spec.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
-    text((frame.left + frame.right) / 2, HEIGHT - 14, spec.xLabel, 'text-anchor="middle" font-size="13"'),
+    text((frame.left + frame.right) / 2, HEIGHT - 10, spec.xLabel, 'text-anchor="middle" font-size="13"'),
     text(18, middleY, spec.yLabel, `text-anchor="middle" font-size="13" transform="rotate(-90 18 ${round(middleY)})"`),
     `<rect x="${frame.left}" y="${frame.top}" width="${frame.right - frame.left}" height="${frame.bottom - frame.top}" fill="none" stroke="#333"/>`,
   ];
@@ -147,7 +151,9 @@ function xAxis(scale: Scale, frame: Frame): string[] {
 function categoryAxis(categories: readonly string[], frame: Frame): string[] {
   const band = (frame.right - frame.left) / categories.length;
   const slanted = categories.some((category) => category.length * 6.5 > band);
-  return categories.map((category, index) => {
+  return categories.map((full, index) => {
+    // Slanted labels get the bottom margin; longer ones are cut (whole in each bar's tooltip).
+    const category = slanted && full.length > 16 ? `${full.slice(0, 15)}…` : full;
     const x = frame.left + band * (index + 0.5);
     const y = frame.bottom + 16;
     return slanted
@@ -228,7 +234,7 @@ function heatmapBody(spec: HeatmapChart, frame: Frame): string[] {
   const columns = Math.max(...spec.values.map((row) => row.length));
   const largest = Math.max(...spec.values.flat());
   const rowHeight = (frame.bottom - frame.top) / spec.rows.length;
-  const x = linearScale(0, columns, frame.left, frame.right);
+  const x = linearScale(0, columns, frame.left, frame.right, true);
   const cellWidth = (frame.right - frame.left) / columns;
   const cells = spec.values.flatMap((row, rowIndex) =>
     row.flatMap((value, column) =>

@@ -16,8 +16,8 @@ describe('tableToMarkdown', () => {
     const markdown = tableToMarkdown(buildResultTables(records)[0]!);
     expect(markdown).toContain('### Demo, tiny: top-1 accuracy (%)');
     expect(markdown).toContain('| Method | fmnist-rotation | fmnist-unseen | Mean | Params (M) | Params (%) |');
-    expect(markdown).toContain('| linear | 60.0 ± 14.1 | 85.0 ± 7.1 | 72.5 | 0.01 | 1.00 |');
-    expect(markdown).toContain('| sct | – | 95.0 | – | 0.00037 | 0.037 |');
+    expect(markdown).toContain('| linear | 60.0 ± 14.1 | 85.0 ± 7.1 | 72.5 | 0.0100 | 1.00 |');
+    expect(markdown).toContain('| sct | – | 95.0 | – | 0.000370 | 0.0370 |');
     expect(markdown).toContain('3 of 8 jobs (methods x tasks x seeds) have no result yet');
     expect(markdown).toContain('Produced on: wasm (@tensorflow/tfjs-backend-wasm 4.22.0, CPU (WebAssembly, SIMD); tfjs-core 4.22.0; Node v20.19.0).');
   });

@@ -8,10 +8,10 @@ function formatCell(cell: CellStats): string {
   return cell.std === null ? cell.mean.toFixed(1) : `${cell.mean.toFixed(1)} ± ${cell.std.toFixed(1)}`;
 }
 
-/** Two decimals from 1 up; below, three significant digits, so a tiny model's 0.00037 M is not 0.000. */
+/** Two decimals from 1 up; below, three significant digits, so a tiny model's 0.000370 M does not read 0.000. */
 function formatSmall(value: number | null): string {
   if (value === null) return MISSING;
-  return value >= 1 || value === 0 ? value.toFixed(2) : String(Number(value.toPrecision(3)));
+  return value >= 1 || value === 0 ? value.toFixed(2) : value.toPrecision(3);
 }
 
 /** A pipe or a line break inside a Markdown cell would break the table. */

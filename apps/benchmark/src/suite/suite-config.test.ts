@@ -58,8 +58,9 @@ describe('resolveSuite', () => {
     expect(vqt!.recipe).toMatchObject({ epochs: 3, batchSize: 8, optimizer: 'adam', grid: { learningRates: [1], weightDecays: [0.01] } });
     expect(resolved.backbones[0]).toMatchObject({ name: 'tiny', weights: null, config: { embedDim: 32, depth: 2 } });
     // The command line wins over the file; a different configuration hashes differently.
-    const narrowed = await resolveSuite({ suite: path, seeds: [1] });
+    const narrowed = await resolveSuite({ suite: path, seeds: [1], methods: ['vqt'] });
     expect(narrowed.resolved.seeds).toEqual([1]);
+    expect(narrowed.resolved.methods.map((method) => method.name)).toEqual(['vqt']);
     expect(narrowed.hash).not.toBe(hash);
     expect(suiteHash(JSON.parse(JSON.stringify(resolved)))).toBe(hash);
   });
@@ -87,7 +88,7 @@ describe('resolveSuite', () => {
     await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [-1], weightDecays: [0] }', /: grid.learningRates\[0\] must be a positive number, got -1/);
     await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [1] }', /: grid must give both learningRates and weightDecays/);
     await bad('suite: vtab-1k\nmethods: [linear]\nrecipes: { linear: { optimizer: adam } }', /: recipes.linear.optimizer is not a known field \(fields: epochs, batchSize, warmupEpochs, grid\), got "adam"/);
-    await bad('suite: vtab-1k\nmethods: [linear]\noptions: { vqt: { numQueries: 2 } }', /: options.vqt must name a method the suite runs \(linear\)/);
+    await bad('suite: vtab-1k\nmethods: [linear]\noptions: { vqt: { numQueries: 2 } }', /: options.vqt must name one of the file's methods \(linear\)/);
     await bad('suite: vtab-1k\nmethods: [linear]\nbackbones: [{ config: x.json, weight: y }]', /: backbones\[0\].weight is not a known field/);
     await bad('{"suite": "vtab-1k", "methods": ["linear"],}', /not valid JSON/, 'json');
     await bad('suite: [vtab-1k', /not valid YAML/);

@@ -236,6 +236,9 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
           (name) => available.find((task) => task.task === name)!,
         );
 
+  // The file's own method list, when it has one: its per-method settings must name one of them.
+  const fileMethods =
+    file.methods === undefined ? undefined : reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
   let methodNames: string[];
   if (request.methods !== undefined) {
     methodNames = [...request.methods];
@@ -243,8 +246,8 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
       if (!RECIPE_NAMES.includes(name)) throw new UsageError(`--methods: each must be one of ${RECIPE_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
     }
     if (new Set(methodNames).size !== methodNames.length) throw new UsageError(`--methods must not repeat a method, got ${JSON.stringify(methodNames.join(','))}`);
-  } else if (file.methods !== undefined) {
-    methodNames = reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
+  } else if (fileMethods !== undefined) {
+    methodNames = fileMethods;
   } else {
     throw new UsageError('run: --methods is required (or a suite file with methods)');
   }
@@ -256,15 +259,22 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   const shared = readOverride(reader, '', file);
   const perMethod = file.recipes === undefined ? {} : reader.record('recipes', file.recipes, RECIPE_NAMES);
   const options = file.options === undefined ? {} : reader.record('options', file.options, RECIPE_NAMES);
+  const ownOverride = (name: string) =>
+    perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES));
+  const ownOptions = (name: string) => (options[name] === undefined ? {} : reader.record(`options.${name}`, options[name], Object.keys(options[name] ?? {})));
+  for (const [field, settings] of [['recipes', perMethod], ['options', options]] as const) {
+    for (const name of Object.keys(settings)) {
+      if (fileMethods !== undefined && !fileMethods.includes(name)) reader.fail(`${field}.${name}`, settings[name], `must name one of the file's methods (${fileMethods.join(', ')})`);
+    }
+  }
+  // Settings of methods the command line leaves out are checked too, and then unused.
+  for (const name of Object.keys(perMethod)) ownOverride(name);
+  for (const name of Object.keys(options)) ownOptions(name);
   const methods = methodNames.map((name): SuiteMethod => {
-    const own = perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES));
-    const extra = options[name] === undefined ? {} : reader.record(`options.${name}`, options[name], Object.keys(options[name] ?? {}));
     const base = RECIPES[name]!;
-    const recipe = applyOverride(applyOverride(base, shared), own);
-    return { name, recipe: { ...recipe, options: { ...base.options, ...extra } } };
+    const recipe = applyOverride(applyOverride(base, shared), ownOverride(name));
+    return { name, recipe: { ...recipe, options: { ...base.options, ...ownOptions(name) } } };
   });
-  for (const name of Object.keys(perMethod)) if (!methodNames.includes(name)) reader.fail(`recipes.${name}`, perMethod[name], `must name a method the suite runs (${methodNames.join(', ')})`);
-  for (const name of Object.keys(options)) if (!methodNames.includes(name)) reader.fail(`options.${name}`, options[name], `must name a method the suite runs (${methodNames.join(', ')})`);
 
   // The file's backbones are checked even when the command line replaces them.
   const base = dirname(request.suite);

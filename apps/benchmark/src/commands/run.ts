@@ -51,7 +51,8 @@ function stderrSink(io: Io): ProgressSink {
   return {
     tty,
     line: (text) => (tty ? process.stderr.write(`\r\x1b[2K${text}\n`) : io.stderr(text)),
-    redraw: (text) => process.stderr.write(`\r\x1b[2K${text.slice(0, Math.max(20, (process.stderr.columns ?? 160) - 1))}`),
+    // A terminal that reports no width (0) gets 160 columns.
+    redraw: (text) => process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns > 0 ? process.stderr.columns : 160) - 1)}`),
   };
 }
 

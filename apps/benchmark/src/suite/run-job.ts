@@ -180,7 +180,10 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
 
   const points = recipe.grid.learningRates.flatMap((learningRate) => recipe.grid.weightDecays.map((weightDecay) => ({ learningRate, weightDecay })));
   const searching = points.length > 1;
-  const stepsOf = (split: ClassificationSplit) => Math.floor(split.examples.length / recipe.batchSize) * recipe.epochs;
+  const stepsPerEpoch = (split: ClassificationSplit) => Math.floor(split.examples.length / recipe.batchSize);
+  const stepsOf = (split: ClassificationSplit) => stepsPerEpoch(split) * recipe.epochs;
+  // Steps of a run done when an event arrives (an epoch event closes its epoch).
+  const stepsAfter = (event: ProgressEvent, split: ClassificationSplit) => (event.type === 'step' ? event.globalStep + 1 : (event.epoch + 1) * stepsPerEpoch(split));
   const totalSteps = (searching ? points.length * stepsOf(splits.train) : 0) + stepsOf(splits.finalTrain);
   const protocol = classificationProtocol(task.dataset);
   const pipelines = recipe.vtabPipelines !== null && task.dataset.startsWith('vtab-') ? recipe.vtabPipelines : { train: protocol.trainPipeline, eval: protocol.evalPipeline };
@@ -226,7 +229,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       try {
         scored = await trainJob(
           spec(splits.train, splits.validation, point, pointDir, (event) =>
-            context.onProgress?.({ phase: 'search', point: index, points: points.length, ...point, event, stepsDone: doneBefore + (event.type === 'step' ? event.globalStep + 1 : 0), totalSteps }),
+            context.onProgress?.({ phase: 'search', point: index, points: points.length, ...point, event, stepsDone: doneBefore + stepsAfter(event, splits.train), totalSteps }),
           ),
           async ({ result }) => {
             if (result.status === 'stopped') throw stopped();
@@ -269,7 +272,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         state.stepSeconds.push((now - lastStep) / 1000);
         lastStep = now;
       }
-      context.onProgress?.({ phase: 'final', point: chosenIndex, points: points.length, ...chosen, event, stepsDone: searchedSteps + (event.type === 'step' ? event.globalStep + 1 : 0), totalSteps });
+      context.onProgress?.({ phase: 'final', point: chosenIndex, points: points.length, ...chosen, event, stepsDone: searchedSteps + stepsAfter(event, splits.finalTrain), totalSteps });
     });
     const measured = await trainJob(
       {

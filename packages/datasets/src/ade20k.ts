@@ -1,10 +1,11 @@
+import { oneOf } from '@visual-peft/vit-core';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Origin } from './classification-split';
 import { DatasetError } from './dataset-error';
 import type { DatasetLoadOptions } from './read-split-file';
-import { checkChoice, resolveLoadOptions } from './read-split-file';
+import { resolveLoadOptions } from './read-split-file';
 
 export const ADE20K_NUM_CLASSES = 150;
 /** Label of pixels that count in no class (mmseg's reduce_zero_label turns 0 into it). */
@@ -33,7 +34,7 @@ export interface SegmentationSplit {
  * annotation is a problem; annotation sizes and values are checked when decoded.
  */
 export async function loadAde20k(root: string, split: Ade20kSplit, options?: DatasetLoadOptions): Promise<SegmentationSplit> {
-  checkChoice('split', split, ADE20K_SPLITS);
+  oneOf('split', split, ADE20K_SPLITS);
   const resolved = resolveLoadOptions(options);
   const examples: SegmentationExample[] = [];
   const result = { dataset: 'ade20k', split, numClasses: ADE20K_NUM_CLASSES, ignoreIndex: IGNORE_INDEX, examples };

@@ -128,10 +128,10 @@ describe('createBatchSource', () => {
 
   it('names the field of a bad setting', async () => {
     const split = await folder;
-    expect(() => createBatchSource(split, { batchSize: 0, pipeline: plain })).toThrow(/^batchSize must be a positive integer, got 0$/);
-    expect(() => createBatchSource(split, { batchSize: 2, prefetch: 0, pipeline: plain })).toThrow(/prefetch must be a positive integer/);
-    expect(() => createBatchSource(split, { batchSize: 2, concurrency: 1.5, pipeline: plain })).toThrow(/concurrency must be a positive integer, got 1\.5/);
-    expect(() => createBatchSource(split, { batchSize: 2, seed: -3, pipeline: plain })).toThrow(/seed must be a non-negative integer, got -3/);
-    expect(() => createBatchSource(split, { batchSize: 2, pipeline: plain })(-1)).toThrow(/epoch must be a non-negative integer, got -1/);
+    expect(() => createBatchSource(split, { batchSize: 0, pipeline: plain })).toThrow(/^batchSize must be an integer >= 1, got 0$/);
+    expect(() => createBatchSource(split, { batchSize: 2, prefetch: 0, pipeline: plain })).toThrow(/prefetch must be an integer >= 1/);
+    expect(() => createBatchSource(split, { batchSize: 2, concurrency: 1.5, pipeline: plain })).toThrow(/concurrency must be an integer >= 1, got 1\.5/);
+    expect(() => createBatchSource(split, { batchSize: 2, seed: -3, pipeline: plain })).toThrow(/seed must be an integer >= 0, got -3/);
+    expect(() => createBatchSource(split, { batchSize: 2, pipeline: plain })(-1)).toThrow(/epoch must be an integer >= 0, got -1/);
   });
 });

@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { numberInRange } from '@visual-peft/vit-core';
 import { adjustBrightness, adjustColor, adjustContrast } from './pil-ops';
 import type { ImageStep } from './transforms';
 
@@ -20,9 +20,7 @@ export const DEFAULT_COLOR_JITTER: ColorJitterConfig = { brightness: 0.4, contra
  */
 export function colorJitter(input: Partial<ColorJitterConfig> = {}): ImageStep {
   const config = { ...DEFAULT_COLOR_JITTER, ...input };
-  for (const field of ['brightness', 'contrast', 'saturation'] as const) {
-    if (!(config[field] >= 0 && Number.isFinite(config[field]))) throw new ConfigError(`colorJitter.${field}`, config[field], 'must be a finite number >= 0');
-  }
+  for (const field of ['brightness', 'contrast', 'saturation'] as const) numberInRange(`colorJitter.${field}`, config[field], { min: 0 });
   const adjust = [adjustBrightness, adjustContrast, adjustColor] as const;
   const ranges = [config.brightness, config.contrast, config.saturation] as const;
   return (image, random) => {

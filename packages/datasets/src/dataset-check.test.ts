@@ -65,7 +65,7 @@ describe('checkDataset', () => {
 
   it('names the field of a bad option', async () => {
     await expect(checkDataset('imagenet' as 'cub', base)).rejects.toThrow(/dataset must be one of cub, nabirds/);
-    await expect(checkDataset('cub', base, { decode: 'some' as 'full' })).rejects.toThrow(/decode must be 'full', 'header' or 'none', got "some"/);
-    await expect(checkDataset('cub', base, { concurrency: 0 })).rejects.toThrow(/concurrency must be a positive integer, got 0/);
+    await expect(checkDataset('cub', base, { decode: 'some' as 'full' })).rejects.toThrow(/decode must be one of full, header, none, got "some"/);
+    await expect(checkDataset('cub', base, { concurrency: 0 })).rejects.toThrow(/concurrency must be an integer >= 1, got 0/);
   });
 });

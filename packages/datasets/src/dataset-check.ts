@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { ConfigError } from '@visual-peft/vit-core';
+import { integer, oneOf } from '@visual-peft/vit-core';
 import type { Ade20kSplit, SegmentationSplit } from './ade20k';
 import { ADE20K_NUM_CLASSES, ADE20K_SPLITS, loadAde20k } from './ade20k';
 import type { ClassificationSplit, ImageExample } from './classification-split';
@@ -9,7 +9,7 @@ import { FASHION_MNIST_CLASSES } from './fashion-mnist';
 import { FGVC_DATASETS, isFgvcDataset } from './fgvc';
 import { classificationSplits, loadClassificationSplit } from './classification-dataset';
 import type { DatasetName } from './dataset-names';
-import { DATASET_NAMES, isDatasetName } from './dataset-names';
+import { DATASET_NAMES } from './dataset-names';
 import { decodeLabelMap } from './label-map';
 import type { VtabTask } from './vtab';
 import { VTAB_TASKS } from './vtab';
@@ -93,11 +93,9 @@ async function checkPair(split: SegmentationSplit, index: number, decode: 'full'
  * then decodes every listed image once (and each annotation against its image).
  */
 export async function checkDataset(name: DatasetName, root: string, options: CheckOptions = {}): Promise<DatasetReport> {
-  if (!isDatasetName(name)) throw new ConfigError('dataset', name, `must be one of ${DATASET_NAMES.join(', ')}`);
-  const decode = options.decode ?? 'full';
-  if (!['full', 'header', 'none'].includes(decode)) throw new ConfigError('decode', decode, "must be 'full', 'header' or 'none'");
-  const concurrency = options.concurrency ?? 4;
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError('concurrency', concurrency, 'must be a positive integer');
+  oneOf('dataset', name, DATASET_NAMES);
+  const decode = oneOf('decode', options.decode ?? 'full', ['full', 'header', 'none'] as const);
+  const concurrency = integer('concurrency', options.concurrency ?? 4, 1);
 
   const problems: DatasetProblem[] = [];
   const record = (problem: DatasetError): void => {

@@ -82,8 +82,8 @@ describe('decodeImage', () => {
   });
 
   it('names the field of a bad resize', () => {
-    expect(() => validateResize({ mode: 'shorter', size: 0, interpolation: 'bilinear' }, 'resize')).toThrow(new ConfigError('resize.size', 0, 'must be a positive integer'));
-    expect(() => validateResize({ mode: 'exact', width: 3, height: -1, interpolation: 'bilinear' }, 'resize')).toThrow(/resize\.height must be a positive integer/);
-    expect(() => validateResize({ mode: 'exact', width: 3, height: 3, interpolation: 'nearest' as 'bilinear' }, 'resize')).toThrow(/resize\.interpolation must be 'bilinear' or 'bicubic', got "nearest"/);
+    expect(() => validateResize({ mode: 'shorter', size: 0, interpolation: 'bilinear' }, 'resize')).toThrow(new ConfigError('resize.size', 0, 'must be an integer >= 1'));
+    expect(() => validateResize({ mode: 'exact', width: 3, height: -1, interpolation: 'bilinear' }, 'resize')).toThrow(/resize\.height must be an integer >= 1/);
+    expect(() => validateResize({ mode: 'exact', width: 3, height: 3, interpolation: 'nearest' as 'bilinear' }, 'resize')).toThrow(/resize\.interpolation must be one of bilinear, bicubic, got "nearest"/);
   });
 });

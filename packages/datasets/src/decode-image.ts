@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { ConfigError } from '@visual-peft/vit-core';
+import { integer, oneOf } from '@visual-peft/vit-core';
 import type { Origin, RawPixels } from './classification-split';
 import { describeImage } from './classification-split';
 import { CorruptImageError } from './dataset-error';
@@ -20,12 +20,8 @@ export type ResizeSpec =
 /** Checks a resize once, when a pipeline is built. */
 export function validateResize(resize: ResizeSpec, field: string): ResizeSpec {
   const sizes = resize.mode === 'shorter' ? { size: resize.size } : { width: resize.width, height: resize.height };
-  for (const [name, value] of Object.entries(sizes)) {
-    if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${field}.${name}`, value, 'must be a positive integer');
-  }
-  if (resize.interpolation !== 'bilinear' && resize.interpolation !== 'bicubic') {
-    throw new ConfigError(`${field}.interpolation`, resize.interpolation, "must be 'bilinear' or 'bicubic'");
-  }
+  for (const [name, value] of Object.entries(sizes)) integer(`${field}.${name}`, value, 1);
+  oneOf(`${field}.interpolation`, resize.interpolation, ['bilinear', 'bicubic']);
   return resize;
 }
 

@@ -104,8 +104,8 @@ describe('buildVtab1kSplits', () => {
     expect(() => buildVtab1kSplits(train, test)).toThrow(/trainSize \+ valSize must not exceed the 100 training examples, got 1000/);
     expect(() => buildVtab1kSplits(train, test, { sampling: 'balanced', trainSize: 45, valSize: 20 })).toThrow(/trainSize must be a multiple of the class count \(10\)/);
     expect(() => buildVtab1kSplits(train, test, { sampling: 'balanced', trainSize: 80, valSize: 30 })).toThrow(/needs 11 examples of class 0, the training set has 10/);
-    expect(() => buildVtab1kSplits(train, test, { seed: -1 })).toThrow(/seed must be a non-negative integer, got -1/);
-    expect(() => buildVtab1kSplits(train, test, { sampling: 'stratified' as 'random' })).toThrow(/sampling must be 'random' or 'balanced'/);
-    expect(() => buildVtab1kSplits(train, test, { valSize: 0 })).toThrow(/valSize must be a positive integer, got 0/);
+    expect(() => buildVtab1kSplits(train, test, { seed: -1 })).toThrow(/seed must be an integer >= 0, got -1/);
+    expect(() => buildVtab1kSplits(train, test, { sampling: 'stratified' as 'random' })).toThrow(/sampling must be one of random, balanced/);
+    expect(() => buildVtab1kSplits(train, test, { valSize: 0 })).toThrow(/valSize must be an integer >= 1, got 0/);
   });
 });

@@ -1,3 +1,4 @@
+import { oneOf } from '@visual-peft/vit-core';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import type { ClassificationSplit, ImageExample } from './classification-split';
 import { DatasetError } from './dataset-error';
 import { parseIdx } from './idx';
 import type { DatasetLoadOptions } from './read-split-file';
-import { checkChoice, resolveLoadOptions } from './read-split-file';
+import { resolveLoadOptions } from './read-split-file';
 
 /** Label order of Fashion-MNIST. */
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
@@ -34,7 +35,7 @@ async function readIdxFile(root: string, stem: string): Promise<{ file: string; 
  * 28x28 grayscale; the decoder replicates them to RGB and resizes them like any image.
  */
 export async function loadFashionMnist(root: string, split: FashionMnistSplit, options?: DatasetLoadOptions): Promise<ClassificationSplit> {
-  checkChoice('split', split, Object.keys(FASHION_MNIST_FILES));
+  oneOf('split', split, Object.keys(FASHION_MNIST_FILES));
   const { onProblem } = resolveLoadOptions(options);
   const numClasses = FASHION_MNIST_CLASSES.length;
   const result = { dataset: 'fashion-mnist', split, numClasses, classNames: FASHION_MNIST_CLASSES, examples: [] as ImageExample[] };

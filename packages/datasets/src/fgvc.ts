@@ -1,9 +1,10 @@
+import { oneOf } from '@visual-peft/vit-core';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { ClassificationSplit, ImageExample } from './classification-split';
 import { DatasetError } from './dataset-error';
 import type { DatasetLoadOptions } from './read-split-file';
-import { checkChoice, checkImageExists, readSplitFile, resolveLoadOptions } from './read-split-file';
+import { checkImageExists, readSplitFile, resolveLoadOptions } from './read-split-file';
 import { parseSplitJson } from './split-json';
 
 /** The five FGVC datasets of VPT: image folder under the root and class count (METHODS.md, Benchmarks). */
@@ -30,8 +31,8 @@ export function isFgvcDataset(name: string): name is FgvcDataset {
  * the file must hold exactly C distinct ids, so every split maps ids the same way.
  */
 export async function loadFgvc(dataset: FgvcDataset, root: string, split: FgvcSplit, options?: DatasetLoadOptions): Promise<ClassificationSplit> {
-  checkChoice('dataset', dataset, Object.keys(FGVC_DATASETS));
-  checkChoice('split', split, FGVC_SPLITS);
+  oneOf('dataset', dataset, Object.keys(FGVC_DATASETS));
+  oneOf('split', split, FGVC_SPLITS);
   const resolved = resolveLoadOptions(options);
   const { imageDir, numClasses, title } = FGVC_DATASETS[dataset];
   const result = { dataset, split, numClasses, examples: [] as ImageExample[] };

@@ -64,12 +64,12 @@ describe('pipeline presets (METHODS.md, Preprocessing)', () => {
   });
 
   it('names the field of a bad setting', () => {
-    expect(() => pipelinePreset('fgvc-train', { imageSize: 0 })).toThrow(new ConfigError('imageSize', 0, 'must be a positive integer'));
+    expect(() => pipelinePreset('fgvc-train', { imageSize: 0 })).toThrow(new ConfigError('imageSize', 0, 'must be an integer >= 1'));
     expect(() => pipelinePreset('fgvc-train', { resizeSize: 100 })).toThrow(/resizeSize must be an integer >= imageSize \(224\), got 100/);
     expect(() => pipelinePreset('imagenet' as 'vtab')).toThrow(/preset must be one of fgvc-train, fgvc-test, vtab, vtab-sct-train, vtab-sct-test/);
     expect(() => createImagePipeline({ resize: null, outputSize: [0, 3] })).toThrow(/pipeline\.outputSize must be \[height, width\]/);
     expect(() => createImagePipeline({ resize: null, outputSize: [3, 3], std: [1, 0, 1] })).toThrow(/pipeline\.std must be three finite numbers > 0/);
     expect(() => createImagePipeline({ resize: null, outputSize: [3, 3], mean: [1, 2] as unknown as [number, number, number] })).toThrow(/pipeline\.mean must be three finite numbers/);
-    expect(() => createImagePipeline({ resize: { mode: 'shorter', size: -2, interpolation: 'bicubic' }, outputSize: [3, 3] })).toThrow(/pipeline\.resize\.size must be a positive integer/);
+    expect(() => createImagePipeline({ resize: { mode: 'shorter', size: -2, interpolation: 'bicubic' }, outputSize: [3, 3] })).toThrow(/pipeline\.resize\.size must be an integer >= 1/);
   });
 });

@@ -1,4 +1,4 @@
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer } from '@visual-peft/vit-core';
 import type { ImageExample } from './classification-split';
 import { describeImage } from './classification-split';
 import { colorJitter } from './color-jitter';
@@ -90,8 +90,7 @@ export interface PipelinePresetOptions {
  * All end in ImageNet normalisation.
  */
 export function pipelinePreset(name: PipelinePresetName, options: PipelinePresetOptions = {}): ImagePipeline {
-  const imageSize = options.imageSize ?? 224;
-  if (!Number.isInteger(imageSize) || imageSize < 1) throw new ConfigError('imageSize', imageSize, 'must be a positive integer');
+  const imageSize = integer('imageSize', options.imageSize ?? 224, 1);
   const resizeSize = options.resizeSize ?? Math.floor(imageSize / 0.875);
   if (!Number.isInteger(resizeSize) || resizeSize < imageSize) throw new ConfigError('resizeSize', resizeSize, `must be an integer >= imageSize (${imageSize})`);
   const outputSize = [imageSize, imageSize] as const;

@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { integer } from '@visual-peft/vit-core';
 import { CorruptImageError } from './dataset-error';
 import { SeededRandom, deriveSeed } from '@visual-peft/vit-core';
 
@@ -32,16 +32,14 @@ export type ResolvedLoaderOptions = Required<Omit<LoaderOptions, 'onSkip'>> & Pi
 
 export function resolveLoaderOptions(input: LoaderOptions): ResolvedLoaderOptions {
   const options = { shuffle: false, seed: 0, dropLast: false, prefetch: 2, concurrency: 4, skipCorrupt: false, ...input };
-  for (const field of ['batchSize', 'prefetch', 'concurrency'] as const) {
-    if (!Number.isInteger(options[field]) || options[field] < 1) throw new ConfigError(field, options[field], 'must be a positive integer');
-  }
-  if (!Number.isSafeInteger(options.seed) || options.seed < 0) throw new ConfigError('seed', options.seed, 'must be a non-negative integer');
+  for (const field of ['batchSize', 'prefetch', 'concurrency'] as const) integer(field, options[field], 1);
+  integer('seed', options.seed, 0);
   return options;
 }
 
 /** The example indices of each batch of one epoch: seeded shuffle (or in order), then chunks. */
 export function planEpoch(count: number, epoch: number, options: ResolvedLoaderOptions): number[][] {
-  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new ConfigError('epoch', epoch, 'must be a non-negative integer');
+  integer('epoch', epoch, 0);
   const order = Array.from({ length: count }, (_, i) => i);
   if (options.shuffle) new SeededRandom(deriveSeed(options.seed, epoch)).shuffle(order);
   const batches: number[][] = [];

@@ -84,13 +84,13 @@ describe('RandAugment rand-m9-mstd0.5-inc1 (timm auto_augment.py)', () => {
   });
 
   it('names the field of a bad setting', () => {
-    expect(() => resolveRandAugmentConfig({ numOps: -1 })).toThrow(new ConfigError('randAugment.numOps', -1, 'must be a non-negative integer'));
+    expect(() => resolveRandAugmentConfig({ numOps: -1 })).toThrow(new ConfigError('randAugment.numOps', -1, 'must be an integer >= 0'));
     expect(() => resolveRandAugmentConfig({ magnitude: Number.NaN })).toThrow(/randAugment\.magnitude must be a finite number >= 0/);
     expect(() => resolveRandAugmentConfig({ magnitudeStd: -1 })).toThrow(/randAugment\.magnitudeStd must be >= 0/);
     expect(() => resolveRandAugmentConfig({ magnitudeMax: 0 })).toThrow(/randAugment\.magnitudeMax must be a finite number > 0/);
-    expect(() => resolveRandAugmentConfig({ probability: 2 })).toThrow(/randAugment\.probability must be a probability/);
-    expect(() => resolveRandAugmentConfig({ interpolation: 'nearest' as 'bicubic' })).toThrow(/randAugment\.interpolation must be/);
+    expect(() => resolveRandAugmentConfig({ probability: 2 })).toThrow(/^randAugment\.probability must be a finite number in \[0, 1\], got 2$/);
+    expect(() => resolveRandAugmentConfig({ interpolation: 'nearest' as 'bicubic' })).toThrow(/^randAugment\.interpolation must be one of bilinear, bicubic, got "nearest"$/);
     expect(() => resolveRandAugmentConfig({ fill: [1, 2, 300] })).toThrow(/randAugment\.fill must be three integers in 0\.\.255/);
-    expect(() => resolveRandAugmentConfig({ translateFraction: 2 })).toThrow(/randAugment\.translateFraction must be in \[0, 1\]/);
+    expect(() => resolveRandAugmentConfig({ translateFraction: 2 })).toThrow(/^randAugment\.translateFraction must be a finite number in \[0, 1\], got 2$/);
   });
 });

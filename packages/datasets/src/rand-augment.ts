@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, numberInRange, oneOf, positiveNumber } from '@visual-peft/vit-core';
 import type { AffineOptions } from './pil-ops';
 import {
   adjustBrightness,
@@ -77,20 +77,16 @@ export const DEFAULT_RAND_AUGMENT: RandAugmentConfig = {
 /** Fills defaults and checks every field once. */
 export function resolveRandAugmentConfig(input: Partial<RandAugmentConfig> = {}): RandAugmentConfig {
   const config = { ...DEFAULT_RAND_AUGMENT, ...input };
-  if (!Number.isInteger(config.numOps) || config.numOps < 0) throw new ConfigError('randAugment.numOps', config.numOps, 'must be a non-negative integer');
-  if (!(config.magnitude >= 0 && Number.isFinite(config.magnitude))) throw new ConfigError('randAugment.magnitude', config.magnitude, 'must be a finite number >= 0');
+  integer('randAugment.numOps', config.numOps, 0);
+  numberInRange('randAugment.magnitude', config.magnitude, { min: 0 });
   if (!(config.magnitudeStd >= 0)) throw new ConfigError('randAugment.magnitudeStd', config.magnitudeStd, 'must be >= 0 (Infinity for uniform sampling)');
-  if (!(config.magnitudeMax > 0 && Number.isFinite(config.magnitudeMax))) throw new ConfigError('randAugment.magnitudeMax', config.magnitudeMax, 'must be a finite number > 0');
-  if (!(config.probability >= 0 && config.probability <= 1)) throw new ConfigError('randAugment.probability', config.probability, 'must be a probability in [0, 1]');
-  if (config.interpolation !== 'bilinear' && config.interpolation !== 'bicubic') {
-    throw new ConfigError('randAugment.interpolation', config.interpolation, "must be 'bilinear' or 'bicubic'");
-  }
+  positiveNumber('randAugment.magnitudeMax', config.magnitudeMax);
+  numberInRange('randAugment.probability', config.probability, { min: 0, max: 1 });
+  oneOf('randAugment.interpolation', config.interpolation, ['bilinear', 'bicubic']);
   if (config.fill.length !== 3 || !config.fill.every((value) => Number.isInteger(value) && value >= 0 && value <= 255)) {
     throw new ConfigError('randAugment.fill', config.fill, 'must be three integers in 0..255');
   }
-  if (!(config.translateFraction >= 0 && config.translateFraction <= 1)) {
-    throw new ConfigError('randAugment.translateFraction', config.translateFraction, 'must be in [0, 1]');
-  }
+  numberInRange('randAugment.translateFraction', config.translateFraction, { min: 0, max: 1 });
   return config;
 }
 

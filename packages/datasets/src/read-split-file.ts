@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '@visual-peft/vit-core';
 import type { ProblemHandler } from './dataset-error';
 import { DatasetError, throwProblem } from './dataset-error';
 
@@ -34,9 +33,4 @@ export function checkImageExists(image: string, file: string, line: number | und
   if (!options.checkFiles || existsSync(image)) return true;
   options.onProblem(new DatasetError(file, `image ${image} does not exist`, line));
   return false;
-}
-
-/** Refuses a dataset, task or split name the loader does not know, naming the field. */
-export function checkChoice(field: string, value: string, choices: readonly string[]): void {
-  if (!choices.includes(value)) throw new ConfigError(field, value, `must be one of ${choices.join(', ')}`);
 }

@@ -1,4 +1,4 @@
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, integer, numberInRange } from '@visual-peft/vit-core';
 import sharp from 'sharp';
 import type { SegmentationExample, SegmentationSplit } from './ade20k';
 import { corruptImage, decodeImage } from './decode-image';
@@ -127,12 +127,12 @@ function resolvePipeline(input: SegmentationSourceOptions['pipeline']): Segmenta
   }
   const config = { ...DEFAULT_SEGMENTATION_TRAIN, ...(input as Partial<SegmentationTrainConfig> | undefined) };
   if (config.mode !== 'train') throw new ConfigError('pipeline.mode', config.mode, "must be 'train' or 'eval'");
-  if (!Number.isInteger(config.cropSize) || config.cropSize < 1) throw new ConfigError('pipeline.cropSize', config.cropSize, 'must be a positive integer');
+  integer('pipeline.cropSize', config.cropSize, 1);
   checkScale(config.baseScale);
   const [low, high] = config.ratioRange;
   if (config.ratioRange.length !== 2 || !(low! > 0 && high! >= low!)) throw new ConfigError('pipeline.ratioRange', config.ratioRange, 'must be [low, high] with 0 < low <= high');
   if (!(config.catMaxRatio > 0 && config.catMaxRatio <= 1)) throw new ConfigError('pipeline.catMaxRatio', config.catMaxRatio, 'must be in (0, 1] (1 turns the rule off)');
-  if (!(config.flipProbability >= 0 && config.flipProbability <= 1)) throw new ConfigError('pipeline.flipProbability', config.flipProbability, 'must be a probability in [0, 1]');
+  numberInRange('pipeline.flipProbability', config.flipProbability, { min: 0, max: 1 });
   return config;
 }
 

@@ -180,11 +180,11 @@ describe('createSegmentationSource', () => {
 
   it('names the field of a bad pipeline setting', async () => {
     const split = { dataset: 'ade20k', split: 'training', numClasses: 150, ignoreIndex: 255, examples: [] };
-    expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { cropSize: 0 } })).toThrow(/pipeline\.cropSize must be a positive integer, got 0/);
+    expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { cropSize: 0 } })).toThrow(/pipeline\.cropSize must be an integer >= 1, got 0/);
     expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { ratioRange: [2, 0.5] } })).toThrow(/pipeline\.ratioRange must be \[low, high\]/);
     expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { catMaxRatio: 0 } })).toThrow(/pipeline\.catMaxRatio must be in \(0, 1\]/);
-    expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { flipProbability: -1 } })).toThrow(/pipeline\.flipProbability must be a probability/);
+    expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { flipProbability: -1 } })).toThrow(/^pipeline\.flipProbability must be a finite number in \[0, 1\], got -1$/);
     expect(() => createSegmentationSource(split, { batchSize: 1, pipeline: { mode: 'eval', baseScale: [0, 1] } })).toThrow(/pipeline\.baseScale must be \[long, short\]/);
-    expect(() => createSegmentationSource(split, { batchSize: 0 })).toThrow(/batchSize must be a positive integer, got 0/);
+    expect(() => createSegmentationSource(split, { batchSize: 0 })).toThrow(/batchSize must be an integer >= 1, got 0/);
   });
 });

@@ -58,9 +58,9 @@ describe('crop and flip', () => {
   });
 
   it('names the field of a bad setting', () => {
-    expect(() => randomCrop(0)).toThrow(new ConfigError('randomCrop.size', 0, 'must be a positive integer'));
-    expect(() => centerCrop(2.5)).toThrow(/centerCrop\.size must be a positive integer, got 2\.5/);
-    expect(() => horizontalFlip(1.5)).toThrow(/horizontalFlip\.p must be a probability in \[0, 1\], got 1\.5/);
+    expect(() => randomCrop(0)).toThrow(new ConfigError('randomCrop.size', 0, 'must be an integer >= 1'));
+    expect(() => centerCrop(2.5)).toThrow(/centerCrop\.size must be an integer >= 1, got 2\.5/);
+    expect(() => horizontalFlip(1.5)).toThrow(/horizontalFlip\.p must be a finite number in \[0, 1\], got 1\.5/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { ShapeError, integer, numberInRange } from '@visual-peft/vit-core';
 import type { PlanarImage } from './planar-image';
 import type { SeededRandom } from '@visual-peft/vit-core';
 
@@ -51,17 +51,9 @@ export function flipImage(image: PlanarImage): PlanarImage {
   return { width: image.width, height: image.height, data: flipPlanes(image.data, 3, image.width, image.height) };
 }
 
-function checkSize(field: string, size: number): void {
-  if (!Number.isInteger(size) || size < 1) throw new ConfigError(field, size, 'must be a positive integer');
-}
-
-function checkProbability(field: string, p: number): void {
-  if (!(p >= 0 && p <= 1)) throw new ConfigError(field, p, 'must be a probability in [0, 1]');
-}
-
 /** torchvision's `RandomCrop(size)`: top and left uniform over every position that fits. */
 export function randomCrop(size: number): ImageStep {
-  checkSize('randomCrop.size', size);
+  integer('randomCrop.size', size, 1);
   return (image, random) => {
     const top = random.integer(0, image.height - size);
     const left = random.integer(0, image.width - size);
@@ -71,13 +63,13 @@ export function randomCrop(size: number): ImageStep {
 
 /** torchvision's `CenterCrop(size)`: offsets `round((side - size) / 2)`, rounding half to even as Python. */
 export function centerCrop(size: number): ImageStep {
-  checkSize('centerCrop.size', size);
+  integer('centerCrop.size', size, 1);
   return (image) => cropImage(image, { left: roundHalfEven((image.width - size) / 2), top: roundHalfEven((image.height - size) / 2), width: size, height: size });
 }
 
 /** torchvision's `RandomHorizontalFlip(p)`. */
 export function horizontalFlip(p = 0.5): ImageStep {
-  checkProbability('horizontalFlip.p', p);
+  numberInRange('horizontalFlip.p', p, { min: 0, max: 1 });
   return (image, random) => (random.chance(p) ? flipImage(image) : image);
 }
 
@@ -115,4 +107,3 @@ export function normalizeInto(
   }
 }
 
-export { checkProbability, checkSize };

@@ -1,4 +1,4 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, integer, oneOf } from '@visual-peft/vit-core';
 import type { ClassificationSplit, ImageExample } from './classification-split';
 import { SeededRandom, deriveSeed } from '@visual-peft/vit-core';
 
@@ -25,14 +25,11 @@ export type Vtab1kSplits = Record<'train800' | 'val200' | 'train800val200' | 'te
  * whole test set.
  */
 export function buildVtab1kSplits(train: ClassificationSplit, test: ClassificationSplit, options: Vtab1kOptions = {}): Vtab1kSplits {
-  const seed = options.seed ?? 0;
-  const sampling = options.sampling ?? 'random';
-  const trainSize = options.trainSize ?? 800;
-  const valSize = options.valSize ?? 200;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new ConfigError('seed', seed, 'must be a non-negative integer');
-  if (sampling !== 'random' && sampling !== 'balanced') throw new ConfigError('sampling', sampling, "must be 'random' or 'balanced'");
+  const seed = integer('seed', options.seed ?? 0, 0);
+  const sampling = oneOf('sampling', options.sampling ?? 'random', ['random', 'balanced'] as const);
+  const trainSize = integer('trainSize', options.trainSize ?? 800, 1);
+  const valSize = integer('valSize', options.valSize ?? 200, 1);
   for (const [field, size] of [['trainSize', trainSize], ['valSize', valSize]] as const) {
-    if (!Number.isInteger(size) || size < 1) throw new ConfigError(field, size, 'must be a positive integer');
     if (sampling === 'balanced' && size % train.numClasses !== 0) {
       throw new ConfigError(field, size, `must be a multiple of the class count (${train.numClasses}) for balanced sampling`);
     }

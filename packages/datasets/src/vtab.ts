@@ -1,9 +1,10 @@
+import { oneOf } from '@visual-peft/vit-core';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { ClassificationSplit, ImageExample } from './classification-split';
 import { DatasetError } from './dataset-error';
 import type { DatasetLoadOptions } from './read-split-file';
-import { checkChoice, checkImageExists, readSplitFile, resolveLoadOptions } from './read-split-file';
+import { checkImageExists, readSplitFile, resolveLoadOptions } from './read-split-file';
 
 export type VtabGroup = 'natural' | 'specialized' | 'structured';
 
@@ -46,8 +47,8 @@ export function isVtabTask(name: string): name is VtabTask {
  * the task folders (`vtab-1k/`) or the task folder itself.
  */
 export async function loadVtab(task: VtabTask, root: string, split: VtabSplit, options?: DatasetLoadOptions): Promise<ClassificationSplit> {
-  checkChoice('task', task, Object.keys(VTAB_TASKS));
-  checkChoice('split', split, VTAB_SPLITS);
+  oneOf('task', task, Object.keys(VTAB_TASKS));
+  oneOf('split', split, VTAB_SPLITS);
   const resolved = resolveLoadOptions(options);
   const { numClasses } = VTAB_TASKS[task];
   // `root` is vtab-1k/ unless it is the task folder itself (named after the task, no such subfolder).

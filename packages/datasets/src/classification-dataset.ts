@@ -1,7 +1,7 @@
-import { ConfigError } from '@visual-peft/vit-core';
+import { ConfigError, oneOf } from '@visual-peft/vit-core';
 import type { ClassificationSplit } from './classification-split';
 import type { DatasetName } from './dataset-names';
-import { DATASET_NAMES, isDatasetName } from './dataset-names';
+import { DATASET_NAMES } from './dataset-names';
 import type { FashionMnistSplit } from './fashion-mnist';
 import { loadFashionMnist } from './fashion-mnist';
 import { FGVC_SPLITS, isFgvcDataset, loadFgvc } from './fgvc';
@@ -61,12 +61,12 @@ export async function loadClassificationSplit(
   split: string,
   options: DatasetLoadOptions & { readonly seed?: number } = {},
 ): Promise<ClassificationSplit> {
-  if (!isDatasetName(name)) throw new ConfigError('dataset', name, `must be one of ${DATASET_NAMES.join(', ')}`);
-  const splits = classificationSplits(name);
-  if (!splits.includes(split)) throw new ConfigError('split', split, `must be one of ${splits.join(', ')} for ${name}`);
-  if (isFgvcDataset(name)) return loadFgvc(name, root, split as FgvcSplit, options);
-  if (name.startsWith('vtab-')) return loadVtab(name.slice(5) as VtabTask, root, split as VtabSplit, options);
-  if (name === 'image-folder') return loadImageFolder(root, options);
+  const dataset = oneOf('dataset', name, DATASET_NAMES);
+  const splits = classificationSplits(dataset);
+  if (!splits.includes(split)) throw new ConfigError('split', split, `must be one of ${splits.join(', ')} for ${dataset}`);
+  if (isFgvcDataset(dataset)) return loadFgvc(dataset, root, split as FgvcSplit, options);
+  if (dataset.startsWith('vtab-')) return loadVtab(dataset.slice(5) as VtabTask, root, split as VtabSplit, options);
+  if (dataset === 'image-folder') return loadImageFolder(root, options);
   if (split === 'train' || split === 'test') return loadFashionMnist(root, split as FashionMnistSplit, options);
   const drawn = buildVtab1kSplits(await loadFashionMnist(root, 'train', options), await loadFashionMnist(root, 'test', options), { seed: options.seed ?? 0 });
   return drawn[split as 'train800' | 'val200' | 'train800val200'];

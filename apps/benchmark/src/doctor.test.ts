@@ -2,7 +2,7 @@ import { BackendUnavailableError } from '@visual-peft/backends';
 import { describe, expect, it } from 'vitest';
 import { doctor } from './commands/doctor';
 import type { SystemProbe } from './doctor/system-probe';
-import { CUDA_LIBRARIES, findCudaLibraries, parseLdconfigCache, queryGpus } from './doctor/system-probe';
+import { CUDA_LIBRARIES, findCudaLibraries, parseLdconfigCache, queryGpus, systemProbe } from './doctor/system-probe';
 import { runCli } from './run-cli';
 
 /** A machine with the NVIDIA driver and CUDA's runtime in the loader cache, but no cuDNN and no tfjs-node-gpu. */
@@ -30,9 +30,22 @@ function collect() {
 }
 
 describe('visual-peft-bench doctor', () => {
-  it('on this machine: wasm and cpu load, tensorflow is not installed, and it says why for each package', async () => {
+  it('runs from the command line and finds the wasm backend, which is always installed', async () => {
     const { code, stdout } = await runCli('doctor');
     expect(code).toBe(0);
+    expect(JSON.parse(stdout.at(-1)!).backends).toContainEqual(expect.objectContaining({ package: '@tensorflow/tfjs-backend-wasm', loads: true }));
+  });
+
+  it('on this machine without tfjs-node: wasm and cpu load, and it says why each tensorflow package does not', async () => {
+    const { stdout, io } = collect();
+    await doctor([], io, {
+      probe: systemProbe,
+      // As where neither tfjs-node package is installed, whatever this machine has.
+      importModule: async (name) => {
+        if (name.startsWith('@tensorflow/tfjs-node')) throw Object.assign(new Error(`Cannot find package '${name}'`), { code: 'ERR_MODULE_NOT_FOUND' });
+        return import(name);
+      },
+    });
     const report = JSON.parse(stdout.at(-1)!) as {
       backends: { package: string; loads: boolean; failure: string | null; device: string | null }[];
       auto: string;

@@ -1,11 +1,13 @@
 import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends';
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
+import { DEMO_DATA_USAGE, demoData } from './commands/demo-data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
 import { MERGE_USAGE, merge } from './commands/merge';
 import { PARAMS_USAGE, params } from './commands/params';
 import { PREDICT_USAGE, predict } from './commands/predict';
+import { PRETRAIN_USAGE, pretrain } from './commands/pretrain';
 import { RUN_USAGE, run } from './commands/run';
 import { REPORT_USAGE, report } from './commands/report';
 import { SPEED_USAGE, speed } from './commands/speed';
@@ -21,6 +23,8 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   speed: { run: speed, usage: SPEED_USAGE },
   train: { run: train, usage: TRAIN_USAGE },
   memory: { run: memory, usage: MEMORY_USAGE },
+  pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
+  'demo-data': { run: demoData, usage: DEMO_DATA_USAGE },
   run: { run, usage: RUN_USAGE },
   merge: { run: merge, usage: MERGE_USAGE },
   report: { run: report, usage: REPORT_USAGE },

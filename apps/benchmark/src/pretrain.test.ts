@@ -1,0 +1,87 @@
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { VisionTransformer, loadCheckpoint, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { sincosPosEmbed } from './pretrain/sincos-pos-embed';
+import { runCli } from './run-cli';
+
+const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-pretrain-'));
+const backbone = join(directory, 'tiny.json');
+const TINY = { imgSize: 28, patchSize: 7, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
+
+function pretrainArgs(kind: string, out: string, ...extra: string[]): string[] {
+  return ['pretrain', '--kind', kind, '--out', out, '--backbone', backbone, '--epochs', '1', '--batch-size', '256', '--backend', 'cpu', ...extra];
+}
+
+beforeAll(() => writeFileSync(backbone, JSON.stringify(TINY)));
+
+describe('visual-peft-bench pretrain', () => {
+  it('pretrains by MAE and writes loadable timm weights, the config and the recipe with a linear probe; a second run resumes', async () => {
+    const out = join(directory, 'mae');
+    const first = await runCli(...pretrainArgs('mae', out, '--probe-epochs', '1'));
+    expect(first.code, first.stderr.join('\n')).toBe(0);
+    expect(first.stderr).toContainEqual(expect.stringMatching(/^pretrain mae: epoch 1\/1: reconstruction loss \d+\.\d{4} \(\d+\.\d s\)$/));
+    expect(first.stderr).toContainEqual(expect.stringMatching(/^pretrain mae: linear probe on fmnist-unseen: pretrained \d+\.\d\d%, random init \d+\.\d\d%$/));
+
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config).toEqual(JSON.parse(JSON.stringify(resolveVitConfig({ ...TINY, numClasses: 0 }))));
+    const recipe = JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'));
+    expect(recipe).toMatchObject({
+      kind: 'mae',
+      recipe: { epochs: 1, batchSize: 256, seed: 0, optimizer: { kind: 'adamw', betas: [0.9, 0.95] }, mae: { maskRatio: 0.75, normPixLoss: true } },
+      data: { trainImages: 5000, classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat'] },
+      resumedFrom: null,
+      probe: { task: 'fmnist-unseen', train: 'train800val200', settings: { epochs: 1 } },
+      backend: { name: 'cpu' },
+    });
+    expect(recipe.finalLoss).toBeGreaterThan(0);
+    expect(recipe.history).toHaveLength(1);
+    for (const value of [recipe.probe.pretrainedTop1, recipe.probe.randomInitTop1]) expect(value).toBeGreaterThanOrEqual(0);
+
+    const { stateDict, metadata } = await readCheckpoint(join(out, 'model.safetensors'));
+    expect(metadata.kind).toBe('mae');
+    expect([...stateDict.keys()].filter((key) => key.startsWith('decoder') || key === 'mask_token' || key.startsWith('head'))).toEqual([]);
+    expect(Array.from(stateDict.get('pos_embed')!.data as Float32Array)).toEqual(Array.from(sincosPosEmbed(16, 4, 4, 1)));
+    const before = tf.memory().numTensors;
+    const model = new VisionTransformer({ ...config, numClasses: 5 });
+    await loadCheckpoint(model, join(out, 'model.safetensors'), { head: 'discard' });
+    expect(Array.from(model.parameter('blocks.0.attn.qkv.weight').variable.dataSync()).some((value) => value !== 0)).toBe(true);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+
+    const weights = readFileSync(join(out, 'model.safetensors'));
+    const again = await runCli(...pretrainArgs('mae', out, '--probe-epochs', '0'));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'))).toMatchObject({ resumedFrom: 1, probe: null });
+    expect(readFileSync(join(out, 'model.safetensors'))).toEqual(weights);
+  });
+
+  it('pretrains with labels on classes 0-4, validating on their test images', async () => {
+    const out = join(directory, 'supervised');
+    const { code, stderr, stdout } = await runCli(...pretrainArgs('supervised', out, '--probe-epochs', '0', '--lr', '0.002'));
+    expect(code, stderr.join('\n')).toBe(0);
+    expect(stderr).toContainEqual(expect.stringMatching(/^pretrain supervised: epoch 1\/1: train loss \d+\.\d{4}, validation top-1 \d+\.\d\d%$/));
+    const recipe = JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'));
+    expect(recipe).toMatchObject({ kind: 'supervised', recipe: { labelSmoothing: 0.1, optimizer: { learningRate: 0.002 }, mae: null }, data: { validationImages: 500 }, probe: null });
+    expect(recipe.finalValidationTop1).toBeGreaterThanOrEqual(0);
+    expect(JSON.parse(stdout[0]!)).toMatchObject({ kind: 'supervised', out });
+    const { stateDict } = await readCheckpoint(join(out, 'model.safetensors'));
+    expect(stateDict.get('head.weight')!.shape).toEqual([5, 16]);
+  });
+
+  it('ends bad input with one line and writes nothing', async () => {
+    const out = join(directory, 'bad');
+    expect(await runCli('pretrain', '--kind', 'simclr', '--out', out)).toMatchObject({
+      code: 2,
+      stderr: ['visual-peft-bench: --kind must be one of mae, supervised, got "simclr"'],
+    });
+    expect(await runCli('pretrain', '--kind', 'mae')).toMatchObject({ code: 2, stderr: ['visual-peft-bench: pretrain: --out is required'] });
+    expect(await runCli('pretrain', '--kind', 'mae', '--out', out, '--lr', '-1')).toMatchObject({ code: 2, stderr: ['visual-peft-bench: --lr must be a positive number, got "-1"'] });
+    const missing = await runCli('pretrain', '--kind', 'mae', '--out', out, '--data', join(directory, 'nowhere'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toEqual([`visual-peft-bench: ${join(directory, 'nowhere', 'train-images-idx3-ubyte')}(.gz): missing IDX file`]);
+    expect(existsSync(out)).toBe(false);
+  });
+});

@@ -4,18 +4,24 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { VisionTransformer, loadCheckpoint, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeSyntheticFashionMnist } from './demo/__fixtures__/synthetic-fashion-mnist';
 import { sincosPosEmbed } from './pretrain/sincos-pos-embed';
 import { runCli } from './run-cli';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-pretrain-'));
 const backbone = join(directory, 'tiny.json');
+const data = join(directory, 'fashion-mnist');
 const TINY = { imgSize: 28, patchSize: 7, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
 
 function pretrainArgs(kind: string, out: string, ...extra: string[]): string[] {
-  return ['pretrain', '--kind', kind, '--out', out, '--backbone', backbone, '--epochs', '1', '--batch-size', '256', '--backend', 'cpu', ...extra];
+  return ['pretrain', '--kind', kind, '--out', out, '--data', data, '--backbone', backbone, '--epochs', '1', '--batch-size', '32', '--backend', 'cpu', ...extra];
 }
 
-beforeAll(() => writeFileSync(backbone, JSON.stringify(TINY)));
+beforeAll(() => {
+  writeFileSync(backbone, JSON.stringify(TINY));
+  // 20 training and 10 test images per pretraining class; 1000 + 1000 unseen-class images for the probe's task.
+  writeSyntheticFashionMnist(data, { train: [20, 200], test: [10, 200] });
+});
 
 describe('visual-peft-bench pretrain', () => {
   it('pretrains by MAE and writes loadable timm weights, the config and the recipe with a linear probe; a second run resumes', async () => {
@@ -30,8 +36,8 @@ describe('visual-peft-bench pretrain', () => {
     const recipe = JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'));
     expect(recipe).toMatchObject({
       kind: 'mae',
-      recipe: { epochs: 1, batchSize: 256, seed: 0, optimizer: { kind: 'adamw', betas: [0.9, 0.95] }, mae: { maskRatio: 0.75, normPixLoss: true } },
-      data: { trainImages: 5000, classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat'] },
+      recipe: { epochs: 1, batchSize: 32, seed: 0, optimizer: { kind: 'adamw', betas: [0.9, 0.95] }, mae: { maskRatio: 0.75, normPixLoss: true } },
+      data: { trainImages: 100, classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat'] },
       resumedFrom: null,
       probe: { task: 'fmnist-unseen', train: 'train800val200', settings: { epochs: 1 } },
       backend: { name: 'cpu' },
@@ -64,7 +70,7 @@ describe('visual-peft-bench pretrain', () => {
     expect(code, stderr.join('\n')).toBe(0);
     expect(stderr).toContainEqual(expect.stringMatching(/^pretrain supervised: epoch 1\/1: train loss \d+\.\d{4}, validation top-1 \d+\.\d\d%$/));
     const recipe = JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'));
-    expect(recipe).toMatchObject({ kind: 'supervised', recipe: { labelSmoothing: 0.1, optimizer: { learningRate: 0.002 }, mae: null }, data: { validationImages: 500 }, probe: null });
+    expect(recipe).toMatchObject({ kind: 'supervised', recipe: { labelSmoothing: 0.1, optimizer: { learningRate: 0.002 }, mae: null }, data: { validationImages: 50 }, probe: null });
     expect(recipe.finalValidationTop1).toBeGreaterThanOrEqual(0);
     expect(JSON.parse(stdout[0]!)).toMatchObject({ kind: 'supervised', out });
     const { stateDict } = await readCheckpoint(join(out, 'model.safetensors'));
@@ -78,7 +84,7 @@ describe('visual-peft-bench pretrain', () => {
       stderr: ['visual-peft-bench: --kind must be one of mae, supervised, got "simclr"'],
     });
     expect(await runCli('pretrain', '--kind', 'mae')).toMatchObject({ code: 2, stderr: ['visual-peft-bench: pretrain: --out is required'] });
-    expect(await runCli('pretrain', '--kind', 'mae', '--out', out, '--lr', '-1')).toMatchObject({ code: 2, stderr: ['visual-peft-bench: --lr must be a positive number, got "-1"'] });
+    expect(await runCli('pretrain', '--kind', 'mae', '--out', out, '--lr=-1')).toMatchObject({ code: 2, stderr: ['visual-peft-bench: --lr must be a positive number, got "-1"'] });
     const missing = await runCli('pretrain', '--kind', 'mae', '--out', out, '--data', join(directory, 'nowhere'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toEqual([`visual-peft-bench: ${join(directory, 'nowhere', 'train-images-idx3-ubyte')}(.gz): missing IDX file`]);

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RawPixels } from '@visual-peft/datasets';
-import { FASHION_MNIST_FILES, loadFashionMnist, serializeIdx } from '@visual-peft/datasets';
-import { SeededRandom } from '@visual-peft/vit-core';
+import { FASHION_MNIST_FILES, loadFashionMnist } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
+import { writeSyntheticFashionMnist } from './__fixtures__/synthetic-fashion-mnist';
 import { loadDemoTask } from './demo-tasks';
 import { makeDemoData } from './make-demo-data';
 
@@ -13,23 +13,7 @@ const directory = mkdtempSync(join(tmpdir(), 'visual-peft-demo-data-'));
 const source = join(directory, 'full');
 const COUNTS = { pretrainTrain: 4, pretrainTest: 2, unseenTrain: 3, unseenTest: 2 };
 
-/** A stand-in for the full release: random 28x28 images, 20 (train) / 5 (test) per pretraining class, 210 / 30 per unseen class. */
-function writeSource(): void {
-  const random = new SeededRandom(11);
-  for (const [split, perClass] of [['train', [20, 210]], ['test', [5, 30]]] as const) {
-    const labels = Array.from({ length: 10 }, (_, label) => new Array<number>(label < 5 ? perClass[0] : perClass[1]).fill(label)).flat();
-    random.shuffle(labels);
-    const images = Uint8Array.from({ length: labels.length * 784 }, () => random.integer(0, 255));
-    writeFileSync(join(source, FASHION_MNIST_FILES[split].images), serializeIdx([labels.length, 28, 28], images));
-    writeFileSync(join(source, FASHION_MNIST_FILES[split].labels), serializeIdx([labels.length], Uint8Array.from(labels)));
-  }
-}
-
-beforeAll(async () => {
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(source, { recursive: true });
-  writeSource();
-});
+beforeAll(() => writeSyntheticFashionMnist(source, { train: [20, 210], test: [5, 30] }));
 
 describe('makeDemoData', () => {
   it('draws the asked number per class, copies the images exactly and writes gzipped IDX under the release names', async () => {
@@ -85,7 +69,7 @@ describe('visual-peft-bench demo-data', () => {
     expect(code).toBe(1);
     expect(stdout).toEqual([]);
     expect(stderr).toEqual(['visual-peft-bench: train images of class 0 must be at least the 1000 the demo subset draws, got 20']);
-    const bad = await runCli('demo-data', '--from', source, '--seed', '-1');
+    const bad = await runCli('demo-data', '--from', source, '--seed=-1');
     expect(bad).toMatchObject({ code: 2, stderr: ['visual-peft-bench: --seed must be an integer >= 0, got "-1"'] });
   });
 });

@@ -6,6 +6,7 @@ import { COLUMN_BLOCK, columnBlocks, gatherColumns, scatterColumns } from './col
 import type { Gemm } from './wasm-matmul';
 import type { WasmBackend } from './wasm-heap';
 import { allocate, copyBlock, fromValues, heapView, release, tensorInfo, withTemporaries } from './wasm-heap';
+import { whenReady } from './worker-ready';
 
 /**
  * Slots of the shared control block. A job is published by writing its sizes, a fresh TICKET
@@ -125,23 +126,6 @@ const WORKER_SOURCE = `(${workerMain.toString()})(require('node:worker_threads')
   scatterColumns: ${scatterColumns.toString()},
   offsets: ${offsets.toString()},
 });`;
-
-/** Resolves once the worker reports its backend ready; rejects if it fails, exits or takes too long. */
-function whenReady(worker: Worker, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const settle = (error: Error | null) => {
-      clearTimeout(timer);
-      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-      if (error === null) resolve();
-      else reject(error);
-    };
-    const onMessage = () => settle(null);
-    const onError = (error: Error) => settle(error);
-    const onExit = (code: number) => settle(new Error(`the worker exited with code ${code} while starting`));
-    const timer = setTimeout(() => settle(new Error(`the worker was not ready after ${timeoutMs} ms`)), timeoutMs);
-    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-  });
-}
 
 /**
  * Worker threads that share large plain products with the main thread. Each worker runs its own

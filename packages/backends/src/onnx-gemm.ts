@@ -5,6 +5,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { Gemm } from './wasm-matmul';
 import type { WasmBackend } from './wasm-heap';
 import { allocate, heapView, tensorInfo } from './wasm-heap';
+import { whenReady } from './worker-ready';
 
 /** The optional package whose native CPU kernels (MLAS: AVX2, AVX-512, every core) compute large products. */
 export const ONNXRUNTIME_PACKAGE = 'onnxruntime-node';
@@ -129,23 +130,6 @@ async function workerMain({ ortEntry, model, threads, control: controlBuffer, po
 }
 
 const WORKER_SOURCE = `(${workerMain.toString()})(require('node:worker_threads').workerData, require);`;
-
-/** Resolves once the worker reports ready; rejects if it fails, exits or takes too long. */
-function whenReady(worker: Worker, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const settle = (error: Error | null) => {
-      clearTimeout(timer);
-      worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-      if (error === null) resolve();
-      else reject(error);
-    };
-    const onMessage = () => settle(null);
-    const onError = (error: Error) => settle(error);
-    const onExit = (code: number) => settle(new Error(`the worker exited with code ${code} while starting`));
-    const timer = setTimeout(() => settle(new Error(`the worker was not ready after ${timeoutMs} ms`)), timeoutMs);
-    worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-  });
-}
 
 /**
  * Large plain products on onnxruntime's native CPU kernels, from inside a synchronous tfjs kernel:

@@ -40,7 +40,7 @@ describe('visual-peft-bench pretrain', () => {
       data: { trainImages: 100, classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat'] },
       resumedFrom: null,
       probe: { task: 'fmnist-unseen', train: 'train800val200', settings: { epochs: 1 } },
-      backend: { name: 'cpu' },
+      environment: { backend: 'cpu', node: process.version },
     });
     expect(recipe.finalLoss).toBeGreaterThan(0);
     expect(recipe.history).toHaveLength(1);

@@ -5,6 +5,7 @@ import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { DEMO_DATA_DIR } from '../demo-assets';
+import { runEnvironment } from '../environment';
 import { loadDemoTask, loadPretrainData } from '../demo/demo-tasks';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
@@ -122,8 +123,7 @@ export async function pretrain(args: readonly string[], io: Io): Promise<void> {
       ...outcome,
       pretrainSeconds,
       probe,
-      backend: { name: backend.backend, package: backend.package, version: backend.packageVersion, device: backend.device, tfjsCore: backend.tfjsCoreVersion },
-      node: process.version,
+      environment: runEnvironment(backend),
     };
     // The weights last: a directory with model.safetensors is a finished one.
     await writeFileAtomic(join(out, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);

@@ -6,6 +6,8 @@ import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, parseCommandArgs, requireFlag } from '../args';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
+import { DEMO_DATA_DIR } from '../demo-assets';
+import { isDemoTask, loadDemoTask } from '../demo/demo-tasks';
 import type { Io } from '../io';
 import { processIo } from '../io';
 import type { MethodEntry } from '../methods';
@@ -24,7 +26,7 @@ import { SUITE_NAMES, resolveSuite, taskRoot } from '../suite/suite-config';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--backend auto|tensorflow|wasm|cpu]';
+  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -82,6 +84,11 @@ function checkMethodOptions(plan: SuitePlan, entries: ReadonlyMap<string, Method
 async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string, TaskSplits>> {
   const splits = new Map<string, TaskSplits>();
   for (const task of plan.resolved.tasks) {
+    if (isDemoTask(task.task)) {
+      const demo = await loadDemoTask(task.task, { root: data });
+      splits.set(task.task, { train: demo.train800, validation: demo.val200, finalTrain: demo.train800val200, test: demo.test });
+      continue;
+    }
     const protocol = classificationProtocol(task.dataset);
     const root = taskRoot(data, task);
     const load = (split: string | null) => {
@@ -115,7 +122,6 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...BACKEND_OPTION,
   });
   const suite = requireFlag('run', 'suite', flags.suite);
-  const data = resolve(requireFlag('run', 'data', flags.data));
   const out = resolve(requireFlag('run', 'out', flags.out));
   const seeds = listFlag('seeds', flags.seeds)?.map((seed) => {
     if (!/^\d+$/.test(seed)) throw new UsageError(`--seeds must be non-negative integers, got ${JSON.stringify(seed)}`);
@@ -134,6 +140,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...(flags.backbone === undefined ? {} : { backbone: { config: flags.backbone, weights: flags.weights === undefined ? null : resolve(flags.weights) } }),
   });
   const { resolved, hash } = plan;
+  // The demo reads its committed Fashion-MNIST subset unless --data names a folder with the full release.
+  const data = resolve(resolved.suite === 'demo' ? (flags.data ?? DEMO_DATA_DIR) : requireFlag('run', 'data', flags.data));
   const entries = new Map(resolved.methods.map((method) => [method.name, findMethod(method.recipe.method)]));
   const splits = await loadTaskSplits(plan, data);
   const backend = await activateBackend(preference, io);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRecord } from './__fixtures__/make-record';
-import { ResultFileError, readResults, validateResultRecord } from './read-results';
+import { ResultFileError, validateResultRecord } from '../suite/validate-record';
+import { readResults } from './read-results';
 
 function store(files: Record<string, unknown>): string {
   const out = mkdtempSync(join(tmpdir(), 'visual-peft-results-'));

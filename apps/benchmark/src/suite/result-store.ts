@@ -2,7 +2,7 @@ import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FormatError, VisualPeftError, writeFileAtomic } from '@visual-peft/vit-core';
 import type { ResultRecord } from './result-record';
-import { RESULT_SCHEMA } from './result-record';
+import { validateResultRecord } from './validate-record';
 import type { ResolvedSuite } from './suite-config';
 
 /** Version tag of `<out>/suite.json`. */
@@ -75,11 +75,10 @@ export async function openStore(out: string, suite: ResolvedSuite, hash: string)
   await writeFileAtomic(suiteFile(out), `${JSON.stringify(record, null, 2)}\n`);
 }
 
-function checkRecord(path: string, record: unknown, hash: string): ResultRecord {
-  const candidate = record as Partial<ResultRecord> | null;
-  if (candidate === null || typeof candidate !== 'object' || candidate.schema !== RESULT_SCHEMA) throw new FormatError(path, `must be a ${RESULT_SCHEMA} result`);
-  if (candidate.suiteHash !== hash) throw new FormatError(path, `belongs to suite ${String(candidate.suiteHash)}, not ${hash}`);
-  return candidate as ResultRecord;
+function checkRecord(path: string, value: unknown, hash: string): ResultRecord {
+  const record = validateResultRecord(value, path);
+  if (record.suiteHash !== hash) throw new FormatError(path, `belongs to suite ${record.suiteHash}, not ${hash}`);
+  return record;
 }
 
 /** A finished job's record, or null when the job has not finished. */

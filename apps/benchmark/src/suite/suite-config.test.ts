@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseShard, shardJobs, suiteJobs } from './job-list';
+import { DEMO_BATCH_SIZE, DEMO_EPOCHS, DEMO_LEARNING_RATES, DEMO_SEEDS } from '../demo/demo-suite';
 import { RECIPES } from './recipes';
 import { resolveSuite, suiteHash } from './suite-config';
 
@@ -65,6 +66,33 @@ describe('resolveSuite', () => {
     expect(suiteHash(JSON.parse(JSON.stringify(resolved)))).toBe(hash);
   });
 
+  it('gives the demo suite its tasks, both committed backbones, every method and its shortened recipes', async () => {
+    const { resolved, weightPaths } = await resolveSuite({ suite: 'demo' });
+    expect(resolved.tasks).toEqual([
+      { task: 'fmnist-unseen', dataset: 'fashion-mnist', group: 'natural' },
+      { task: 'fmnist-rotation', dataset: 'fashion-mnist', group: 'structured' },
+    ]);
+    expect(resolved.methods.map((method) => method.name)).toEqual(Object.keys(RECIPES));
+    expect(resolved.seeds).toEqual(DEMO_SEEDS);
+    expect(resolved.backbones.map((backbone) => [backbone.name, backbone.weights, backbone.config.embedDim])).toEqual([
+      ['mae', 'model.safetensors', 64],
+      ['supervised', 'model.safetensors', 64],
+    ]);
+    expect(weightPaths.get('supervised')).toMatch(/demo\/backbones\/supervised\/model\.safetensors$/);
+    for (const { name, recipe } of resolved.methods) {
+      // The paper's optimiser and label smoothing, a one-point grid at the demo's rate, no EMA.
+      expect(recipe, name).toMatchObject({ optimizer: RECIPES[name]!.optimizer, epochs: DEMO_EPOCHS, batchSize: DEMO_BATCH_SIZE, ema: null, labelSmoothing: RECIPES[name]!.labelSmoothing });
+      expect(recipe.grid, name).toEqual({ learningRates: [DEMO_LEARNING_RATES[name]], weightDecays: [0] });
+    }
+    expect(resolved.methods.find((method) => method.name === 'sct')!.recipe.options).toEqual({ k: 8 });
+    expect(resolved.methods.find((method) => method.name === 'spt-deep')!.recipe.options).toEqual({ init: 'kmeans', numPrompts: 8 });
+    // A suite file on the demo overrides its recipes like any other suite's.
+    const searched = await resolveSuite({ suite: fileURLToPath(new URL('../../examples/demo-search.yaml', import.meta.url)) });
+    expect(searched.resolved.tasks.map((task) => task.task)).toEqual(['fmnist-unseen']);
+    expect(searched.resolved.backbones.map((backbone) => backbone.name)).toEqual(['mae', 'supervised']);
+    expect(searched.resolved.methods.find((method) => method.name === 'vqt')!.recipe).toMatchObject({ epochs: DEMO_EPOCHS, grid: { learningRates: [0.02, 0.005, 0.001], weightDecays: [0] } });
+  });
+
   it('accepts the example suite file as written', async () => {
     const example = fileURLToPath(new URL('../../examples/vtab-1k-quick.yaml', import.meta.url));
     const { resolved } = await resolveSuite({ suite: example, backbone: { config: 'vit_base_patch16_224', weights: null } });
@@ -100,7 +128,6 @@ describe('resolveSuite', () => {
     await expect(resolveSuite({ suite: 'fgvc', methods: ['lasso'], backbone })).rejects.toThrow(/--methods: each must be one of linear, .*, got "lasso"/);
     await expect(resolveSuite({ suite: 'fgvc', backbone })).rejects.toThrow(/--methods is required/);
     await expect(resolveSuite({ suite: 'ade20k', methods: ['linear'], backbone })).rejects.toThrow(/--suite ade20k: semantic segmentation is not run by `run` yet/);
-    await expect(resolveSuite({ suite: 'demo', methods: ['linear'], backbone })).rejects.toThrow(/demo-suite.ts is missing/);
     await expect(resolveSuite({ suite: 'fgvc', methods: ['linear'], backbone: { config: 'vit_huge', weights: null } })).rejects.toThrow(/--backbone must be one of/);
   });
 });

@@ -7,6 +7,7 @@ import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets'
 import type { VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
+import { DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
 import type { Grid, Recipe } from './recipes';
 import { PAPER_SEEDS, RECIPES, RECIPE_NAMES } from './recipes';
@@ -66,9 +67,7 @@ export function builtInTasks(suite: SuiteName): SuiteTask[] {
         '--suite ade20k: semantic segmentation is not run by `run` yet (it needs a segmentation job around @visual-peft/segmentation-heads\' SegmentationTrainer); use fgvc or vtab-1k',
       );
     case 'demo':
-      // Hook: the demo's tasks come from src/demo/demo-suite.ts (its committed Fashion-MNIST subset
-      // and the project's pretrained backbones); until that module exists there is no demo suite.
-      throw new UsageError('--suite demo: the embedded demo suite is not available yet (apps/benchmark/src/demo/demo-suite.ts is missing); use fgvc, vtab-1k or a suite file');
+      return [...DEMO_SUITE_TASKS];
   }
 }
 
@@ -218,7 +217,8 @@ export function suiteHash(resolved: ResolvedSuite): string {
 /**
  * Resolves what `run` will do: a built-in suite, or a suite file (JSON or YAML) on top of one,
  * with the command line's methods, seeds and backbone last. Every field is checked here, before
- * anything runs.
+ * anything runs. The demo suite defaults to every method, its own seed and both demo backbones,
+ * with its shortened recipes (src/demo/demo-suite.ts) under any suite-file overrides.
  */
 export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   const isFile = /\.(json|ya?ml)$/.test(request.suite);
@@ -248,13 +248,15 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
     if (new Set(methodNames).size !== methodNames.length) throw new UsageError(`--methods must not repeat a method, got ${JSON.stringify(methodNames.join(','))}`);
   } else if (fileMethods !== undefined) {
     methodNames = fileMethods;
+  } else if (suite === 'demo') {
+    methodNames = [...RECIPE_NAMES];
   } else {
     throw new UsageError('run: --methods is required (or a suite file with methods)');
   }
 
   const seeds =
     request.seeds ??
-    (file.seeds === undefined ? PAPER_SEEDS : reader.unique('seeds', reader.list('seeds', file.seeds).map((value, index) => reader.integer(`seeds[${index}]`, value, 0))));
+    (file.seeds === undefined ? (suite === 'demo' ? DEMO_SEEDS : PAPER_SEEDS) : reader.unique('seeds', reader.list('seeds', file.seeds).map((value, index) => reader.integer(`seeds[${index}]`, value, 0))));
 
   const shared = readOverride(reader, '', file);
   const perMethod = file.recipes === undefined ? {} : reader.record('recipes', file.recipes, RECIPE_NAMES);
@@ -271,7 +273,7 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   for (const name of Object.keys(perMethod)) ownOverride(name);
   for (const name of Object.keys(options)) ownOptions(name);
   const methods = methodNames.map((name): SuiteMethod => {
-    const base = RECIPES[name]!;
+    const base = suite === 'demo' ? demoRecipe(name) : RECIPES[name]!;
     const recipe = applyOverride(applyOverride(base, shared), ownOverride(name));
     return { name, recipe: { ...recipe, options: { ...base.options, ...ownOptions(name) } } };
   });
@@ -290,7 +292,8 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
             ...(raw.name === undefined ? {} : { name: reader.string(`backbones[${index}].name`, raw.name) }),
           };
         });
-  const specs: { config: string; weights: string | null; name?: string }[] | undefined = request.backbone === undefined ? fileSpecs : [request.backbone];
+  const specs: { config: string; weights: string | null; name?: string }[] | undefined =
+    request.backbone !== undefined ? [request.backbone] : (fileSpecs ?? (suite === 'demo' ? demoBackbones() : undefined));
   if (specs === undefined) throw new UsageError('run: --backbone is required (or a suite file with backbones)');
   const backbones: SuiteBackbone[] = [];
   const weightPaths = new Map<string, string | null>();

@@ -18,11 +18,12 @@ import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
 import type { ProgressSink } from '../suite/progress';
 import { SuiteProgress } from '../suite/progress';
 import type { ResultRecord } from '../suite/result-record';
+import { SUITE_NAMES } from '../suite/result-record';
 import { openStore, readResult, writeResult } from '../suite/result-store';
 import type { JobProgress, TaskSplits } from '../suite/run-job';
 import { RunInterruptedError, runJob } from '../suite/run-job';
 import type { SuitePlan } from '../suite/suite-config';
-import { SUITE_NAMES, resolveSuite, taskRoot } from '../suite/suite-config';
+import { resolveSuite, taskRoot } from '../suite/suite-config';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +

@@ -5,9 +5,11 @@ export const RESULT_SCHEMA = 'visual-peft-bench/result@1';
 
 /** The suites `run --suite` knows. */
 export type SuiteName = 'demo' | 'fgvc' | 'vtab-1k' | 'ade20k';
+export const SUITE_NAMES: readonly SuiteName[] = ['demo', 'fgvc', 'vtab-1k', 'ade20k'];
 
 /** A task's group in the papers' tables: VTAB-1k's three groups, or the suite's own name elsewhere. */
 export type TaskGroup = 'natural' | 'specialized' | 'structured' | 'fgvc' | 'ade20k' | 'demo';
+export const TASK_GROUPS: readonly TaskGroup[] = ['natural', 'specialized', 'structured', 'fgvc', 'ade20k', 'demo'];
 
 /** One (method x task x seed x backbone) of a suite: the unit the store, shards and reports count. */
 export interface JobKey {

@@ -12,8 +12,7 @@ import { UsageError } from '../errors';
 import type { Grid, Recipe } from './recipes';
 import { PAPER_SEEDS, RECIPES, RECIPE_NAMES } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
-
-export const SUITE_NAMES: readonly SuiteName[] = ['demo', 'fgvc', 'vtab-1k', 'ade20k'];
+import { SUITE_NAMES } from './result-record';
 
 /** One task of a suite: a dataset (by the `data` command's name) and its group in the papers' tables. */
 export interface SuiteTask {

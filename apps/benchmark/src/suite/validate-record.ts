@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { VisualPeftError } from '@visual-peft/vit-core';
-import type { ResultRecord, SuiteName, TaskGroup } from './result-record';
-import { RESULT_SCHEMA } from './result-record';
+import type { ResultRecord } from './result-record';
+import { RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS } from './result-record';
 
 /** A result file that is not a valid record: names the file, the field, the rule and the value. */
 export class ResultFileError extends VisualPeftError {
@@ -20,8 +20,6 @@ function got(value: unknown): string {
   return `, got ${text.length > 60 ? `${text.slice(0, 57)}...` : text}`;
 }
 
-const SUITES: readonly SuiteName[] = ['demo', 'fgvc', 'vtab-1k', 'ade20k'];
-const GROUPS: readonly TaskGroup[] = ['natural', 'specialized', 'structured', 'fgvc', 'ade20k', 'demo'];
 
 /** A field's dotted path; the record's own fields have no prefix. */
 const fieldPath = (parent: string, key: string) => (parent === '' ? key : `${parent}.${key}`);
@@ -75,13 +73,13 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   const check: RecordChecker = new RecordChecker(file);
   const record = check.object(value, 'record');
   if (record.schema !== RESULT_SCHEMA) check.fail('schema', `must be ${JSON.stringify(RESULT_SCHEMA)}`, record.schema);
-  check.oneOf(record, 'suite', '', SUITES);
+  check.oneOf(record, 'suite', '', SUITE_NAMES);
   check.string(record, 'suiteHash', '');
   check.string(record, 'finishedAt', '');
 
   const job = check.object(record.job, 'job');
   for (const key of ['id', 'method', 'task', 'backbone']) check.string(job, key, 'job');
-  check.oneOf(job, 'group', 'job', GROUPS);
+  check.oneOf(job, 'group', 'job', TASK_GROUPS);
   check.number(job, 'seed', 'job', { integer: true });
   // The store's name for the job is its file name: a renamed or copied file would count a job twice.
   const stem = basename(file).replace(/\.json$/, '');

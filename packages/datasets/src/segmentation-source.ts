@@ -28,8 +28,14 @@ export interface SegmentationBatch {
   readonly labelShape: readonly [number, number, number];
 }
 
-export type SegmentationBatchSource = ((epoch: number) => AsyncIterable<SegmentationBatch>) & {
+/**
+ * Batches of one epoch; `startBatch` skips that many batches without decoding them (an
+ * iteration-based run resuming mid-epoch gets exactly the batches it would have had).
+ */
+export type SegmentationBatchSource = ((epoch: number, startBatch?: number) => AsyncIterable<SegmentationBatch>) & {
   readonly numExamples: number;
+  /** Batches in one epoch (a dropped last batch not counted). */
+  readonly batchesPerEpoch: number;
   readonly skipped: readonly CorruptImageError[];
 };
 
@@ -233,12 +239,16 @@ export function createSegmentationSource(split: SegmentationSplit, options: Segm
     };
   };
 
-  const source = (epoch: number): AsyncIterable<SegmentationBatch> => {
-    const plan = planEpoch(split.examples.length, epoch, resolved);
+  const batchesPerEpoch = planEpoch(split.examples.length, 0, { ...resolved, shuffle: false }).length;
+  const source = (epoch: number, startBatch = 0): AsyncIterable<SegmentationBatch> => {
+    integer('startBatch', startBatch, 0);
+    // Each image's random draws are keyed by (seed, epoch, image): skipping batches changes none of the rest.
+    const plan = planEpoch(split.examples.length, epoch, resolved).slice(startBatch);
     return { [Symbol.asyncIterator]: () => prefetchBatches(plan, createWriter, resolved, epoch, skipLog) };
   };
   return Object.defineProperties(source, {
     numExamples: { value: split.examples.length, enumerable: true },
+    batchesPerEpoch: { value: batchesPerEpoch, enumerable: true },
     skipped: { get: () => skipLog.skipped, enumerable: true },
   }) as SegmentationBatchSource;
 }

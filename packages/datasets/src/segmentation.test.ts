@@ -144,6 +144,23 @@ describe('createSegmentationSource', () => {
     expect(padded!.labels[0]).not.toBe(255);
   });
 
+  it('starts an epoch at any batch with exactly the batches a full pass yields there', async () => {
+    const root = join(base, 'start');
+    await writeSyntheticDataset('ade20k', root, { count: 5, width: 40, height: 30 });
+    const source = createSegmentationSource(await loadAde20k(root, 'training'), { batchSize: 2, shuffle: true, dropLast: true, seed: 4, pipeline: small });
+    expect(source.batchesPerEpoch).toBe(2);
+    const collect = async (epoch: number, start?: number) => {
+      const all = [];
+      for await (const batch of source(epoch, start)) all.push(batch);
+      return all;
+    };
+    const full = await collect(1);
+    expect(full).toHaveLength(2);
+    expect(await collect(1, 1)).toEqual(full.slice(1));
+    expect(await collect(1, 2)).toEqual([]);
+    expect(() => source(0, -1)).toThrow(/^startBatch must be an integer >= 0, got -1$/);
+  });
+
   it('moves image and labels together: a flip mirrors both', async () => {
     const root = join(base, 'flip');
     const synthetic = await writeSyntheticDataset('ade20k', root, { count: 1, width: 16, height: 16 });

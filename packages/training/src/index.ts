@@ -26,6 +26,7 @@ export type {
   TrainerOptions,
 } from './trainer';
 export { Trainer } from './trainer';
+export { fromHostTensor, toHostTensor } from './host-tensors';
 export type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 export { resolveTrainerConfig } from './trainer-config';
 export type { TrainingCheckpoint } from './training-checkpoint';

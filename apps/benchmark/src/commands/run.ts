@@ -1,8 +1,8 @@
 import { join, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
-import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
+import { classificationProtocol, loadAde20k, loadClassificationSplit } from '@visual-peft/datasets';
 import { VisionTransformer, VisualPeftError, readCheckpoint } from '@visual-peft/vit-core';
-import { activateBackend } from '../activate-backend';
+import { activateBackend, activateSegmentationBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, parseCommandArgs, requireFlag } from '../args';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
@@ -22,6 +22,8 @@ import { SUITE_NAMES } from '../suite/result-record';
 import { openStore, readResult, writeResult } from '../suite/result-store';
 import type { JobProgress, TaskSplits } from '../suite/run-job';
 import { RunInterruptedError, runJob } from '../suite/run-job';
+import type { SegmentationSplits } from '../suite/segmentation-job';
+import { runSegmentationJob } from '../suite/segmentation-job';
 import type { SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
 
@@ -81,10 +83,15 @@ function checkMethodOptions(plan: SuitePlan, entries: ReadonlyMap<string, Method
   }
 }
 
-/** The protocol's four splits of every task, read once: a data root without the expected files fails here. */
-async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string, TaskSplits>> {
-  const splits = new Map<string, TaskSplits>();
+/** The protocol's splits of every task, read once: a data root without the expected files fails here. */
+async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string, TaskSplits | SegmentationSplits>> {
+  const splits = new Map<string, TaskSplits | SegmentationSplits>();
   for (const task of plan.resolved.tasks) {
+    if (task.dataset === 'ade20k') {
+      const root = taskRoot(data, task);
+      splits.set(task.task, { train: await loadAde20k(root, 'training'), test: await loadAde20k(root, 'validation') });
+      continue;
+    }
     if (isDemoTask(task.task)) {
       const demo = await loadDemoTask(task.task, { root: data });
       splits.set(task.task, { train: demo.train800, validation: demo.val200, finalTrain: demo.train800val200, test: demo.test });
@@ -145,7 +152,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   const data = resolve(resolved.suite === 'demo' ? (flags.data ?? DEMO_DATA_DIR) : requireFlag('run', 'data', flags.data));
   const entries = new Map(resolved.methods.map((method) => [method.name, findMethod(method.recipe.method)]));
   const splits = await loadTaskSplits(plan, data);
-  const backend = await activateBackend(preference, io);
+  const backend = resolved.suite === 'ade20k' ? await activateSegmentationBackend(preference, io) : await activateBackend(preference, io);
   checkMethodOptions(plan, entries);
   await openStore(out, resolved, hash);
 
@@ -172,24 +179,28 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     const task = resolved.tasks.find((candidate) => candidate.task === job.task)!;
     const workDir = join(out, 'work', job.id);
     progress.startJob(job, position);
-    const record = await runJob({
+    const context = {
       job,
       suite: resolved.suite,
       suiteHash: hash,
       recipe: method.recipe,
       entry: entries.get(method.name)!,
       task,
-      splits: splits.get(task.task)!,
       backbone: backbone.config,
       weights: weights.get(backbone.name)!,
       workDir,
       environment,
       ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
-      onProgress: (update) => {
+      onProgress: (update: JobProgress) => {
         progress.update(update);
         hooks.onProgress?.(update);
       },
-    });
+    };
+    const taskSplits = splits.get(task.task)!;
+    const record =
+      method.recipe.segmentation === undefined
+        ? await runJob({ ...context, splits: taskSplits as TaskSplits })
+        : await runSegmentationJob({ ...context, splits: taskSplits as SegmentationSplits });
     await writeResult(out, record);
     await rm(workDir, { recursive: true, force: true });
     ran += 1;

@@ -55,4 +55,22 @@ describe('SuiteProgress', () => {
     expect(sink.lines).toEqual([expect.stringMatching(/^\[1\/1\] vqt vtab-dtd seed 42: final \(lr 0.1, wd 0\) epoch 1\/2, train loss 0.2500 \| job ETA \S+, suite ETA \S+$/)]);
     expect(sink.redraws).toEqual([]);
   });
+
+  it('shows iterations for iteration-based runs, with a plain line every tenth of the run off a terminal', () => {
+    const sink = recorder(false);
+    const progress = new SuiteProgress(sink, 1, () => 0);
+    progress.startJob(job, 0);
+    for (let iteration = 0; iteration < 25; iteration++) {
+      progress.update({ ...step(iteration + 1, 25), phase: 'final', event: { type: 'iteration', iteration, iterations: 25, loss: 2 } });
+    }
+    // Every 2 iterations (25 / 10, floored) and the last one.
+    expect(sink.lines).toHaveLength(13);
+    expect(sink.lines[0]).toMatch(/^\[1\/1\] vqt vtab-dtd seed 42: final \(lr 0.1, wd 0\) iteration 2\/25, loss 2.0000 \| job ETA/);
+    expect(sink.lines.at(-1)).toMatch(/ iteration 25\/25, loss 2.0000 /);
+    const tty = recorder(true);
+    const bar = new SuiteProgress(tty, 1, () => 0);
+    bar.startJob(job, 0);
+    bar.update({ ...step(5, 10), phase: 'final', event: { type: 'iteration', iteration: 4, iterations: 10, loss: 0.5 } });
+    expect(tty.redraws.at(-1)).toMatch(/iteration 5\/10 \[##########..........\] loss 0.5000 \|/);
+  });
 });

@@ -19,6 +19,9 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(total / 3600)}h${String(Math.floor((total % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/** Plain lines an iteration-based run prints off a terminal (every tenth of the run). */
+const ITERATION_LINES = 10;
+
 function bar(fraction: number, width = 20): string {
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
@@ -61,14 +64,16 @@ export class SuiteProgress {
     const suiteEta = jobEta + left * perJob;
     const job = this.job!;
     const phase = progress.phase === 'search' ? `search ${progress.point + 1}/${progress.points} (lr ${progress.learningRate}, wd ${progress.weightDecay})` : `final (lr ${progress.learningRate}, wd ${progress.weightDecay})`;
-    const where = `epoch ${event.epoch + 1}/${event.epochs}`;
+    const where = event.type === 'iteration' ? `iteration ${event.iteration + 1}/${event.iterations}` : `epoch ${event.epoch + 1}/${event.epochs}`;
     const head = `[${this.position + 1}/${this.jobs}] ${job.method} ${job.task} seed ${job.seed}: ${phase} ${where}`;
     const etas = `job ETA ${formatDuration(jobEta)}, suite ETA ${formatDuration(suiteEta)}`;
     if (this.sink.tty) {
-      const loss = event.type === 'step' ? ` loss ${event.loss.toFixed(4)}` : '';
+      const loss = event.type === 'epoch' ? '' : ` loss ${event.loss.toFixed(4)}`;
       this.sink.redraw(`${head} ${bar(progress.stepsDone / progress.totalSteps)}${loss} | ${etas}`);
     } else if (event.type === 'epoch') {
       this.sink.line(`${head}, train loss ${event.trainLoss.toFixed(4)} | ${etas}`);
+    } else if (event.type === 'iteration' && ((event.iteration + 1) % Math.max(1, Math.floor(event.iterations / ITERATION_LINES)) === 0 || event.iteration + 1 === event.iterations)) {
+      this.sink.line(`${head}, loss ${event.loss.toFixed(4)} | ${etas}`);
     }
   }
 

@@ -34,6 +34,20 @@ export interface Recipe {
   readonly vtabPipelines: { readonly train: PipelinePresetName; readonly eval: PipelinePresetName } | null;
   /** Where the numbers come from. */
   readonly source: string;
+  /** Present only in the ade20k suite's recipes: SETR-PUP training by iterations (`epochs` is then 0). */
+  readonly segmentation?: SegmentationSettings;
+}
+
+/** What a semantic-segmentation recipe adds: its length, crop and heads (METHODS.md, ADE20K). */
+export interface SegmentationSettings {
+  /** Training steps. ADE20K: 160,000. */
+  readonly iterations: number;
+  /** Side of the training crop and of the sliding window; the backbone runs at this size (its position embedding resampled). 512. */
+  readonly cropSize: number;
+  /** Channels of every SETR-PUP head's convolutions. 256. */
+  readonly headChannels: number;
+  /** The heads' learning rate over the backbone group's (mmseg's lr_mult on 'head' keys). 10. */
+  readonly headLearningRateMultiplier: number;
 }
 
 const VPT_GRID: Grid = { learningRates: [50, 25, 10, 5, 2.5, 1, 0.5, 0.25, 0.1, 0.05], weightDecays: [0.01, 1e-3, 1e-4, 0] };
@@ -139,3 +153,37 @@ export const RECIPE_NAMES: readonly string[] = Object.keys(RECIPES);
 
 /** The seeds VPT reports means over. */
 export const PAPER_SEEDS: readonly number[] = [42, 44, 82, 100, 800];
+
+/** Methods the ade20k suite cannot run, and why. */
+export const SEGMENTATION_UNSUPPORTED: Readonly<Record<string, string>> = {
+  vqt: "VQT's queries summarise each block without changing its patch tokens, and SETR-PUP reads only those tokens: it would train the heads alone (that is the linear method)",
+  sct: "SCT chooses its channels by a class-aware score over image-level labels, and ADE20K has per-pixel labels only",
+};
+
+/**
+ * A method's recipe for ADE20K: SETR-PUP on the tuned backbone as the GatedPT paper trains it
+ * (METHODS.md; mmseg's SETR config): SGD momentum 0.9, lr 1e-3 without weight decay, the heads at
+ * 10x, poly decay (power 0.9) to 1e-4 over 160k iterations of batch 16, 512 crops. No grid: ADE20K
+ * has no held-out split to search on, and the papers report the validation split. The method keeps
+ * its own options (prompts, gates, adapters).
+ */
+export function segmentationRecipe(name: string): Recipe {
+  const paper = RECIPES[name]!;
+  return {
+    method: paper.method,
+    options: paper.options,
+    optimizer: 'sgd',
+    epochs: 0,
+    batchSize: 16,
+    batchScaling: false,
+    schedule: { kind: 'poly', unit: 'step', power: 0.9, minLr: 1e-4, warmupEpochs: 0 },
+    grid: { learningRates: [1e-3], weightDecays: [0] },
+    headWeightDecay: null,
+    labelSmoothing: {},
+    ema: null,
+    dropPathRate: 0,
+    vtabPipelines: null,
+    source: `${paper.source}; ADE20K: SETR-PUP as GatedPT (ICML 2023) and mmseg's SETR config`,
+    segmentation: { iterations: 160_000, cropSize: 512, headChannels: 256, headLearningRateMultiplier: 10 },
+  };
+}

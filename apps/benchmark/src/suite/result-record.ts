@@ -79,13 +79,15 @@ export interface ResultRecord {
     /** Splits of the search and of the final run, e.g. train800 / val200 and train800val200 / test. */
     readonly searchSplits: { readonly train: string; readonly validation: string };
     readonly finalSplits: { readonly train: string; readonly test: string };
+    /** Training epochs; 0 for an iteration-based run (ADE20K), which gives `iterations` instead. */
     readonly epochs: number;
+    readonly iterations?: number;
     readonly batchSize: number;
     readonly optimizer: string;
     /** The method's options as resolved (the method's own config). */
     readonly options: Readonly<Record<string, unknown>>;
   };
-  /** The headline metric on the test split, in [0, 1]. */
+  /** The headline metric on the test split (ADE20K: validation, single-scale sliding window), in [0, 1]. */
   readonly metric: { readonly name: 'top1' | 'mIoU'; readonly value: number };
   readonly parameters: ParameterCounts;
   readonly timing: {

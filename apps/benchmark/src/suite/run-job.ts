@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeChannelImportance } from '@visual-peft/channel-tuning';
@@ -11,10 +11,11 @@ import type { VisualQueryTuning } from '@visual-peft/query-tuning';
 import type { ProgressEvent, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
 import { DivergenceError, collectTrainableParameters, softmaxCrossEntropy } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
-import { FormatError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
+import { VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
 import { trainJob } from '../train-job';
+import { median, readState } from './job-state';
 import type { Recipe } from './recipes';
 import type { Diagnostics, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
@@ -34,6 +35,15 @@ export interface TaskSplits {
   readonly test: ClassificationSplit;
 }
 
+/** A step of an iteration-based run (ADE20K), which has no epochs. */
+export interface IterationEvent {
+  readonly type: 'iteration';
+  /** The step just finished, 0-based. */
+  readonly iteration: number;
+  readonly iterations: number;
+  readonly loss: number;
+}
+
 /** Where a job is, for progress lines. */
 export interface JobProgress {
   readonly phase: 'search' | 'final';
@@ -42,7 +52,7 @@ export interface JobProgress {
   readonly points: number;
   readonly learningRate: number;
   readonly weightDecay: number;
-  readonly event: ProgressEvent;
+  readonly event: ProgressEvent | IterationEvent;
   /** Training steps of the job done so far (this session's and earlier sessions' finished phases) and in all. */
   readonly stepsDone: number;
   readonly totalSteps: number;
@@ -67,34 +77,7 @@ export interface JobContext {
   readonly onProgress?: (progress: JobProgress) => void;
 }
 
-/** What a job keeps between sessions (`<work>/state.json`): scored grid points and the final run's measurements. */
-interface JobState {
-  readonly grid: GridPoint[];
-  /** Wall seconds of earlier sessions, up to their last save. */
-  seconds: number;
-  /** Wall seconds of each final-run step measured so far. */
-  readonly stepSeconds: number[];
-  /** Prompt-patch NMI after each final-run epoch, by epoch. */
-  readonly nmi: Record<string, number>;
-}
-
 const PROMPT_METHODS = new Set(['vpt-shallow', 'vpt-deep', 'gated-prompt']);
-
-async function readState(path: string): Promise<JobState> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as JobState;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { grid: [], seconds: 0, stepSeconds: [], nmi: {} };
-    if (error instanceof SyntaxError) throw new FormatError(path, `not valid JSON (${error.message}); delete the job's work folder to start it afresh`);
-    throw error;
-  }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 async function firstBatch(source: BatchSource): Promise<ImageBatch> {
   const iterator = source(0)[Symbol.asyncIterator]();

@@ -33,6 +33,22 @@ describe('resolveSuite', () => {
     expect(fgvc.weightPaths.get('mae')).toBe('/w/mae.safetensors');
   });
 
+  it('gives ade20k SETR-PUP’s recipe (iterations, crop, heads at 10x, one lr) with the method’s own options, and leaves other suites’ hashes alone', async () => {
+    const { resolved, hash } = await resolveSuite({ suite: 'ade20k', methods: ['gated-prompt', 'linear'], backbone: { config: 'vit_base_patch16_224', weights: null } });
+    expect(resolved.tasks).toEqual([{ task: 'ade20k', dataset: 'ade20k', group: 'ade20k' }]);
+    const recipe = resolved.methods[0]!.recipe;
+    expect(recipe).toMatchObject({ optimizer: 'sgd', epochs: 0, batchSize: 16, grid: { learningRates: [1e-3], weightDecays: [0] }, options: RECIPES['gated-prompt']!.options });
+    expect(recipe.schedule).toMatchObject({ kind: 'poly', power: 0.9, minLr: 1e-4 });
+    expect(recipe.segmentation).toEqual({ iterations: 160_000, cropSize: 512, headChannels: 256, headLearningRateMultiplier: 10 });
+    const path = suiteFile('suite: ade20k\nmethods: [linear]\niterations: 40\ncropSize: 32\nrecipes: { linear: { headChannels: 8, batchSize: 2 } }');
+    const small = await resolveSuite({ suite: path, backbone: { config: tinyConfig, weights: null } });
+    expect(small.resolved.methods[0]!.recipe).toMatchObject({ batchSize: 2, segmentation: { iterations: 40, cropSize: 32, headChannels: 8, headLearningRateMultiplier: 10 } });
+    expect(small.hash).not.toBe(hash);
+    // Classification recipes carry no segmentation field: their canonical JSON, and so the hash of a stored suite, is as before.
+    const vtab = await resolveSuite({ suite: 'vtab-1k', methods: ['linear'], backbone: { config: 'vit_base_patch16_224', weights: null } });
+    expect('segmentation' in vtab.resolved.methods[0]!.recipe).toBe(false);
+  });
+
   it('applies a YAML suite file: shared and per-method overrides, options, backbones relative to the file', async () => {
     const path = suiteFile(
       [
@@ -115,19 +131,24 @@ describe('resolveSuite', () => {
     await bad('suite: vtab-1k\nmethods: [linear]\nseeds: []', /: seeds must be a non-empty list, got \[\]/);
     await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [-1], weightDecays: [0] }', /: grid.learningRates\[0\] must be a positive number, got -1/);
     await bad('suite: vtab-1k\nmethods: [linear]\ngrid: { learningRates: [1] }', /: grid must give both learningRates and weightDecays/);
-    await bad('suite: vtab-1k\nmethods: [linear]\nrecipes: { linear: { optimizer: adam } }', /: recipes.linear.optimizer is not a known field \(fields: epochs, batchSize, warmupEpochs, grid\), got "adam"/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nrecipes: { linear: { optimizer: adam } }', /: recipes.linear.optimizer is not a known field \(fields: epochs, warmupEpochs, batchSize, grid, iterations, cropSize, headChannels\), got "adam"/);
+    await bad('suite: vtab-1k\nmethods: [linear]\niterations: 10', /: iterations applies to the ade20k suite only, got 10/);
+    await bad('suite: ade20k\nmethods: [linear]\nepochs: 10', /: epochs does not apply to ade20k, which trains by iterations \(set iterations\), got 10/);
+    await bad('suite: ade20k\nmethods: [linear]\nrecipes: { linear: { grid: { learningRates: [0.1, 0.01], weightDecays: [0] } } }', /: recipes.linear.grid must be one learning rate and one weight decay on ade20k \(no held-out split/);
+    await bad('suite: ade20k\nmethods: [linear]\ncropSize: 0', /: cropSize must be an integer >= 1, got 0/);
     await bad('suite: vtab-1k\nmethods: [linear]\noptions: { vqt: { numQueries: 2 } }', /: options.vqt must name one of the file's methods \(linear\)/);
     await bad('suite: vtab-1k\nmethods: [linear]\nbackbones: [{ config: x.json, weight: y }]', /: backbones\[0\].weight is not a known field/);
     await bad('{"suite": "vtab-1k", "methods": ["linear"],}', /not valid JSON/, 'json');
     await bad('suite: [vtab-1k', /not valid YAML/);
   });
 
-  it('refuses unknown suites and methods, and the suites run cannot run yet, in one line', async () => {
+  it('refuses unknown suites and methods, and the methods segmentation cannot run, in one line', async () => {
     const backbone = { config: 'vit_tiny_patch16_224', weights: null };
     await expect(resolveSuite({ suite: 'imagenet', methods: ['linear'], backbone })).rejects.toThrow(/--suite must be one of demo, fgvc, vtab-1k, ade20k or a .json/);
     await expect(resolveSuite({ suite: 'fgvc', methods: ['lasso'], backbone })).rejects.toThrow(/--methods: each must be one of linear, .*, got "lasso"/);
     await expect(resolveSuite({ suite: 'fgvc', backbone })).rejects.toThrow(/--methods is required/);
-    await expect(resolveSuite({ suite: 'ade20k', methods: ['linear'], backbone })).rejects.toThrow(/--suite ade20k: semantic segmentation is not run by `run` yet/);
+    await expect(resolveSuite({ suite: 'ade20k', methods: ['linear', 'vqt'], backbone })).rejects.toThrow(/^method vqt cannot run on ade20k: VQT's queries summarise each block without changing its patch tokens/);
+    await expect(resolveSuite({ suite: 'ade20k', methods: ['sct'], backbone })).rejects.toThrow(/^method sct cannot run on ade20k: SCT chooses its channels by a class-aware score/);
     await expect(resolveSuite({ suite: 'fgvc', methods: ['linear'], backbone: { config: 'vit_huge', weights: null } })).rejects.toThrow(/--backbone must be one of/);
   });
 });

@@ -10,7 +10,7 @@ import { resolveBackbone } from '../backbone';
 import { DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
 import type { Grid, Recipe } from './recipes';
-import { PAPER_SEEDS, RECIPES, RECIPE_NAMES } from './recipes';
+import { PAPER_SEEDS, RECIPES, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
 import { SUITE_NAMES } from './result-record';
 
@@ -61,17 +61,18 @@ export function builtInTasks(suite: SuiteName): SuiteTask[] {
     case 'vtab-1k':
       return Object.entries(VTAB_TASKS).map(([task, { group }]) => ({ task: `vtab-${task}`, dataset: `vtab-${task}` as DatasetName, group }));
     case 'ade20k':
-      // Segmentation needs its own job (SETR-PUP head, crops, sliding-window mIoU) that `run` does not have yet.
-      throw new UsageError(
-        '--suite ade20k: semantic segmentation is not run by `run` yet (it needs a segmentation job around @visual-peft/segmentation-heads\' SegmentationTrainer); use fgvc or vtab-1k',
-      );
+      return [{ task: 'ade20k', dataset: 'ade20k', group: 'ade20k' }];
     case 'demo':
       return [...DEMO_SUITE_TASKS];
   }
 }
 
-/** Where a task's files are under `--data`: FGVC datasets in their own folder, VTAB-1k task folders side by side. */
+/**
+ * Where a task's files are under `--data`: FGVC datasets in their own folder, VTAB-1k task folders
+ * side by side, ADE20K in the release's ADEChallengeData2016 folder.
+ */
 export function taskRoot(data: string, task: SuiteTask): string {
+  if (task.dataset === 'ade20k') return resolve(data, 'ADEChallengeData2016');
   return isFgvcDataset(task.dataset) ? resolve(data, task.dataset) : resolve(data);
 }
 
@@ -145,7 +146,9 @@ class FieldReader {
 }
 
 /** What a suite file may set for every method at once, or per method under `recipes`. */
-const RECIPE_OVERRIDES = ['epochs', 'batchSize', 'warmupEpochs', 'grid'] as const;
+const EPOCH_OVERRIDES = ['epochs', 'warmupEpochs'] as const;
+const SEGMENTATION_OVERRIDES = ['iterations', 'cropSize', 'headChannels'] as const;
+const RECIPE_OVERRIDES = [...EPOCH_OVERRIDES, 'batchSize', 'grid', ...SEGMENTATION_OVERRIDES] as const;
 const SUITE_FILE_KEYS = ['suite', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', ...RECIPE_OVERRIDES] as const;
 
 interface RecipeOverride {
@@ -153,20 +156,33 @@ interface RecipeOverride {
   batchSize?: number;
   warmupEpochs?: number;
   grid?: Grid;
+  iterations?: number;
+  cropSize?: number;
+  headChannels?: number;
 }
 
-function readOverride(reader: FieldReader, field: string, raw: Record<string, Json>): RecipeOverride {
+/** A suite's overrides: epochs for classification suites, iterations, crop and head width for ade20k (which fixes one lr and wd: no search). */
+function readOverride(reader: FieldReader, field: string, raw: Record<string, Json>, suite: SuiteName): RecipeOverride {
+  const segmentation = suite === 'ade20k';
+  for (const key of segmentation ? EPOCH_OVERRIDES : SEGMENTATION_OVERRIDES) {
+    if (raw[key] !== undefined) reader.fail(`${field}${key}`, raw[key], segmentation ? 'does not apply to ade20k, which trains by iterations (set iterations)' : 'applies to the ade20k suite only');
+  }
   const override: RecipeOverride = {};
-  if (raw.epochs !== undefined) override.epochs = reader.integer(`${field}epochs`, raw.epochs, 1);
-  if (raw.batchSize !== undefined) override.batchSize = reader.integer(`${field}batchSize`, raw.batchSize, 1);
+  for (const key of ['epochs', 'batchSize', 'iterations', 'cropSize', 'headChannels'] as const) {
+    if (raw[key] !== undefined) override[key] = reader.integer(`${field}${key}`, raw[key], 1);
+  }
   if (raw.warmupEpochs !== undefined) override.warmupEpochs = reader.integer(`${field}warmupEpochs`, raw.warmupEpochs, 0);
   if (raw.grid !== undefined) override.grid = reader.grid(`${field}grid`, raw.grid);
+  if (segmentation && override.grid !== undefined && override.grid.learningRates.length * override.grid.weightDecays.length > 1) {
+    reader.fail(`${field}grid`, raw.grid, 'must be one learning rate and one weight decay on ade20k (no held-out split to search on; the papers report validation)');
+  }
   return override;
 }
 
 function applyOverride(recipe: Recipe, override: RecipeOverride): Recipe {
   const epochs = override.epochs ?? recipe.epochs;
   const warmupEpochs = override.warmupEpochs ?? recipe.schedule.warmupEpochs ?? 0;
+  const { segmentation } = recipe;
   return {
     ...recipe,
     epochs,
@@ -174,6 +190,16 @@ function applyOverride(recipe: Recipe, override: RecipeOverride): Recipe {
     grid: override.grid ?? recipe.grid,
     // A shortened run keeps at most its own length of warm-up.
     schedule: { ...recipe.schedule, warmupEpochs: Math.min(warmupEpochs, epochs) },
+    ...(segmentation === undefined
+      ? {}
+      : {
+          segmentation: {
+            ...segmentation,
+            iterations: override.iterations ?? segmentation.iterations,
+            cropSize: override.cropSize ?? segmentation.cropSize,
+            headChannels: override.headChannels ?? segmentation.headChannels,
+          },
+        }),
   };
 }
 
@@ -257,11 +283,11 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
     request.seeds ??
     (file.seeds === undefined ? (suite === 'demo' ? DEMO_SEEDS : PAPER_SEEDS) : reader.unique('seeds', reader.list('seeds', file.seeds).map((value, index) => reader.integer(`seeds[${index}]`, value, 0))));
 
-  const shared = readOverride(reader, '', file);
+  const shared = readOverride(reader, '', file, suite);
   const perMethod = file.recipes === undefined ? {} : reader.record('recipes', file.recipes, RECIPE_NAMES);
   const options = file.options === undefined ? {} : reader.record('options', file.options, RECIPE_NAMES);
   const ownOverride = (name: string) =>
-    perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES));
+    perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES), suite);
   const ownOptions = (name: string) => (options[name] === undefined ? {} : reader.record(`options.${name}`, options[name], Object.keys(options[name] ?? {})));
   for (const [field, settings] of [['recipes', perMethod], ['options', options]] as const) {
     for (const name of Object.keys(settings)) {
@@ -271,8 +297,13 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   // Settings of methods the command line leaves out are checked too, and then unused.
   for (const name of Object.keys(perMethod)) ownOverride(name);
   for (const name of Object.keys(options)) ownOptions(name);
+  if (suite === 'ade20k') {
+    for (const name of methodNames) {
+      if (SEGMENTATION_UNSUPPORTED[name] !== undefined) throw new UsageError(`method ${name} cannot run on ade20k: ${SEGMENTATION_UNSUPPORTED[name]}`);
+    }
+  }
   const methods = methodNames.map((name): SuiteMethod => {
-    const base = suite === 'demo' ? demoRecipe(name) : RECIPES[name]!;
+    const base = suite === 'demo' ? demoRecipe(name) : suite === 'ade20k' ? segmentationRecipe(name) : RECIPES[name]!;
     const recipe = applyOverride(applyOverride(base, shared), ownOverride(name));
     return { name, recipe: { ...recipe, options: { ...base.options, ...ownOptions(name) } } };
   });

@@ -104,7 +104,8 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   const finalSplits = check.object(protocol.finalSplits, 'protocol.finalSplits');
   check.string(finalSplits, 'train', 'protocol.finalSplits');
   check.string(finalSplits, 'test', 'protocol.finalSplits');
-  check.number(protocol, 'epochs', 'protocol', { min: 0 });
+  check.number(protocol, 'epochs', 'protocol', { min: 0, integer: true });
+  if (protocol.iterations !== undefined) check.number(protocol, 'iterations', 'protocol', { min: 1, integer: true });
   check.number(protocol, 'batchSize', 'protocol', { min: 1, integer: true });
   check.string(protocol, 'optimizer', 'protocol');
   check.object(protocol.options, 'protocol.options');

@@ -1,0 +1,30 @@
+import { readFile } from 'node:fs/promises';
+import { FormatError } from '@visual-peft/vit-core';
+import type { GridPoint } from './result-record';
+
+/** What a job keeps between sessions (`<work>/state.json`): scored grid points and the final run's measurements. */
+export interface JobState {
+  readonly grid: GridPoint[];
+  /** Wall seconds of earlier sessions, up to their last save. */
+  seconds: number;
+  /** Wall seconds of each final-run step measured so far. */
+  readonly stepSeconds: number[];
+  /** Prompt-patch NMI after each final-run epoch, by epoch. */
+  readonly nmi: Record<string, number>;
+}
+
+export async function readState(path: string): Promise<JobState> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as JobState;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { grid: [], seconds: 0, stepSeconds: [], nmi: {} };
+    if (error instanceof SyntaxError) throw new FormatError(path, `not valid JSON (${error.message}); delete the job's work folder to start it afresh`);
+    throw error;
+  }
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}

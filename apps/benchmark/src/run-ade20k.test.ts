@@ -1,18 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { readTrainingCheckpoint } from '@visual-peft/training';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSuite } from './commands/run';
 import { runCli } from './run-cli';
-import type { ResultRecord } from './suite/result-record';
+import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from './suite/run-job';
 import { auxiliaryTaps, decodeStages, slideStride } from './suite/segmentation-job';
 
-const tinyVit = (name: string) => fileURLToPath(new URL(`../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-ade20k-'));
 const data = join(directory, 'data');
 const quiet = { stdout: () => undefined, stderr: () => undefined };
@@ -40,15 +38,7 @@ function writeSuite(name: string, methods: string[], iterations: number): string
   return path;
 }
 
-const runArgs = (suite: string, out: string, ...extra: string[]) => [
-  'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--weights', tinyVit('tiny-vit.safetensors'),
-  '--data', data, '--out', out, '--backend', 'cpu', ...extra,
-];
-
-function results(out: string): Map<string, ResultRecord> {
-  const dir = join(out, 'results');
-  return new Map(readdirSync(dir).filter((name) => name.endsWith('.json')).map((name) => [name.slice(0, -5), JSON.parse(readFileSync(join(dir, name), 'utf8')) as ResultRecord]));
-}
+const runArgs = (suite: string, out: string, ...extra: string[]) => suiteRunArgs(data, suite, out, ...extra);
 
 describe('visual-peft-bench run --suite ade20k', () => {
   beforeAll(async () => {
@@ -71,7 +61,7 @@ describe('visual-peft-bench run --suite ade20k', () => {
     expect(code, stderr.join('\n')).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'ade20k', jobs: 3, ran: 3 });
-    const records = results(out);
+    const records = storedResults(out);
     expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow'].map((method) => `tiny-vit__ade20k__${method}__seed42`).sort());
     for (const [id, record] of records) {
       expect(record.metric.name, id).toBe('mIoU');
@@ -131,8 +121,8 @@ describe('visual-peft-bench run --suite ade20k', () => {
     const resumed = await runSuite(runArgs(suite, out).slice(1), quiet, { onProgress: (progress) => events.push(progress) });
     expect(resumed).toBeUndefined();
     expect(events.map((event) => (event.event.type === 'iteration' ? event.event.iteration : -1))).toEqual([2, 3]);
-    const record = results(out).get(id)!;
-    const reference = results(full).get(id)!;
+    const record = storedResults(out).get(id)!;
+    const reference = storedResults(full).get(id)!;
     expect(record.metric.value).toBe(reference.metric.value);
     expect(record.diagnostics).toEqual(reference.diagnostics);
   });

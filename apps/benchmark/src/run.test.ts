@@ -1,17 +1,15 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSuite } from './commands/run';
 import { DEMO_LEARNING_RATES } from './demo/demo-suite';
 import { runCli } from './run-cli';
-import type { ResultRecord } from './suite/result-record';
+import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from './suite/run-job';
 
-const tinyVit = (name: string) => fileURLToPath(new URL(`../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-run-'));
 const data = join(directory, 'vtab-1k');
 const quiet = { stdout: () => undefined, stderr: () => undefined };
@@ -42,15 +40,7 @@ function writeSuite(name: string, methods: string[], extraOptions: string[] = []
   return path;
 }
 
-const runArgs = (suite: string, out: string, ...extra: string[]) => [
-  'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--weights', tinyVit('tiny-vit.safetensors'),
-  '--data', data, '--out', out, '--backend', 'cpu', ...extra,
-];
-
-function results(out: string): Map<string, ResultRecord> {
-  const dir = join(out, 'results');
-  return new Map(readdirSync(dir).filter((name) => name.endsWith('.json')).map((name) => [name.slice(0, -5), JSON.parse(readFileSync(join(dir, name), 'utf8')) as ResultRecord]));
-}
+const runArgs = (suite: string, out: string, ...extra: string[]) => suiteRunArgs(data, suite, out, ...extra);
 
 /** Every file under a directory with its bytes and modification time. */
 function snapshot(dir: string): Record<string, string> {
@@ -86,7 +76,7 @@ describe('visual-peft-bench run', () => {
     expect(stderr.find((line) => line.startsWith('done [5/5]'))).toMatch(/^done \[5\/5\] vqt vtab-eurosat seed 42: lr 0.05 wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
 
     const stored = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
-    const records = results(out);
+    const records = storedResults(out);
     expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
     expect(existsSync(join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42'))).toBe(false);
     for (const record of records.values()) {
@@ -151,7 +141,7 @@ describe('visual-peft-bench run', () => {
     await expect(runSuite(runArgs(suite, out).slice(1), quiet, { signal: controller.signal, onJobFinished: () => (finished += 1), onProgress: stopInFinal })).rejects.toThrow(
       /interrupted during job tiny-vit__vtab-eurosat__vpt-shallow__seed42; run the same command again to resume it/,
     );
-    expect([...results(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__linear__seed42']);
+    expect([...storedResults(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__linear__seed42']);
     const work = join(out, 'work', 'tiny-vit__vtab-eurosat__vpt-shallow__seed42');
     expect(JSON.parse(readFileSync(join(work, 'state.json'), 'utf8')).grid).toHaveLength(2);
     expect(existsSync(join(work, 'final', 'checkpoint.json'))).toBe(true);
@@ -160,8 +150,8 @@ describe('visual-peft-bench run', () => {
     await runSuite(runArgs(suite, out).slice(1), quiet, { onProgress: (progress) => events.push(progress) });
     // The interrupted job picked up its final run at epoch 2, without searching again.
     expect(events[0]).toMatchObject({ phase: 'final', event: { epoch: 1 } });
-    const resumed = results(out);
-    const uninterrupted = results(full);
+    const resumed = storedResults(out);
+    const uninterrupted = storedResults(full);
     expect([...resumed.keys()].sort()).toEqual([...uninterrupted.keys()].sort());
     for (const [id, record] of resumed) {
       const reference = uninterrupted.get(id)!;
@@ -183,7 +173,7 @@ describe('visual-peft-bench run', () => {
     const { code, stdout } = await runCli('merge', '--out', merged, ...shards.map(({ out }) => out));
     expect(code).toBe(0);
     expect(JSON.parse(stdout[0]!)).toMatchObject({ shards: 2, records: 3, added: 3 });
-    expect([...results(merged).keys()].sort()).toEqual(['bias', 'linear', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`));
+    expect([...storedResults(merged).keys()].sort()).toEqual(['bias', 'linear', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`));
     expect(readFileSync(join(merged, 'suite.json'), 'utf8')).toBe(readFileSync(join(shards[0]!.out, 'suite.json'), 'utf8'));
     // Merging again is a no-op; merging a shard into itself is fine (identical duplicates).
     expect(JSON.parse((await runCli('merge', '--out', merged, shards[0]!.out, shards[0]!.out)).stdout[0]!)).toMatchObject({ added: 0 });
@@ -223,7 +213,7 @@ describe('visual-peft-bench run', () => {
     const { code, stdout, stderr } = await runCli('run', '--suite', suite, '--out', out, '--backend', 'wasm');
     expect(code, stderr.join('\n')).toBe(0);
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'demo', jobs: 4, ran: 4 });
-    const records = [...results(out).values()];
+    const records = [...storedResults(out).values()];
     expect(records.map((record) => record.job.id).sort()).toEqual(
       ['mae', 'supervised'].flatMap((backbone) => ['fmnist-rotation', 'fmnist-unseen'].map((task) => `${backbone}__${task}__linear__seed42`)),
     );

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { FormatError } from '@visual-peft/vit-core';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FormatError, writeFileAtomic } from '@visual-peft/vit-core';
 import type { GridPoint } from './result-record';
 
 /** What a job keeps between sessions (`<work>/state.json`): scored grid points and the final run's measurements. */
@@ -13,7 +14,7 @@ export interface JobState {
   readonly nmi: Record<string, number>;
 }
 
-export async function readState(path: string): Promise<JobState> {
+async function readState(path: string): Promise<JobState> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as JobState;
   } catch (error) {
@@ -21,6 +22,31 @@ export async function readState(path: string): Promise<JobState> {
     if (error instanceof SyntaxError) throw new FormatError(path, `not valid JSON (${error.message}); delete the job's work folder to start it afresh`);
     throw error;
   }
+}
+
+/** A job's state in this session: `seconds()` counts earlier sessions and this one, `save()` writes both atomically. */
+export interface JobSession {
+  readonly state: JobState;
+  seconds(): number;
+  save(): Promise<void>;
+}
+
+/** Creates `workDir` and reads its `state.json` (a fresh state when there is none); the session's clock starts now. */
+export async function openJobSession(workDir: string): Promise<JobSession> {
+  const started = performance.now();
+  await mkdir(workDir, { recursive: true });
+  const path = join(workDir, 'state.json');
+  const state = await readState(path);
+  const earlier = state.seconds;
+  const seconds = () => earlier + (performance.now() - started) / 1000;
+  return {
+    state,
+    seconds,
+    save: async () => {
+      state.seconds = seconds();
+      await writeFileAtomic(path, `${JSON.stringify(state)}\n`);
+    },
+  };
 }
 
 export function median(values: readonly number[]): number {

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { computeChannelImportance } from '@visual-peft/channel-tuning';
@@ -11,11 +11,11 @@ import type { VisualQueryTuning } from '@visual-peft/query-tuning';
 import type { ProgressEvent, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
 import { DivergenceError, collectTrainableParameters, softmaxCrossEntropy } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
-import { VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
+import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
 import { trainJob } from '../train-job';
-import { median, readState } from './job-state';
+import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
 import type { Diagnostics, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
@@ -151,15 +151,7 @@ async function channelDiagnostics(model: VisionTransformer, sct: SalientChannelT
  */
 export async function runJob(context: JobContext): Promise<ResultRecord> {
   const { job, recipe, task, splits, workDir } = context;
-  const started = performance.now();
-  await mkdir(workDir, { recursive: true });
-  const statePath = join(workDir, 'state.json');
-  const state = await readState(statePath);
-  const sessionStart = state.seconds;
-  const saveState = async () => {
-    state.seconds = sessionStart + (performance.now() - started) / 1000;
-    await writeFileAtomic(statePath, `${JSON.stringify(state)}\n`);
-  };
+  const { state, seconds: jobSeconds, save: saveState } = await openJobSession(workDir);
 
   const points = recipe.grid.learningRates.flatMap((learningRate) => recipe.grid.weightDecays.map((weightDecay) => ({ learningRate, weightDecay })));
   const searching = points.length > 1;
@@ -300,7 +292,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         };
       },
     );
-    const seconds = sessionStart + (performance.now() - started) / 1000;
+    const seconds = jobSeconds();
     return {
       schema: RESULT_SCHEMA,
       suite: context.suite,

@@ -19,10 +19,10 @@ import {
   writeTrainingCheckpoint,
 } from '@visual-peft/training';
 import type { BatchSource, HostTensor, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict, writeFileAtomic } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict } from '@visual-peft/vit-core';
 import { buildMethod } from '../methods';
 import type { OptionValue } from '../set-options';
-import { median, readState } from './job-state';
+import { median, openJobSession } from './job-state';
 import type { SegmentationSettings } from './recipes';
 import type { Diagnostics, ResultRecord } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
@@ -110,16 +110,9 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
   const { job, recipe, splits, workDir } = context;
   const settings = recipe.segmentation!;
   const { iterations, cropSize } = settings;
-  const started = performance.now();
+  const { state, seconds: jobSeconds, save: saveState } = await openJobSession(workDir);
   const checkpointDir = join(workDir, 'final');
   await mkdir(checkpointDir, { recursive: true });
-  const statePath = join(workDir, 'state.json');
-  const state = await readState(statePath);
-  const sessionStart = state.seconds;
-  const saveState = async () => {
-    state.seconds = sessionStart + (performance.now() - started) / 1000;
-    await writeFileAtomic(statePath, `${JSON.stringify(state)}\n`);
-  };
   const chosen = { learningRate: recipe.grid.learningRates[0]!, weightDecay: recipe.grid.weightDecays[0]! };
   const stopped = () => new RunInterruptedError(`interrupted during job ${job.id}; run the same command again to resume it`);
 
@@ -274,7 +267,7 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
     // The heads (decode and auxiliary) train with the method: they count as trainable parameters.
     const counts = countParameters(model, methods);
     const headCount = heads.numParameters();
-    const seconds = sessionStart + (performance.now() - started) / 1000;
+    const seconds = jobSeconds();
     return {
       schema: RESULT_SCHEMA,
       suite: context.suite,

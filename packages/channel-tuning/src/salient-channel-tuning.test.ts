@@ -8,7 +8,7 @@ import { computeChannelImportance, selectChannels } from './channel-importance';
 import { resolveSalientChannelConfig } from './config';
 import { ChannelsNotSelectedError, createSalientChannelTuning } from './salient-channel-tuning';
 
-const context: BlockContext = { training: false, seed: undefined, state: new Map(), blockIndex: 1, depth: 2 };
+const context: BlockContext = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 1, depth: 2 };
 
 /** Random images with labels 0..4 in batches of `size`. */
 function randomSource(count: number, size: number, seed = 3): BatchSource {

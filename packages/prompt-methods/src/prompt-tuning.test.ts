@@ -14,7 +14,7 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const values = (tensor: tf.Tensor) => Array.from(tensor.dataSync());
 /** Tokens [from, from + count) of a sequence, as a host array. */
 const slots = (tokens: tf.Tensor3D, from: number, count: number) => tf.tidy(() => values(tf.slice(tokens, [0, from, 0], [-1, count, -1])));
-const context = (model: VisionTransformer, blockIndex: number): BlockContext => ({ training: false, seed: undefined, state: new Map(), blockIndex, depth: model.config.depth });
+const context = (model: VisionTransformer, blockIndex: number): BlockContext => ({ training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex, depth: model.config.depth });
 /** Block `index` of the backbone alone (no exit hook) on given tokens. */
 const rawBlock = (model: VisionTransformer, index: number, tokens: tf.Tensor3D) => tf.tidy(() => model.blocks[index]!.forward(tokens, context(model, index)));
 

@@ -113,7 +113,13 @@ export function createVisualQueryTuning(model: VisionTransformer, input: VisualQ
     );
   }
 
-  const contextOf = (options: ForwardOptions): ForwardContext => ({ training: options.training ?? false, seed: options.seed, state: options.state ?? new Map() });
+  const contextOf = (options: ForwardOptions): ForwardContext => ({
+    training: options.training ?? false,
+    seed: options.seed,
+    imageOffset: options.imageOffset ?? 0,
+    recompute: options.recompute ?? false,
+    state: options.state ?? new Map(),
+  });
 
   const method: VisualQueryTuning = {
     name: 'vqt',

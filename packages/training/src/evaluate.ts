@@ -32,7 +32,7 @@ export interface EvaluateOptions {
 /** Runs the model (not in training mode) over every batch of `source` and measures it. */
 export async function evaluate(model: VisionTransformer, source: BatchSource, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const forward = options.forward ?? modelForward(model);
-  const context = { training: false, seed: undefined, epoch: options.epoch ?? 0, globalStep: options.globalStep ?? 0 };
+  const context = { training: false, seed: undefined, epoch: options.epoch ?? 0, globalStep: options.globalStep ?? 0, imageOffset: 0, recompute: false };
   let lossSum = 0;
   let correctCount = 0;
   let count = 0;

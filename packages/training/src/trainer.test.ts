@@ -379,7 +379,7 @@ describe('Trainer', () => {
     const expectedLoss = tf.tidy(() => {
       const images = tf.tensor4d(firstBatch.images, [...firstBatch.shape]);
       const ce = softmaxCrossEntropy(model.forward(images), tf.tensor1d(firstBatch.labels, 'int32'));
-      return tf.add(ce, forward.penalty!({ training: true, seed: 0, epoch: 0, globalStep: 0 })).dataSync()[0]!;
+      return tf.add(ce, forward.penalty!({ training: true, seed: 0, epoch: 0, globalStep: 0, imageOffset: 0, recompute: false })).dataSync()[0]!;
     });
     const trainer = new Trainer(model, [], { ...CONFIG, epochs: 2, ema: null }, { forward });
     disposables.push(trainer);

@@ -306,7 +306,7 @@ export class Trainer {
   /** One optimiser step on a batch. Throws `DivergenceError` before updating anything when the loss or gradients are not finite. */
   private async trainStep(batch: ImageBatch, epoch: number, step: number, rates: readonly number[]): Promise<{ loss: number; gradientNorm: number }> {
     const tensors = batchTensors(batch);
-    const context: ForwardPassContext = { training: true, seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone };
+    const context: ForwardPassContext = { training: true, seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone, imageOffset: 0, recompute: false };
     const owned: tf.Tensor[] = [tensors.images, tensors.labels];
     let prepared: tf.TensorContainer | undefined;
     try {

@@ -11,6 +11,10 @@ export interface ForwardPassContext {
   readonly epoch: number;
   /** Steps completed before this pass, over the whole run. */
   readonly globalStep: number;
+  /** Position of this pass's first image in the step's batch (micro-batches); 0 in evaluation. */
+  readonly imageOffset: number;
+  /** Per-block activation checkpointing (recompute blocks in the backward pass). */
+  readonly recompute: boolean;
 }
 
 /**
@@ -39,7 +43,12 @@ function onlyHeadTrains(model: VisionTransformer): boolean {
  * requires a gradient. Decided at each step, so a policy changed between fits is honoured.
  */
 export function modelForward(model: VisionTransformer): TrainingForward<tf.Tensor3D | []> {
-  const options = (context: ForwardPassContext) => ({ training: context.training, seed: context.seed });
+  const options = (context: ForwardPassContext) => ({
+    training: context.training,
+    seed: context.seed,
+    imageOffset: context.imageOffset,
+    recompute: context.recompute,
+  });
   return {
     prepare: (images, context) => (onlyHeadTrains(model) ? model.forwardFeatures(images, options(context)) : []),
     logits: (images, context, features) =>

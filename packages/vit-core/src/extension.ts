@@ -30,6 +30,13 @@ export interface ForwardContext {
   readonly state: ForwardState;
   /** Seed for the pass's random ops, or undefined for unseeded randomness. */
   readonly seed: number | undefined;
+  /**
+   * Position of the pass's first image in the optimiser step's batch (0 unless the step is split
+   * into micro-batches): a per-image random draw for image i is keyed by `imageOffset + i`.
+   */
+  readonly imageOffset: number;
+  /** Blocks are recomputed in the backward pass (per-block activation checkpointing). */
+  readonly recompute: boolean;
 }
 
 /** A hook inside block `blockIndex` (0-based) of `depth`. Null for the patch embedding and final norm. */

@@ -324,7 +324,7 @@ describe('extension points', () => {
 
     // Block 0's query outputs equal the block's query path on keys/values of the embedded tokens,
     // and do not depend on the other query: a query alone gives the same output.
-    const context: BlockContext = { training: false, seed: undefined, state: new Map(), blockIndex: 0, depth: 2 };
+    const context: BlockContext = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 0, depth: 2 };
     const tokens = model.embed(input);
     const alone = tf.tidy(() => {
       const kv = model.blocks[0]!.keysValues(tokens, context);
@@ -426,7 +426,7 @@ describe('frozen-path stages for query methods', () => {
       [[2, 4, 17, 8], [2, 4, 17, 8]],
       [[2, 4, 17, 8], [2, 4, 17, 8]],
     ]);
-    const context: BlockContext = { training: false, seed: undefined, state: new Map(), blockIndex: 1, depth: 2 };
+    const context: BlockContext = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 1, depth: 2 };
     const blockInput = model.forwardIntermediates(input, { indices: [0], format: 'tokens' });
     const directValues = tf.tidy(() => model.blocks[1]!.keysValues(blockInput.intermediates[0] as tf.Tensor3D, context).values);
     expect(maxAbsDiff(directValues, keysValues[1]!.values)).toBe(0);

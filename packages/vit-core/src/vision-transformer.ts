@@ -16,6 +16,17 @@ export interface ForwardOptions {
   /** Seed for this pass's random ops (drop path, prompt dropout); unseeded when absent. */
   readonly seed?: number;
   /**
+   * Position of this pass's first image in the optimiser step's batch (0 unless the step is split
+   * into micro-batches). Per-image random draws are keyed by (seed, site, imageOffset + i), so a
+   * batch split into micro-batches draws what the whole batch draws. Default 0.
+   */
+  readonly imageOffset?: number;
+  /**
+   * Per-block activation checkpointing under a gradient tape: each block keeps only its input and
+   * is recomputed, with the same random draws, in the backward pass. Default false.
+   */
+  readonly recompute?: boolean;
+  /**
    * Scratch shared by the extensions during one pass. Pass the same map to `forwardFeatures` and
    * `forwardHead` when calling them separately; `forward` makes its own.
    */
@@ -292,7 +303,13 @@ export class VisionTransformer {
 
   private context(options: ForwardOptions): ForwardContext {
     if (this.disposed) throw new ConfigError('model', 'disposed', 'must not be used after dispose()');
-    return { training: options.training ?? false, seed: options.seed, state: options.state ?? new Map() };
+    return {
+      training: options.training ?? false,
+      seed: options.seed,
+      imageOffset: integer('imageOffset', options.imageOffset ?? 0, 0),
+      recompute: options.recompute ?? false,
+      state: options.state ?? new Map(),
+    };
   }
 
   private siteContext(context: ForwardContext, blockIndex: number | null): SiteContext {

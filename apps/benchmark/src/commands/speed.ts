@@ -227,7 +227,7 @@ async function measureBlocks(plan: Plan, io: Io, target: Target, models: Models)
   applyTrainablePolicy(model, 'full');
   const block = model.blocks[0]!;
   const weights = block.parameters.map((parameter) => parameter.variable);
-  const context = { training: false, seed: undefined, state: new Map(), blockIndex: 0, depth: 1 };
+  const context = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 0, depth: 1 };
   const tokens = tokenCount(plan.config);
   let lastForward: { batch: number; seconds: number | null } | null = null;
   let lastBackward: { batch: number; seconds: number | null } | null = null;

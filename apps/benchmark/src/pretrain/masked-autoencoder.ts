@@ -191,7 +191,7 @@ function dense(x: tf.Tensor3D, layer: { weight: Parameter; bias: Parameter }): t
 function runBlocks(model: VisionTransformer, tokens: tf.Tensor3D, options: MaeStepOptions): tf.Tensor3D {
   let x = tokens;
   for (const block of model.blocks) {
-    const context: BlockContext = { training: options.training, seed: options.seed, state: new Map(), blockIndex: block.index, depth: model.config.depth };
+    const context: BlockContext = { training: options.training, seed: options.seed, imageOffset: 0, recompute: false, state: new Map(), blockIndex: block.index, depth: model.config.depth };
     x = block.forward(x, context);
   }
   return x;

@@ -97,7 +97,7 @@ async function profileStep(model: VisionTransformer, methods: readonly TuningMet
   const info = await tf.profile(() => {
     const images = tf.tensor4d(batch.images, [...batch.shape]);
     const labels = tf.tensor1d(batch.labels, 'int32');
-    const context = { training: true, seed: 1, epoch: 0, globalStep: 0 };
+    const context = { training: true, seed: 1, epoch: 0, globalStep: 0, imageOffset: 0, recompute: false };
     const prepared = forward.prepare === undefined ? undefined : tf.tidy(() => forward.prepare!(images, context));
     const { value, grads } = tf.variableGrads(() => softmaxCrossEntropy(forward.logits(images, context, prepared), labels, labelSmoothing), variables);
     tf.dispose([images, labels, value, Object.values(grads), prepared ?? []]);

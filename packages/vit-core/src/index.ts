@@ -21,6 +21,7 @@ export type {
 export type { BlockOptions, KeysValues } from './block';
 export { Block, LayerNorm, Linear } from './block';
 export { dropPath, gelu, layerNorm, linear } from './ops';
+export { isTapeRecording, leanGradients, leanVariableGrads, recomputeSegment } from './lean-tape';
 export type { Initializer, Parameter, ParameterLayout } from './parameter';
 export { assignParameter, createParameter, readParameter } from './parameter';
 export type { RandomState } from './random';

@@ -6,6 +6,7 @@ import { numPrefixTokens, patchGrid, resolveVitConfig } from './config';
 import { ConfigError, ShapeError } from './errors';
 import type { BlockContext, ForwardContext, ForwardState, SiteContext, VitExtension } from './extension';
 import { Hooks } from './hooks';
+import { recomputeSegment } from './lean-tape';
 import type { Initializer, Parameter } from './parameter';
 import { createParameter } from './parameter';
 import { integer, oneOf } from './validate';
@@ -366,18 +367,23 @@ export class VisionTransformer {
     observe: ((index: number, tokens: tf.Tensor3D, keysValues: KeysValues) => void) | null,
   ): tf.Tensor3D {
     const batch = tokens.shape[0];
+    if (context.recompute && context.training && context.seed === undefined) {
+      throw new ConfigError('recompute', true, 'needs a seed in training mode: the backward pass draws drop path and dropout again from it');
+    }
     for (const block of this.blocks) {
       const blockContext: BlockContext = { ...context, blockIndex: block.index, depth: this.config.depth };
       let counts: number[] = [];
       const previous = tokens;
-      const result = tf.tidy(() => {
-        const input = this.hooks.enterBlock(previous, blockContext);
+      const run = (blockInput: tf.Tensor) => {
+        const input = this.hooks.enterBlock(blockInput as tf.Tensor3D, blockContext);
         const queries = this.hooks.queryTokens(batch, blockContext);
         counts = queries?.counts ?? [];
         const out = block.forwardWithQueries(input, queries?.tokens ?? null, blockContext);
         const output = this.hooks.exitBlock(input, out.tokens, blockContext);
         return { output, keys: out.keysValues.keys, values: out.keysValues.values, ...(out.queries === null ? {} : { queries: out.queries }) };
-      });
+      };
+      // Recomputed, the block leaves only its input (and what it reads) on the tape.
+      const result = context.recompute ? recomputeSegment(`block ${block.index}`, previous, run) : tf.tidy(() => run(previous));
       if (result.queries !== undefined) this.hooks.queryOutputs(result.queries as tf.Tensor3D, counts, blockContext);
       tokens = result.output as tf.Tensor3D;
       const keysValues = { keys: result.keys as tf.Tensor4D, values: result.values as tf.Tensor4D };

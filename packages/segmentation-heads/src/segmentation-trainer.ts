@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, integer, knownOptions, numberInRange, positiveNumber } from '@visual-peft/vit-core';
+import { ConfigError, integer, knownOptions, leanVariableGrads, numberInRange, positiveNumber } from '@visual-peft/vit-core';
 import { polyLearningRate } from './poly-learning-rate';
 import type { SegmentationBatchLike } from './segmentation-batch';
 import { batchTensors } from './segmentation-batch';
@@ -144,7 +144,7 @@ export class SegmentationTrainer {
     try {
       const parts: { decode?: tf.Scalar; auxiliary?: tf.Scalar[] } = {};
       const variables = [...this.groups.values()].flat();
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = leanVariableGrads(() => {
         const losses = this.model.losses(images, labels, { training: true, seed: this.config.seed + iteration });
         parts.decode = tf.keep(losses.decode);
         parts.auxiliary = losses.auxiliary.map((loss) => tf.keep(loss));

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ClassificationSplit } from '@visual-peft/datasets';
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
 import type { HostTensor, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, SeededRandom, deriveSeed } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, SeededRandom, deriveSeed, leanVariableGrads } from '@visual-peft/vit-core';
 import {
   CHECKPOINT_FILE,
   DivergenceError,
@@ -107,7 +107,7 @@ export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRe
         const globalStep = epoch * stepsPerEpoch + step;
         const masking = randomMasking(batch.shape[0], mae.numPatches, recipe.mae.maskRatio, new SeededRandom(deriveSeed(recipe.seed, epoch, step)));
         const images = tf.tensor4d(batch.images, [...batch.shape]);
-        const { value, grads } = tf.variableGrads(() => mae.loss(images, masking, { training: true }), [...byKey.values()]);
+        const { value, grads } = leanVariableGrads(() => mae.loss(images, masking, { training: true }), [...byKey.values()]);
         const loss = (await value.data())[0]!;
         if (!Number.isFinite(loss)) {
           tf.dispose([images, value, grads]);

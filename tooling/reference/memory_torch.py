@@ -24,7 +24,7 @@ forward, softmax cross-entropy, backward, optimiser update. It reports
   (torch.autograd.graph.saved_tensors_hooks), each storage counted once (views share one).
 The slope of either over the batch sizes is the memory one more image costs.
 
-Methods, as the papers' code builds them: full (every weight trains), linear (the head; autograd
+Methods, as the papers describe them: full (every weight trains), linear (the head; autograd
 records nothing before it), bias (BitFit: every `*.bias` and the head), vpt-shallow / vpt-deep
 (Jia et al. 2022: numPrompts tokens after CLS, no position embedding; deep replaces the prompt
 slots before every block), gated-prompt (Yoo et al. 2023: shallow prompts, a sigmoid gate on the

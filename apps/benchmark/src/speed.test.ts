@@ -111,6 +111,15 @@ describe('visual-peft-bench speed', () => {
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ ratioToPyTorch: null, speedupVsStockWasm: expect.any(Number) });
   });
 
+  it('with --recompute, times the training steps with blocks recomputed and says so', async () => {
+    const { code, stdout } = await run(...tiny, '--backends', 'cpu', '--methods', 'full', '--recompute');
+    expect(code).toBe(0);
+    expect(stdout).toContainEqual(
+      'Training step (forward, backward, SGD with momentum, tfjs blocks recomputed in the backward pass (TrainerOptions.recompute; PyTorch without)), batch 2: images/s, peak tensor memory:',
+    );
+    expect(tableRows(stdout, 'method')[2]).toEqual(['full', expect.stringMatching(/^\d+(\.\d+)?, \d+ MiB$/)]);
+  });
+
   it('refuses bad flags with one line naming the flag', async () => {
     const cases: Array<[RegExp, string[]]> = [
       [/--backends must list some of wasm, wasm-fast, wasm-fast-mt, wasm-onnx, cpu, tensorflow, torch, got "gpu"/, ['--backends', 'wasm,gpu']],

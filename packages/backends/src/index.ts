@@ -2,4 +2,4 @@ export type { BackendAttempt, BackendInfo, BackendName, BackendPreference, Impor
 export { BACKEND_PREFERENCES, BackendUnavailableError, registerGradients, resolveBackend } from './resolve-backend';
 export type { FastWasmKernels, FastWasmKernelsOptions } from './wasm-kernels';
 export { FAST_WASM_KERNELS, fastWasmKernelsInstalled, installFastWasmKernels, uninstallFastWasmKernels } from './wasm-kernels';
-export { WasmHeapExhaustedError, asWasmHeapError } from './wasm-heap-error';
+export { WasmHeapExhaustedError, asWasmHeapError, wasmHeapBytes } from './wasm-heap-error';

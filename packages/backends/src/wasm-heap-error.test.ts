@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveBackend } from './resolve-backend';
-import { WasmHeapExhaustedError, asWasmHeapError } from './wasm-heap-error';
+import { WasmHeapExhaustedError, asWasmHeapError, wasmHeapBytes } from './wasm-heap-error';
 
 /** The WebAssembly API, typed here without the DOM library. */
 const wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object) => { exports: Record<string, unknown> }; RuntimeError: new (message: string) => Error } })
@@ -50,5 +50,21 @@ describe('asWasmHeapError', () => {
     expect(asWasmHeapError(new wasm.RuntimeError('unreachable'))).toBeNull();
     await resolveBackend('cpu');
     expect(asWasmHeapError(outOfBoundsTrap())).toBeNull();
+  });
+});
+
+describe('wasmHeapBytes', () => {
+  it('gives the wasm heap’s size, which grows with an allocation past it and never shrinks; null off wasm', async () => {
+    await resolveBackend('wasm');
+    const start = wasmHeapBytes()!;
+    // WebAssembly memory comes in 64 KiB pages.
+    expect(start % 65_536).toBe(0);
+    const big = tf.zeros([start / 4 + 1]);
+    const grown = wasmHeapBytes()!;
+    expect(grown).toBeGreaterThan(start);
+    big.dispose();
+    expect(wasmHeapBytes()).toBe(grown);
+    await resolveBackend('cpu');
+    expect(wasmHeapBytes()).toBeNull();
   });
 });

@@ -28,8 +28,11 @@ export class WasmHeapExhaustedError extends Error {
 /** WebAssembly's trap class, typed here without the DOM library. */
 const wasmRuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: new (message?: string) => Error } }).WebAssembly.RuntimeError;
 
-/** The heap's current size, from the wasm module's memory. */
-function heapBytes(): number | null {
+/**
+ * The wasm heap's current size in bytes, from the module's memory, or null when the active backend
+ * is not wasm. A WebAssembly memory only grows, so this is also the heap's high-water mark.
+ */
+export function wasmHeapBytes(): number | null {
   try {
     const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
     return heap === undefined ? null : heap.byteLength;
@@ -47,5 +50,5 @@ export function asWasmHeapError(error: unknown): WasmHeapExhaustedError | null {
   if (error instanceof WasmHeapExhaustedError) return error;
   const isTrap = error instanceof wasmRuntimeError && /memory access out of bounds/.test(error.message);
   if (!isTrap || tf.getBackend() !== 'wasm') return null;
-  return new WasmHeapExhaustedError(heapBytes(), tf.memory().numBytes, { cause: error });
+  return new WasmHeapExhaustedError(wasmHeapBytes(), tf.memory().numBytes, { cause: error });
 }

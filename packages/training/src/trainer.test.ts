@@ -393,6 +393,24 @@ describe('Trainer', () => {
     expect(result.history[1]!.trainLoss).toBeLessThan(result.history[0]!.trainLoss);
   });
 
+  it('tells the training forward to recompute when asked, and evaluation never', async () => {
+    const model = tinyModel();
+    disposables.push(model);
+    applyTrainablePolicy(model, 'linear');
+    const seen: Array<[boolean, boolean]> = [];
+    const forward: TrainingForward = {
+      logits: (images, context) => {
+        seen.push([context.training, context.recompute]);
+        return model.forward(images, { training: context.training, seed: context.seed });
+      },
+    };
+    const trainer = new Trainer(model, [], { ...CONFIG, epochs: 1, ema: null }, { forward, recompute: true });
+    disposables.push(trainer);
+    await trainer.fit({ train: task.source, validation: task.source });
+    // Four training steps, then four evaluation batches.
+    expect(seen).toEqual([...Array(4).fill([true, true]), ...Array(4).fill([false, false])]);
+  });
+
   it('keeps what prepare computes off the tape: it reaches logits as a constant', async () => {
     const model = tinyModel();
     disposables.push(model);

@@ -116,6 +116,8 @@ export interface TrainResult {
 export interface TrainerOptions {
   /** How images become logits in training and evaluation. Default `modelForward(model)`. */
   readonly forward?: TrainingForward;
+  /** Per-block activation checkpointing in training steps (the forward pass's `recompute`). Default false. */
+  readonly recompute?: boolean;
 }
 
 /**
@@ -132,6 +134,7 @@ export class Trainer {
   /** The weight average, when `config.ema` is set. */
   readonly ema: WeightEma | null;
   private readonly forward: TrainingForward;
+  private readonly recompute: boolean;
   private random: SeededRandom;
   private epochsDone = 0;
   private stepsDone = 0;
@@ -166,6 +169,7 @@ export class Trainer {
     this.ema = this.config.ema === null ? null : new WeightEma(this.parameters, this.config.ema.decay);
     this.random = new SeededRandom(this.config.seed);
     this.forward = options.forward ?? modelForward(model);
+    this.recompute = options.recompute ?? false;
   }
 
   /** Epochs completed. */
@@ -306,7 +310,7 @@ export class Trainer {
   /** One optimiser step on a batch. Throws `DivergenceError` before updating anything when the loss or gradients are not finite. */
   private async trainStep(batch: ImageBatch, epoch: number, step: number, rates: readonly number[]): Promise<{ loss: number; gradientNorm: number }> {
     const tensors = batchTensors(batch);
-    const context: ForwardPassContext = { training: true, seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone, imageOffset: 0, recompute: false };
+    const context: ForwardPassContext = { training: true, seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone, imageOffset: 0, recompute: this.recompute };
     const owned: tf.Tensor[] = [tensors.images, tensors.labels];
     let prepared: tf.TensorContainer | undefined;
     try {

@@ -1,39 +1,25 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo, BackendPreference } from '@visual-peft/backends';
-import { Trainer } from '@visual-peft/training';
 import { installFastWasmKernels, resolveBackend, uninstallFastWasmKernels } from '@visual-peft/backends';
-import type { TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import type { VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, applyTrainablePolicy, numPrefixTokens, patchGrid, resolveVitConfig } from '@visual-peft/vit-core';
 import { integerFlag, parseCommandArgs } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { METHODS, buildMethod, findMethod, trainingForwardFor } from '../methods';
-import { syntheticBatch, syntheticSource } from '../synthetic-data';
+import { METHODS } from '../methods';
+import { runTorchReference } from '../torch-reference';
+import { trainingStep } from '../training-step';
 
 export const SPEED_USAGE =
-  'speed [--backends wasm,wasm-fast,wasm-fast-mt,wasm-onnx,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--model <preset | config.json>] [--python PATH]';
+  'speed [--backends wasm,wasm-fast,wasm-fast-mt,wasm-onnx,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--recompute] [--model <preset | config.json>] [--python PATH]';
 
 /** Training steps measured by default: the baselines and the papers' methods (any registered name may be added). */
 const DEFAULT_METHODS = ['linear', 'vpt-deep', 'gated-prompt', 'vqt', 'sct', 'full'];
-/**
- * Options of a measured method that depend on the backbone. SCT's K is the paper's 96 channels of
- * ViT-B's 768 (the default there), kept at that share of a narrower model's width.
- */
-const STEP_OPTIONS: Readonly<Record<string, (config: VitConfig) => Record<string, number>>> = {
-  sct: (config) => ({ k: Math.max(1, Math.round(config.embedDim / 8)) }),
-};
 /** Methods the PyTorch reference implements. */
 const TORCH_METHODS: ReadonlySet<string> = new Set(['linear', 'full']);
 const NUM_CLASSES = 100;
-const LEARNING_RATE = 1e-3;
-const MOMENTUM = 0.9;
 /** A first run longer than this is the measurement: one-time costs are small against it. */
 const SLOW_SECONDS = 5;
 
@@ -75,6 +61,8 @@ interface Plan {
   readonly headlineBatch: number;
   readonly repeats: number;
   readonly methods: readonly string[];
+  /** Training steps with TrainerOptions.recompute (per-block activation checkpointing). */
+  readonly recompute: boolean;
   readonly threads: number;
   /** Seconds each reference backend (stock wasm, cpu) may take, its headline cell aside. */
   readonly budget: number;
@@ -262,70 +250,22 @@ async function measureBlocks(plan: Plan, io: Io, target: Target, models: Models)
 
 const describe = (cell: Cell): string => ('seconds' in cell ? `${cell.seconds.toFixed(3)} s` : `skipped (${cell.skipped})`);
 
-/**
- * One training step of a method on the whole model, as `train` runs it: @visual-peft/training's
- * Trainer (forward, softmax cross-entropy, backward, SGD with momentum) on one batch of synthetic
- * images, with the method's own training forward (VQT's frozen pass off the tape, a linear probe's
- * backbone off the tape) and its data-dependent set-up (SCT's channels) done once beforehand.
- */
-interface TrainingStep {
-  readonly run: () => Promise<void>;
-  readonly dispose: () => void;
-  /** Bytes of the weights, plus the gradients and momentum of those that train. */
-  readonly stateBytes: number;
-}
-
-async function trainingStep(model: VisionTransformer, methodName: string, batch: number): Promise<TrainingStep> {
-  const entry = findMethod(methodName);
-  applyTrainablePolicy(model, entry.policy);
-  const methods: TuningMethod[] = buildMethod(entry, model, STEP_OPTIONS[methodName]?.(model.config) ?? {});
-  const dispose = () =>
-    methods.forEach((method) => {
-      model.detach(method);
-      method.dispose();
-    });
-  try {
-    const { inChans, imgSize } = model.config;
-    const source = syntheticSource(syntheticBatch([batch, inChans, imgSize[0], imgSize[1]], model.numClasses));
-    for (const method of methods) await method.prepare?.(source);
-    const config = { epochs: 1, stepsPerEpoch: 1, optimizer: { kind: 'sgd', learningRate: LEARNING_RATE, momentum: MOMENTUM }, schedule: { kind: 'constant' } } as const;
-    const options = { forward: trainingForwardFor(model, methods) };
-    const run = async () => {
-      const trainer = new Trainer(model, methods, config, options);
-      try {
-        await trainer.fit({ train: source });
-      } finally {
-        trainer.dispose();
-      }
-    };
-    const bytes = (variables: readonly tf.Variable[]) => variables.reduce((total, variable) => total + variable.size * 4, 0);
-    const trainable = new Trainer(model, methods, config, options);
-    const trainableBytes = bytes(trainable.parameters.map((parameter) => parameter.variable));
-    trainable.dispose();
-    const weights = [...model.parameters.map((parameter) => parameter.variable), ...methods.flatMap((method) => method.trainableVariables())];
-    return { run, dispose, stateBytes: bytes(weights) + 2 * trainableBytes };
-  } catch (error) {
-    dispose();
-    throw error;
-  }
-}
-
 /** tfjs-backend-wasm is a 32-bit WebAssembly module: its heap holds at most 4 GiB. */
 const WASM_HEAP_BYTES = 2 ** 32;
 
 /**
- * The largest batch up to `batch` whose step should fit the wasm heap, from one step at batch 1.
+ * The largest batch up to the plan's step batch whose step should fit the wasm heap, from one step at batch 1.
  * tfjs keeps every activation saved for the backward pass and every intermediate gradient until
  * the pass ends (about 1 GiB per ViT-B image when gradients flow through the whole backbone), so
  * such a step at batch 8 cannot fit. tf.memory()'s peak counts a buffer once per tensor viewing it,
  * so the estimate errs on the small side. Runs on the wasm backend only.
  */
-async function batchThatFits(model: VisionTransformer, method: string, batch: number): Promise<number> {
-  const probe = await trainingStep(model, method, 1);
+async function batchThatFits(plan: Plan, model: VisionTransformer, method: string): Promise<number> {
+  const probe = await trainingStep(model, method, 1, { recompute: plan.recompute });
   try {
     if (probe.stateBytes >= WASM_HEAP_BYTES) return 0;
     const perImage = Math.max((await tf.profile(probe.run)).peakBytes - probe.stateBytes, 1);
-    return Math.min(batch, Math.floor((WASM_HEAP_BYTES - probe.stateBytes) / perImage));
+    return Math.min(plan.stepBatch, Math.floor((WASM_HEAP_BYTES - probe.stateBytes) / perImage));
   } finally {
     probe.dispose();
   }
@@ -345,12 +285,12 @@ async function measureSteps(plan: Plan, io: Io, target: Target, blocks: Map<stri
       continue;
     }
     const model = models.get('whole', plan.config);
-    const batch = tf.getBackend() === 'wasm' ? await batchThatFits(model, method, plan.stepBatch) : plan.stepBatch;
+    const batch = tf.getBackend() === 'wasm' ? await batchThatFits(plan, model, method) : plan.stepBatch;
     if (batch === 0) {
       cells.set(method, { skipped: 'does not fit the 4 GiB wasm heap' });
       continue;
     }
-    const step = await trainingStep(model, method, batch);
+    const step = await trainingStep(model, method, batch, { recompute: plan.recompute });
     try {
       const cell = { ...(await measure(step.run, plan.repeats)), batch };
       cells.set(method, cell);
@@ -399,30 +339,11 @@ interface TorchReport {
   readonly steps: ReadonlyArray<{ method: string; batch: number; seconds: number; peakBytes: number }>;
 }
 
-/** tooling/reference/bench_torch.py, looked for above the working directory and above this file. */
-function findTorchScript(): string | null {
-  for (let start of [process.cwd(), dirname(fileURLToPath(import.meta.url))]) {
-    for (;;) {
-      const candidate = join(start, 'tooling', 'reference', 'bench_torch.py');
-      if (existsSync(candidate)) return candidate;
-      const parent = dirname(start);
-      if (parent === start) break;
-      start = parent;
-    }
-  }
-  return null;
-}
-
 /**
- * Runs the PyTorch reference with the first of `pythons` that has torch; null (each reason on
- * stderr) when none has, or the script is missing.
+ * Runs tooling/reference/bench_torch.py with the first of `pythons` that has torch; null (each
+ * reason on stderr) when none has, or the script is missing.
  */
 async function runTorch(plan: Plan, pythons: readonly string[], io: Io): Promise<TorchReport | null> {
-  const script = findTorchScript();
-  if (script === null) {
-    io.stderr('torch: tooling/reference/bench_torch.py not found');
-    return null;
-  }
   const torchPlan = {
     threads: plan.threads,
     repeats: plan.repeats,
@@ -433,20 +354,7 @@ async function runTorch(plan: Plan, pythons: readonly string[], io: Io): Promise
     methods: plan.methods.filter((method) => TORCH_METHODS.has(method)),
     numClasses: NUM_CLASSES,
   };
-  // OpenBLAS must pick its kernels for this CPU and use the threads asked for. Passive OpenMP waits:
-  // with another process on a core, spinning threads made PyTorch's small products 10 times slower.
-  const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(plan.threads), OMP_WAIT_POLICY: 'PASSIVE' };
-  delete env.OPENBLAS_CORETYPE;
-  for (const python of pythons) {
-    try {
-      const { stdout } = await promisify(execFile)(python, [resolve(script), '--plan', JSON.stringify(torchPlan)], { env, maxBuffer: 1 << 24 });
-      return JSON.parse(stdout) as TorchReport;
-    } catch (error) {
-      const reason = (error as { stderr?: string }).stderr?.trim() || (error as Error).message;
-      io.stderr(`torch: not available from ${python}: ${reason.split('\n').at(-1)}`);
-    }
-  }
-  return null;
+  return (await runTorchReference('bench_torch.py', ['--plan', JSON.stringify(torchPlan)], { pythons, threads: plan.threads }, io)) as TorchReport | null;
 }
 
 function torchResult(report: TorchReport): BackendResult {
@@ -502,7 +410,9 @@ function render(plan: Plan, results: readonly BackendResult[], load: { start: nu
       passes.map((key) => [key.split(' ')[0]!, key.split(' ')[1]!, ...results.map((result) => show(result.blocks.get(key), (seconds) => seconds.toFixed(3)))]),
     ),
   );
-  lines.push('', `Training step (forward, backward, SGD with momentum), batch ${plan.stepBatch}: images/s, peak tensor memory:`, '');
+  // PyTorch's steps keep every activation: with --recompute its column is the cost without recomputation.
+  const recompute = plan.recompute ? ', tfjs blocks recomputed in the backward pass (TrainerOptions.recompute; PyTorch without)' : '';
+  lines.push('', `Training step (forward, backward, SGD with momentum${recompute}), batch ${plan.stepBatch}: images/s, peak tensor memory:`, '');
   lines.push(
     ...table(
       ['method', ...labels],
@@ -558,6 +468,7 @@ export async function speed(args: readonly string[], io: Io): Promise<void> {
     threads: { type: 'string' },
     budget: { type: 'string' },
     quick: { type: 'boolean' },
+    recompute: { type: 'boolean' },
     model: { type: 'string' },
     python: { type: 'string' },
   });
@@ -582,6 +493,7 @@ export async function speed(args: readonly string[], io: Io): Promise<void> {
     headlineBatch: batches.includes(8) ? 8 : stepBatch,
     repeats: integerFlag('repeats', flags.repeats, 1) ?? (quick ? 1 : 2),
     methods,
+    recompute: flags.recompute === true,
     threads,
     budget: integerFlag('budget', flags.budget, 1) ?? 120,
     matmuls: matmulSpecs(config, stepBatch),

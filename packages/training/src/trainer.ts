@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, HostTensor, ImageBatch, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, FormatError } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, leanVariableGrads } from '@visual-peft/vit-core';
 import { batchTensors, checkLogits } from './batch-tensors';
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
@@ -317,7 +317,7 @@ export class Trainer {
       const forward = this.forward;
       if (forward.prepare !== undefined) prepared = tf.tidy(() => forward.prepare!(tensors.images, context));
       let logitsShape: readonly number[] = [];
-      const { value, grads } = tf.variableGrads(() => {
+      const { value, grads } = leanVariableGrads(() => {
         const logits = forward.logits(tensors.images, context, prepared);
         logitsShape = logits.shape;
         const loss = softmaxCrossEntropy(logits, tensors.labels, this.config.labelSmoothing);

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo, BackendPreference } from '@visual-peft/backends';
 import { installFastWasmKernels, resolveBackend, uninstallFastWasmKernels } from '@visual-peft/backends';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { VisionTransformer, applyTrainablePolicy, numPrefixTokens, patchGrid, resolveVitConfig } from '@visual-peft/vit-core';
+import { VisionTransformer, applyTrainablePolicy, leanVariableGrads, numPrefixTokens, patchGrid, resolveVitConfig } from '@visual-peft/vit-core';
 import { integerFlag, parseCommandArgs } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
@@ -232,7 +232,7 @@ async function measureBlocks(plan: Plan, io: Io, target: Target, models: Models)
       backwardEstimate,
       () =>
         tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => tf.sum(block.forward(x, context)), weights);
+          const { value, grads } = leanVariableGrads(() => tf.sum(block.forward(x, context)), weights);
           value.dataSync();
           Object.values(grads).forEach((gradient) => gradient.dataSync());
         }),

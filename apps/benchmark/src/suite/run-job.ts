@@ -11,7 +11,7 @@ import type { VisualQueryTuning } from '@visual-peft/query-tuning';
 import type { ProgressEvent, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
 import { DivergenceError, collectTrainableParameters, softmaxCrossEntropy } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
-import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
+import { VisualPeftError, countParameters, leanVariableGrads } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
 import { trainJob } from '../train-job';
@@ -99,7 +99,7 @@ async function profileStep(model: VisionTransformer, methods: readonly TuningMet
     const labels = tf.tensor1d(batch.labels, 'int32');
     const context = { training: true, seed: 1, epoch: 0, globalStep: 0, imageOffset: 0, recompute: false };
     const prepared = forward.prepare === undefined ? undefined : tf.tidy(() => forward.prepare!(images, context));
-    const { value, grads } = tf.variableGrads(() => softmaxCrossEntropy(forward.logits(images, context, prepared), labels, labelSmoothing), variables);
+    const { value, grads } = leanVariableGrads(() => softmaxCrossEntropy(forward.logits(images, context, prepared), labels, labelSmoothing), variables);
     tf.dispose([images, labels, value, Object.values(grads), prepared ?? []]);
   });
   return { peakBytes: info.peakBytes, seconds: (performance.now() - started) / 1000 };

@@ -198,8 +198,8 @@ export class Block {
   }
 
   /** The attention branch's output joins the stream; then the MLP branch. */
-  private finish(x: tf.Tensor3D, attention: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
-    const attentionOut = this.hooks.branch('attn', { input: x, output: attention }, context);
+  private finish(x: tf.Tensor3D, attended: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
+    const attentionOut = this.hooks.branch('attn', { input: x, output: attended }, context);
     let stream = residualAdd(x, this.dropPath(attentionOut, context, 0));
     stream = this.hooks.residual('attn', stream, context);
     const hidden = gelu(this.fc1.apply(this.norm2.apply(stream, this.hooks, context), this.hooks, context));

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, LinearSite, NormSite, SiteContext } from './extension';
 import type { Hooks } from './hooks';
-import { dropPath, gelu, layerNorm, linear } from './ops';
+import { attention, dropPath, gelu, layerNorm, linear, reshape, residualAdd } from './ops';
 import type { Initializer, Parameter, ParameterLayout } from './parameter';
 import { createParameter } from './parameter';
 
@@ -48,13 +48,16 @@ export class Linear {
     return this.bias === null ? [this.weight] : [this.weight, this.bias];
   }
 
-  /** [..., in] -> [..., out], computed as one 2-D product over all leading axes. */
+  /**
+   * [..., in] -> [..., out], computed as one 2-D product over all leading axes. The reshapes keep
+   * nothing for the backward pass, and the product keeps its input only when the weight trains.
+   */
   apply<T extends tf.Tensor>(x: T, hooks: Hooks, context: SiteContext): T {
     const inFeatures = x.shape[x.rank - 1]!;
-    const rows = tf.reshape(x, [-1, inFeatures]) as tf.Tensor2D;
+    const rows = reshape<tf.Tensor2D>(x, [-1, inFeatures]);
     const weight = this.weight.variable as tf.Tensor2D;
     const output = hooks.linear(this.site, rows, linear(rows, weight, (this.bias?.variable as tf.Tensor1D) ?? null), context);
-    return tf.reshape(output, [...x.shape.slice(0, -1), output.shape[1]]) as T;
+    return reshape<T>(output, [...x.shape.slice(0, -1), output.shape[1]!]);
   }
 }
 
@@ -178,7 +181,7 @@ export class Block {
     const [batch, tokens] = normed.shape;
     const qkv = this.qkv.apply(normed, this.hooks, context);
     // [B, T, 3D] -> [B, T, 3H, dh] -> [B, 3H, T, dh]: one rank-4 transpose, then split into q, k, v.
-    const perHead = tf.transpose(tf.reshape(qkv, [batch, tokens, 3 * this.numHeads, this.headDim]), [0, 2, 1, 3]);
+    const perHead = tf.transpose(reshape(qkv, [batch, tokens, 3 * this.numHeads, this.headDim]), [0, 2, 1, 3]);
     const [queries, keys, values] = tf.split(perHead, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
     return { queries, keys, values };
   }
@@ -187,22 +190,21 @@ export class Block {
   private attend(queries: tf.Tensor4D, { keys, values }: KeysValues, context: BlockContext): tf.Tensor3D {
     const [batch, , queryCount] = queries.shape;
     const extra = this.hooks.attentionScale(context);
-    // Scaling q (B*T*dh values) is cheaper than scaling the logits (B*T*T) and equal in exact arithmetic.
-    const scale = extra === null ? 1 / Math.sqrt(this.headDim) : tf.mul(extra, 1 / Math.sqrt(this.headDim));
-    const logits = tf.matMul(tf.mul(queries, scale), keys, false, true);
-    const mixed = tf.matMul(tf.softmax(logits), values);
-    const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [batch, queryCount, this.numHeads * this.headDim]) as tf.Tensor3D;
+    const base = 1 / Math.sqrt(this.headDim);
+    const scale = extra === null ? base : typeof extra === 'number' ? extra * base : tf.mul(extra, base);
+    const mixed = attention(queries, keys, values, scale);
+    const merged = reshape<tf.Tensor3D>(tf.transpose(mixed, [0, 2, 1, 3]), [batch, queryCount, this.numHeads * this.headDim]);
     return this.proj.apply(merged, this.hooks, context);
   }
 
   /** The attention branch's output joins the stream; then the MLP branch. */
-  private finish(x: tf.Tensor3D, attention: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
-    const attentionOut = this.hooks.branch('attn', { input: x, output: attention }, context);
-    let stream = tf.add(x, this.dropPath(attentionOut, context, 0)) as tf.Tensor3D;
+  private finish(x: tf.Tensor3D, attended: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
+    const attentionOut = this.hooks.branch('attn', { input: x, output: attended }, context);
+    let stream = residualAdd(x, this.dropPath(attentionOut, context, 0));
     stream = this.hooks.residual('attn', stream, context);
     const hidden = gelu(this.fc1.apply(this.norm2.apply(stream, this.hooks, context), this.hooks, context));
     const mlpOut = this.hooks.branch('mlp', { input: stream, output: this.fc2.apply(hidden, this.hooks, context) }, context);
-    stream = tf.add(stream, this.dropPath(mlpOut, context, 1)) as tf.Tensor3D;
+    stream = residualAdd(stream, this.dropPath(mlpOut, context, 1));
     return this.hooks.residual('mlp', stream, context);
   }
 

@@ -20,7 +20,7 @@ export type {
 } from './extension';
 export type { BlockOptions, KeysValues } from './block';
 export { Block, LayerNorm, Linear } from './block';
-export { dropPath, gelu, layerNorm, linear } from './ops';
+export { attention, dropPath, gelu, layerNorm, linear, reshape, residualAdd } from './ops';
 export { isTapeRecording, leanGradients, leanVariableGrads, recomputeSegment } from './lean-tape';
 export type { Initializer, Parameter, ParameterLayout } from './parameter';
 export { assignParameter, createParameter, readParameter } from './parameter';

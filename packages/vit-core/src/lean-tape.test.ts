@@ -55,8 +55,8 @@ class TestPrompts implements VitExtension {
   }
 
   exitBlock(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D): tf.Tensor3D {
-    const mixed = tf.add(tf.mul(tf.sigmoid(this.gate), blockOutput), tf.mul(tf.sub(1, tf.sigmoid(this.gate)), blockInput));
-    return tf.concat([tf.slice(mixed, [0, 0, 0], [-1, 3, -1]), tf.slice(blockOutput, [0, 3, 0], [-1, -1, -1])], 1);
+    const mixed = tf.add(tf.mul(tf.sigmoid(this.gate), blockOutput), tf.mul(tf.sub(1, tf.sigmoid(this.gate)), blockInput)) as tf.Tensor3D;
+    return tf.concat<tf.Tensor3D>([tf.slice(mixed, [0, 0, 0], [-1, 3, -1]), tf.slice(blockOutput, [0, 3, 0], [-1, -1, -1])], 1);
   }
 
   attentionScale(context: BlockContext): tf.Scalar {
@@ -65,7 +65,7 @@ class TestPrompts implements VitExtension {
 
   queryTokens(batchSize: number, context: BlockContext): tf.Tensor3D {
     const query = tf.slice(this.queries, [context.blockIndex, 0, 0], [1, -1, -1]);
-    return tf.broadcastTo(query, [batchSize, 1, query.shape[2]]) as tf.Tensor3D;
+    return tf.broadcastTo(query, [batchSize, 1, this.queries.shape[2]!]) as tf.Tensor3D;
   }
 
   queryOutputs(outputs: tf.Tensor3D, context: BlockContext): void {
@@ -79,7 +79,7 @@ class TestPrompts implements VitExtension {
   headInput(pooled: tf.Tensor2D, context: ForwardContext): tf.Tensor2D {
     const queries = context.state.get(this) as tf.Tensor2D;
     context.state.delete(this);
-    const features = tf.add(pooled, queries);
+    const features = tf.add<tf.Tensor2D>(pooled, queries);
     queries.dispose();
     return features;
   }

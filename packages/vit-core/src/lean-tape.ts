@@ -64,7 +64,7 @@ function record<T>(f: () => T): { result: T; tape: TapeNode[] } {
  * The nodes of `tape` that depend on one of `xs` and lead to one of `ys`, each with only the inputs
  * that depend on `xs` (the others get no gradient). The same selection as tfjs's own tape filter.
  */
-function pathFromTo(tape: readonly TapeNode[], xs: readonly tf.Tensor[], ys: readonly tf.Tensor[]): TapeNode[] {
+function pathFromTo(tape: readonly TapeNode[], xs: readonly tf.Tensor[], ys: readonly tf.Tensor[]): Array<TapeNode & { pruned: string[] }> {
   const fromX = new Set(xs.map((x) => x.id));
   const nodesFromX = new Set<number>();
   for (const node of tape) {
@@ -84,7 +84,11 @@ function pathFromTo(tape: readonly TapeNode[], xs: readonly tf.Tensor[], ys: rea
   }
   return tape
     .filter((node) => nodesFromX.has(node.id) && nodesToY.has(node.id))
-    .map((node) => ({ ...node, inputs: Object.fromEntries(Object.entries(node.inputs).filter(([, input]) => fromX.has(input.id))) }));
+    .map((node) => ({
+      ...node,
+      inputs: Object.fromEntries(Object.entries(node.inputs).filter(([, input]) => fromX.has(input.id))),
+      pruned: Object.entries(node.inputs).filter(([, input]) => !fromX.has(input.id)).map(([name]) => name),
+    }));
 }
 
 /**
@@ -144,6 +148,10 @@ function backprop(tape: readonly TapeNode[], xs: readonly tf.Tensor[], seeds: Re
         hold(input.id, sum);
       }
     }
+    // A custom gradient (tf.customGrad, a recomputed block) computed every input's gradient at once,
+    // those the path does not need included: free them now rather than when the pass ends. A
+    // kernel's registered gradient is lazy per input, and calling it would compute it.
+    if (tf.getGradient(node.kernelName) == null) for (const name of node.pruned) inputGradients[name]?.().dispose();
     // Every consumer of this node's outputs ran before it (the tape is in forward order).
     for (const output of node.outputs) if (!wanted.has(output.id)) drop(output.id);
     for (const saved of node.saved ?? []) saved.dispose();

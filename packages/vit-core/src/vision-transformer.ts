@@ -7,6 +7,7 @@ import { ConfigError, ShapeError } from './errors';
 import type { BlockContext, ForwardContext, ForwardState, SiteContext, VitExtension } from './extension';
 import { Hooks } from './hooks';
 import { recomputeSegment } from './lean-tape';
+import { reshape } from './ops';
 import type { Initializer, Parameter } from './parameter';
 import { createParameter } from './parameter';
 import { integer, oneOf } from './validate';
@@ -337,10 +338,10 @@ export class VisionTransformer {
     const { patchSize: p, inChans: channels, embedDim } = this.config;
     const batch = images.shape[0];
     const [rows, columns] = patchGrid(this.config);
-    const withinRows = tf.transpose(tf.reshape(images, [batch * channels * rows, p, columns, p]), [0, 2, 1, 3]);
-    const patches = tf.transpose(tf.reshape(withinRows, [batch, channels, rows * columns, p * p]), [0, 2, 1, 3]);
-    const flat = tf.reshape(patches, [batch * rows * columns, channels * p * p]) as tf.Tensor2D;
-    return tf.reshape(this.patchEmbed.apply(flat, this.hooks, this.siteContext(context, null)), [batch, rows * columns, embedDim]);
+    const withinRows = tf.transpose(reshape(images, [batch * channels * rows, p, columns, p]), [0, 2, 1, 3]);
+    const patches = tf.transpose(reshape(withinRows, [batch, channels, rows * columns, p * p]), [0, 2, 1, 3]);
+    const flat = reshape<tf.Tensor2D>(patches, [batch * rows * columns, channels * p * p]);
+    return reshape(this.patchEmbed.apply(flat, this.hooks, this.siteContext(context, null)), [batch, rows * columns, embedDim]);
   }
 
   private embedTokens(images: tf.Tensor4D, context: ForwardContext): tf.Tensor3D {
@@ -419,6 +420,6 @@ export class VisionTransformer {
     const [rows, columns] = patchGrid(this.config);
     const [batch, count, dim] = tokens.shape;
     const patches = tf.slice(tokens, [0, count - rows * columns, 0], [-1, -1, -1]);
-    return tf.transpose(tf.reshape(patches, [batch, rows, columns, dim]), [0, 3, 1, 2]);
+    return tf.transpose(reshape<tf.Tensor4D>(patches, [batch, rows, columns, dim]), [0, 3, 1, 2]);
   }
 }

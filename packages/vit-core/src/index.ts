@@ -25,6 +25,8 @@ export type { Initializer, Parameter, ParameterLayout } from './parameter';
 export { assignParameter, createParameter, readParameter } from './parameter';
 export type { RandomState } from './random';
 export { SeededRandom, deriveSeed, tfjsSeed } from './random';
+export type { DrawContext } from './per-image-random';
+export { perImageDropout, perImageUniform, randomSite } from './per-image-random';
 export type { ResampleOptions } from './pos-embed';
 export { resamplePosEmbed, resampleWeights } from './pos-embed';
 export type { ForwardOptions, HeadInit, HeadOptions, IntermediatesOptions, VitOptions } from './vision-transformer';

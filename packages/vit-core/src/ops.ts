@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { DrawContext } from './per-image-random';
+import { perImageDropout } from './per-image-random';
 
 /** LayerNorm over the last axis with biased variance, as torch.nn.LayerNorm computes it. */
 export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): T {
@@ -28,14 +30,10 @@ export function linear(x: tf.Tensor2D, weight: tf.Tensor2D, bias: tf.Tensor1D | 
 
 /**
  * Stochastic depth (timm's drop_path): in training, zero a residual branch for whole samples with
- * probability `rate` and scale the survivors by 1 / (1 - rate).
+ * probability `rate` and scale the survivors by 1 / (1 - rate). Each image's draw is keyed by the
+ * pass's seed, the `site` and the image's place in the step's batch (`perImageDropout`).
  */
-export function dropPath(x: tf.Tensor3D, rate: number, training: boolean, seed: number | undefined): tf.Tensor3D {
-  if (!training || rate === 0) return x;
-  return tf.tidy(() => {
-    const keep = 1 - rate;
-    const noise = tf.randomUniform([x.shape[0], 1, 1], 0, 1, 'float32', seed);
-    const mask = tf.div(tf.floor(tf.add(noise, keep)), keep);
-    return tf.mul(x, mask);
-  });
+export function dropPath(x: tf.Tensor3D, rate: number, context: DrawContext & { readonly training: boolean }, site: readonly number[]): tf.Tensor3D {
+  if (!context.training || rate === 0) return x;
+  return perImageDropout(x, rate, context, site, [x.shape[0], 1, 1]);
 }

@@ -1,0 +1,51 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ForwardContext } from './extension';
+import { SeededRandom, deriveSeed } from './random';
+import { rate as checkRate } from './validate';
+
+/** What a per-image draw needs of its pass: the step's seed and where the pass's images sit in the step's batch. */
+export type DrawContext = Pick<ForwardContext, 'seed' | 'imageOffset'>;
+
+/**
+ * A random site's key: a 32-bit hash of its name ('vit-core/drop-path'). Each package names its
+ * own sites, so methods composed in one model never share draws while their names differ.
+ */
+export function randomSite(name: string): number {
+  return deriveSeed(...Array.from(name, (character) => character.codePointAt(0)!));
+}
+
+/**
+ * Uniform [0, 1) numbers of `shape` [B, ...], where image i's numbers depend only on (seed, site,
+ * imageOffset + i): a step split into micro-batches draws exactly what the whole batch draws, and
+ * `site` (a `randomSite` key, then block, branch, ...) keeps every random op of a pass apart. Drawn
+ * on the host with `SeededRandom`, as tfjs's own randomUniform also fills a host buffer. Without a
+ * seed the pass stays unseeded (tfjs's Math.random-based draw).
+ */
+export function perImageUniform(context: DrawContext, site: readonly number[], shape: readonly number[]): tf.Tensor {
+  if (context.seed === undefined) return tf.randomUniform([...shape]);
+  const images = shape[0]!;
+  const perImage = shape.slice(1).reduce((product, extent) => product * extent, 1);
+  const values = new Float32Array(images * perImage);
+  for (let image = 0; image < images; image++) {
+    const random = new SeededRandom(deriveSeed(context.seed, ...site, context.imageOffset + image));
+    const start = image * perImage;
+    for (let index = start; index < start + perImage; index++) values[index] = random.uniform();
+  }
+  return tf.tensor(values, [...shape], 'float32');
+}
+
+/**
+ * Inverted dropout with per-image draws (`perImageUniform`): each element of `x` [B, ...] is kept
+ * with probability 1 - rate and scaled by 1 / (1 - rate), else zeroed. `noiseShape` (default x's
+ * shape) broadcasts one draw over the axes where it is 1: [B, 1, 1] drops whole samples (drop path).
+ */
+export function perImageDropout<T extends tf.Tensor>(x: T, rate: number, context: DrawContext, site: readonly number[], noiseShape: readonly number[] = x.shape): T {
+  checkRate('rate', rate);
+  if (rate === 0) return x;
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    // floor(u + keep) is 1 with probability keep, as tf.dropout computes its mask.
+    const mask = tf.div(tf.floor(tf.add(perImageUniform(context, site, noiseShape), keep)), keep);
+    return tf.mul(x, mask) as T;
+  });
+}

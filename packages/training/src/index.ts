@@ -16,12 +16,14 @@ export { LearningRateSchedule, resolveScheduleConfig, scaleLearningRate } from '
 export type { SgdOptions } from './sgd';
 export { Sgd, resolveSgdOptions } from './sgd';
 export type {
+  BatchGradients,
   BestEpoch,
   EpochEvent,
   EpochSummary,
   FitOptions,
   ProgressEvent,
   StepEvent,
+  StepPass,
   TrainResult,
   TrainerOptions,
 } from './trainer';

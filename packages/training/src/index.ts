@@ -29,6 +29,7 @@ export type {
 } from './trainer';
 export { Trainer } from './trainer';
 export { fromHostTensor, toHostTensor } from './host-tensors';
+export { sliceBatch } from './batch-tensors';
 export type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 export { resolveTrainerConfig } from './trainer-config';
 export type { TrainingCheckpoint } from './training-checkpoint';

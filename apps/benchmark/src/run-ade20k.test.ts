@@ -136,6 +136,11 @@ describe('visual-peft-bench run --suite ade20k', () => {
     const missing = await runCli('run', '--suite', suite, '--backbone', tinyVit('config.json'), '--data', join(directory, 'nowhere'), '--out', out, '--backend', 'cpu');
     expect(missing.code).toBe(1);
     expect(missing.stderr.join('\n')).toMatch(/nowhere\/ADEChallengeData2016\/images\/training: missing folder \(expected ADEChallengeData2016/);
+    for (const flag of [['--micro-batch', '2'], ['--recompute']]) {
+      const refused = await runCli(...runArgs(suite, out), ...flag);
+      expect(refused.code, refused.stderr.join('\n')).toBe(2);
+      expect(refused.stderr.at(-1)).toBe(`visual-peft-bench: ${flag[0]} is not available for the ade20k suite: its segmentation trainer runs whole batches (BatchNorm statistics of the batch)`);
+    }
     const vqt = await runCli('run', '--suite', 'ade20k', '--methods', 'vqt', '--backbone', tinyVit('config.json'), '--data', data, '--out', out);
     expect(vqt.code).toBe(2);
     expect(vqt.stderr.join('\n')).toMatch(/method vqt cannot run on ade20k/);

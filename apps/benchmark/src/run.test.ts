@@ -89,6 +89,7 @@ describe('visual-peft-bench run', () => {
       expect(record.timing.stepSeconds).toBeGreaterThan(0);
       expect(record.timing.peakBytes).toBeGreaterThan(0);
       expect(record.timing.seconds).toBeGreaterThan(0);
+      expect(record.timing).toMatchObject({ microBatch: 4, recompute: false });
       expect(record.environment).toMatchObject({ backend: 'cpu', backendPackage: '@tensorflow/tfjs-backend-cpu', node: process.version });
       expect(Object.keys(record.environment.packages)).toContain('@visual-peft/vit-core');
     }
@@ -229,6 +230,23 @@ describe('visual-peft-bench run', () => {
     expect(report.stdout.join('\n')).toMatch(/fmnist-unseen/);
   });
 
+  it('runs micro-batches (and recompute) without changing the suite’s hash: a run without them finds the job finished', async () => {
+    const suite = writeSuite('micro', ['linear'], [], ['linear']);
+    const out = join(directory, 'micro');
+    const split = await runCli(...runArgs(suite, out, '--micro-batch', '3', '--recompute'));
+    expect(split.code, split.stderr.join('\n')).toBe(0);
+    expect(split.stderr).toContain('tiny-vit__vtab-eurosat__linear__seed42: micro-batch 3 of 4 images per pass');
+    const record = storedResults(out).get('tiny-vit__vtab-eurosat__linear__seed42')!;
+    expect(record.timing).toMatchObject({ microBatch: 3, recompute: true });
+    const plain = await runCli(...runArgs(suite, out));
+    expect(plain.code, plain.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(plain.stdout.at(-1)!)).toMatchObject({ hash: JSON.parse(split.stdout.at(-1)!).hash, jobs: 1, ran: 0, skipped: 1 });
+    const auto = await runCli(...runArgs(suite, join(directory, 'micro-auto'), '--micro-batch', 'auto'));
+    expect(auto.code, auto.stderr.join('\n')).toBe(0);
+    expect(auto.stderr.filter((line) => line.includes(': micro-batch '))).toEqual([expect.stringMatching(/^tiny-vit__vtab-eurosat__linear__seed42: micro-batch [1-4] of 4 images per pass \(auto: /)]);
+    expect(JSON.parse(auto.stdout.at(-1)!).hash).toBe(JSON.parse(split.stdout.at(-1)!).hash);
+  });
+
   it('ends bad input with one line and the exit code of its kind', async () => {
     const suite = writeSuite('bad', ['linear']);
     const out = join(directory, 'bad');
@@ -243,6 +261,8 @@ describe('visual-peft-bench run', () => {
     await bad(2, /--shard must be i\/n/, ...runArgs(suite, out, '--shard', '2/2'));
     await bad(2, /--seeds must be non-negative integers, got "x"/, ...runArgs(suite, out, '--seeds', '1,x'));
     await bad(2, /--data is required/, 'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--out', out);
+    await bad(2, /^visual-peft-bench: --micro-batch must be auto or an integer from 1 to the batch size \(4 in the recipe of linear\), got "5"$/, ...runArgs(suite, out, '--micro-batch', '5'));
+    await bad(2, /--micro-batch must be auto or an integer from 1 to the batch size \(4 in the recipe of linear\), got "0"$/, ...runArgs(suite, out, '--micro-batch', '0'));
     // A data root without the task's files: the datasets package's own error.
     await bad(1, /eurosat/, 'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--data', join(directory, 'nowhere'), '--out', out, '--backend', 'cpu');
     // A method option the method does not know.

@@ -2,9 +2,11 @@ import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
 import type { ProgressEvent, TrainResult, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
 import { Trainer } from '@visual-peft/training';
-import type { BatchSource, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { VisionTransformer, applyTrainablePolicy, loadStateDict } from '@visual-peft/vit-core';
+import type { BatchSource, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError, applyTrainablePolicy, loadStateDict } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
+import type { MicroBatchChoice, MicroBatchSetting } from './micro-batch';
+import { chooseMicroBatch, probeMicroBatch } from './micro-batch';
 import type { MethodEntry } from './methods';
 import { buildMethod, trainingForwardFor } from './methods';
 import type { OptionValue } from './set-options';
@@ -36,6 +38,12 @@ export interface TrainJobSpec {
   readonly outputDir: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (event: ProgressEvent) => unknown;
+  /** Images per forward and backward pass, or `auto` with its memory budget. Default: the whole batch. */
+  readonly microBatch?: MicroBatchSetting;
+  /** Per-block activation checkpointing in training passes. Default false. */
+  readonly recompute?: boolean;
+  /** Told the micro-batch before training starts (for `auto`, after its probe passes). */
+  readonly onMicroBatch?: (choice: MicroBatchChoice) => void;
 }
 
 /** What a finished (or stopped) run leaves for its caller to inspect before everything is freed. */
@@ -54,8 +62,34 @@ export interface TrainSetup {
   readonly model: VisionTransformer;
   readonly methods: readonly TuningMethod[];
   readonly forward: TrainingForward;
+  readonly trainer: Trainer;
   readonly trainSource: DatasetBatchSource;
   evalSource(split: ClassificationSplit): DatasetBatchSource;
+}
+
+/** The first batch a source yields in epoch 0. */
+export async function firstBatch(source: BatchSource): Promise<ImageBatch> {
+  const iterator = source(0)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  await iterator.return?.();
+  if (first.done === true) throw new VisualPeftError('the training split yields no batch: it has fewer images than the batch size');
+  return first.value;
+}
+
+/**
+ * The micro-batch of a run: the whole batch, a fixed number, or for `auto` the rule of
+ * `chooseMicroBatch` on two probe passes of a trainer built for them (and freed) on the first batch.
+ */
+async function resolveMicroBatch(setting: MicroBatchSetting | undefined, batchSize: number, probeTrainer: () => Trainer, source: BatchSource): Promise<MicroBatchChoice> {
+  if (setting === undefined) return { microBatch: batchSize, batchSize, auto: null };
+  if (typeof setting === 'number') return { microBatch: Math.min(setting, batchSize), batchSize, auto: null };
+  if (batchSize === 1) return { microBatch: 1, batchSize, auto: null };
+  const trainer = probeTrainer();
+  try {
+    return chooseMicroBatch(batchSize, setting.auto, await probeMicroBatch(trainer, await firstBatch(source)));
+  } finally {
+    trainer.dispose();
+  }
 }
 
 /**
@@ -97,8 +131,12 @@ export async function trainJob<T>(
       }
     }
     const forward = trainingForwardFor(model, methods);
-    const replaced = await setup?.({ model, methods, forward, trainSource, evalSource });
-    trainer = new Trainer(model, methods, { ...spec.trainer, stepsPerEpoch: trainSource.batchesPerEpoch, seed }, { forward });
+    const config = { ...spec.trainer, stepsPerEpoch: trainSource.batchesPerEpoch, seed };
+    const recompute = spec.recompute ?? false;
+    const choice = await resolveMicroBatch(spec.microBatch, batchSize, () => new Trainer(model, methods, config, { forward, recompute }), trainSource);
+    spec.onMicroBatch?.(choice);
+    trainer = new Trainer(model, methods, config, { forward, recompute, microBatch: choice.microBatch });
+    const replaced = await setup?.({ model, methods, forward, trainer, trainSource, evalSource });
     const result = await trainer.fit({
       train: replaced ?? trainSource,
       ...(spec.validation === null ? {} : { validation: evalSource(spec.validation) }),

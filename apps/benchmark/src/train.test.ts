@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,23 @@ describe('visual-peft-bench train', () => {
     expect(JSON.parse(vqt.stdout[0]!)).toMatchObject({ method: 'vqt', parameters: { extra: 64, trainableBackbone: 0 } });
   });
 
+  it('runs batches as micro-batches (a number, or auto from two probe passes), says so and records it; the result stays the batch’s', async () => {
+    const whole = JSON.parse(readFileSync(join(directory, 'linear', 'result.json'), 'utf8'));
+    expect(whole).toMatchObject({ microBatch: 4, recompute: false });
+    const split = await runCli(...trainArgs('linear', join(directory, 'linear-split'), '--micro-batch', '3'));
+    expect(split.code, split.stderr.join('\n')).toBe(0);
+    expect(split.stderr).toContain('train: micro-batch 3 of 4 images per pass');
+    const result = JSON.parse(split.stdout[0]!);
+    expect(result).toMatchObject({ microBatch: 3, recompute: false, status: 'completed' });
+    expect(Math.abs(result.loss - whole.loss)).toBeLessThan(1e-5 * whole.loss);
+    const auto = await runCli(...trainArgs('linear', join(directory, 'linear-auto'), '--micro-batch', 'auto', '--recompute', '--epochs', '1'));
+    expect(auto.code, auto.stderr.join('\n')).toBe(0);
+    expect(auto.stderr.find((line) => line.startsWith('train: micro-batch'))).toMatch(
+      /^train: micro-batch [1-4] of 4 images per pass \(auto: [\d.]+ MiB per image, [\d.]+ MiB fixed, 80% of [\d.]+ MiB \(half the host memory\)\)$/,
+    );
+    expect(JSON.parse(auto.stdout[0]!)).toMatchObject({ microBatch: expect.any(Number), recompute: true });
+  });
+
   it('refuses bad command lines with one line naming the flag', async () => {
     const bad = async (pattern: RegExp, ...argv: string[]) => {
       const { code, stderr } = await runCli(...argv);
@@ -63,5 +80,11 @@ describe('visual-peft-bench train', () => {
     await bad(/train: --out is required/, 'train', '--dataset', 'vtab-eurosat', '--root', root);
     await bad(/--optimizer must be one of sgd, adamw, adam, got "lamb"/, ...trainArgs('linear', join(directory, 'x'), '--optimizer', 'lamb'));
     await bad(/--lr must be a positive number, got "-1"/, ...trainArgs('linear', join(directory, 'x'), '--lr=-1'));
+    for (const value of ['5', '0', '-1', '1.5', 'all', '']) {
+      const rule = `--micro-batch must be auto or an integer from 1 to the batch size (--batch-size 4), got ${JSON.stringify(value)}`;
+      await bad(new RegExp(rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), ...trainArgs('linear', join(directory, 'x'), `--micro-batch=${value}`));
+    }
+    await bad(/train: Option '--recompute' does not take an argument/, ...trainArgs('linear', join(directory, 'x'), '--recompute=yes'));
+    expect(existsSync(join(directory, 'x'))).toBe(false);
   });
 });

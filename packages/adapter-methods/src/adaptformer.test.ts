@@ -103,6 +103,24 @@ describe('adaptformer', () => {
     tf.dispose([evaluation, seeded, seededAgain, otherSeed, noDropout]);
   });
 
+  it('draws each image’s dropout mask by its place in the batch, so micro-batches give the whole batch’s logits', () => {
+    const method = createAdaptFormer(kit.model, { bottleneck: 8, dropout: 0.5 });
+    perturb(method.trainableVariables(), 0.2, 11);
+    kit.model.attach(method);
+    const whole = kit.model.forward(kit.input, { training: true, seed: 4 });
+    const rows = [0, 1].map((image) =>
+      tf.tidy(() => kit.model.forward(tf.slice(kit.input, [image, 0, 0, 0], [1, -1, -1, -1]), { training: true, seed: 4, imageOffset: image })),
+    );
+    const split = tf.concat(rows);
+    expect(maxAbsDiff(split, whole)).toBeLessThan(1e-6);
+    // The second image drawn as the batch's first gets another mask.
+    const misplaced = tf.tidy(() => kit.model.forward(tf.slice(kit.input, [1, 0, 0, 0], [1, -1, -1, -1]), { training: true, seed: 4 }));
+    expect(maxAbsDiff(misplaced, rows[1]!)).toBeGreaterThan(1e-4);
+    kit.model.detach(method);
+    method.dispose();
+    tf.dispose([whole, ...rows, split, misplaced]);
+  });
+
   it('scales the branch linearly by `scale` (no LayerNorm)', () => {
     const features = (scale: number) => {
       const method = createAdaptFormer(kit.model, { bottleneck: 8, scale });

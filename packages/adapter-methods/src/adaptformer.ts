@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
-import { integer, knownOptions, layerNorm, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
+import { integer, knownOptions, layerNorm, oneOf, perImageDropout, positiveNumber, randomSite, rate } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
 import { applyBottleneck, createBottleneck } from './bottleneck';
 import { kaimingUniform } from './initializers';
@@ -21,6 +21,9 @@ export type AdaptFormerConfigInput = {
 
 /** torch.nn.LayerNorm's default epsilon, which AdaptFormer's adapter norm keeps. */
 const ADAPTER_NORM_EPS = 1e-5;
+
+/** The key of the bottleneck dropout's draws (with the block index). */
+const DROPOUT_SITE = randomSite('adapter-methods/adaptformer-dropout');
 
 /**
  * AdaptFormer (Chen et al., NeurIPS 2022): beside every block's MLP a parallel branch reads the
@@ -97,21 +100,16 @@ export class AdaptFormerMethod extends MethodBase<Required<AdaptFormerConfigInpu
       if (normAt === 'in') rows = layerNorm(rows, norm!.weight as tf.Tensor1D, norm!.bias as tf.Tensor1D, ADAPTER_NORM_EPS);
       const activate = (hidden: tf.Tensor2D): tf.Tensor2D => {
         const active = tf.relu(hidden);
-        return context.training && dropout > 0 ? (tf.dropout(active, dropout, undefined, dropoutSeed(context)) as tf.Tensor2D) : active;
+        if (!context.training || dropout === 0) return active;
+        // Rows are [B * T, r]: one row of draws per image, keyed by its place in the step's batch.
+        const perImage = tf.reshape(active, [input.shape[0], -1]);
+        return tf.reshape(perImageDropout(perImage, dropout, context, [DROPOUT_SITE, context.blockIndex]), active.shape);
       };
       let update = tf.mul(applyBottleneck(rows, projections, activate), scale) as tf.Tensor2D;
       if (normAt === 'out') update = layerNorm(update, norm!.weight as tf.Tensor1D, norm!.bias as tf.Tensor1D, ADAPTER_NORM_EPS);
       return tf.add(output, tf.reshape(update, output.shape));
     });
   }
-}
-
-/**
- * The pass's seed made distinct per block and apart from drop path's (`seed * 1000 + 2 * block +
- * branch` in vit-core), so a seeded pass draws the same masks every time.
- */
-function dropoutSeed(context: BlockContext): number | undefined {
-  return context.seed === undefined ? undefined : context.seed * 1_000 + 500 + context.blockIndex;
 }
 
 /** AdaptFormer branches for `model` (not attached). */

@@ -141,6 +141,24 @@ describe('VPT', () => {
     method.dispose();
   });
 
+  it('keys each image’s prompt dropout (and the pass’s Gumbel gates) so that micro-batches give the whole batch’s tokens', () => {
+    for (const method of [createVpt(model, { numPrompts: 3, deep: true, dropout: 0.5 }), createGatedPrompt(model, { numPrompts: 3, dropout: 0.5, hardGates: true })]) {
+      model.attach(method);
+      const options = { training: true, seed: 9 };
+      const whole = tf.tidy(() => model.forwardFeatures(images, options));
+      const split = tf.tidy(() =>
+        tf.concat([0, 1].map((image) => model.forwardFeatures(tf.slice(images, [image, 0, 0, 0], [1, -1, -1, -1]), { ...options, imageOffset: image }))),
+      );
+      expectClose(values(split), values(whole), 1e-6);
+      // Image 1 drawn as the batch's first gets other prompt masks.
+      const misplaced = tf.tidy(() => model.forwardFeatures(tf.slice(images, [1, 0, 0, 0], [1, -1, -1, -1]), options));
+      expect(slots(misplaced, 0, 4)).not.toEqual(tf.tidy(() => values(tf.slice(whole, [1, 0, 0], [1, 4, -1]))));
+      tf.dispose([whole, split, misplaced]);
+      model.detach(method);
+      method.dispose();
+    }
+  });
+
   it('counts P x D parameters per prompt set', () => {
     const shallow = createVpt(model, { numPrompts: 10 });
     const deep = createVpt(model, { numPrompts: 10, deep: true });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, BlockContext, ForwardContext, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, numPrefixTokens } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, deriveSeed, numPrefixTokens, perImageDropout, randomSite } from '@visual-peft/vit-core';
 import type { GatedPromptConfig, GatedPromptConfigInput, PromptInitConfig, VptConfig, VptConfigInput } from './config';
 import { resolveGatedPromptConfig, resolveVptConfig } from './config';
 import { selectionRatios } from './selection-ratio';
@@ -10,11 +10,11 @@ import { selfPromptInit } from './self-prompt';
 export const TEMPERATURE_RANGE: readonly [number, number] = [0.01, 10];
 
 /**
- * Offsets that keep a pass's prompt dropout and Gumbel noise apart from its drop path, which
- * vit-core seeds with seed * 1000 + 2 * block + branch.
+ * Keys of the pass's random draws (with the prompt set or block index), apart from every other
+ * site's: prompt dropout draws per image, the Gumbel noise of hard gates once per pass.
  */
-const DROPOUT_SEED_OFFSET = 500;
-const GUMBEL_SEED_OFFSET = 800;
+const DROPOUT_SITE = randomSite('prompt-methods/prompt-dropout');
+const GUMBEL_SITE = randomSite('prompt-methods/gumbel-gate');
 /** Keeps the logistic noise of a Gumbel-sigmoid finite. */
 const UNIFORM_MARGIN = 1e-6;
 
@@ -234,8 +234,8 @@ export class PromptTuning implements TuningMethod {
     const values = set === 0 ? this.variable('prompt_embeddings') : tf.slice(this.variable('deep_prompt_embeddings'), [set - 1, 0, 0], [1, -1, -1]);
     const prompts = tf.broadcastTo(values, [batch, numPrompts, this.embedDim]) as tf.Tensor3D;
     if (!context.training || dropout === 0) return prompts;
-    const seed = context.seed === undefined ? undefined : context.seed * 1000 + DROPOUT_SEED_OFFSET + set;
-    return tf.dropout(prompts, dropout, undefined, seed) as tf.Tensor3D;
+    // As VPT's code: dropout after the expansion to the batch, so each image gets its own mask.
+    return perImageDropout(prompts, dropout, context, [DROPOUT_SITE, set]);
   }
 
   /** The prompt slots [B, P, D] of a sequence [CLS, prompts, patches]. */
@@ -257,7 +257,8 @@ export class PromptTuning implements TuningMethod {
     if (hardTemperature === null) return tf.sigmoid(logit);
     let noisy = logit;
     if (context.training) {
-      const seed = context.seed === undefined ? undefined : context.seed * 1000 + GUMBEL_SEED_OFFSET + block;
+      // One draw per pass, from the step's seed alone: every micro-batch of a step draws the same.
+      const seed = context.seed === undefined ? undefined : deriveSeed(context.seed, GUMBEL_SITE, block);
       const uniform = tf.randomUniform([], UNIFORM_MARGIN, 1 - UNIFORM_MARGIN, 'float32', seed);
       // The difference of two Gumbel variables is logistic: log u - log(1 - u).
       noisy = tf.add(logit, tf.sub(tf.log(uniform), tf.log(tf.sub(1, uniform))));

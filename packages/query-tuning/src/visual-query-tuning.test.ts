@@ -96,6 +96,33 @@ describe('Visual Query Tuning', () => {
     model.dispose();
   });
 
+  it('keys each image’s query dropout by its place in the batch: micro-batches of the memory path give the whole batch’s logits', () => {
+    const model = tinyModel();
+    const vqt = createVisualQueryTuning(model, { numQueries: [2, 3], dropout: 0.5 });
+    model.attach(vqt);
+    const before = tf.memory().numTensors;
+    const input = images();
+    const options = { training: true, seed: 4 };
+    const whole = model.forward(input, options);
+    const parts = [[0, 2], [2, 1]].map(([start, count]) =>
+      tf.tidy(() => {
+        const frozen = vqt.frozenPass(tf.slice(input, [start!, 0, 0, 0], [count!, -1, -1, -1]));
+        const logits = vqt.logitsFromFrozen(frozen, { ...options, imageOffset: start! });
+        disposeFrozen(frozen);
+        return logits;
+      }),
+    );
+    const split = tf.concat(parts);
+    expect(maxAbsDiff(split, whole)).toBeLessThan(1e-6);
+    const misplaced = tf.tidy(() => model.forward(tf.slice(input, [2, 0, 0, 0], [1, -1, -1, -1]), options));
+    expect(maxAbsDiff(misplaced, parts[1]!)).toBeGreaterThan(1e-4);
+    tf.dispose([input, whole, ...parts, split, misplaced]);
+    expect(tf.memory().numTensors).toBe(before);
+    model.detach(vqt);
+    vqt.dispose();
+    model.dispose();
+  });
+
   it('records far less inside the gradient tape on the memory path: no backbone computation', async () => {
     const model = tinyModel();
     applyTrainablePolicy(model, 'frozen');

@@ -8,7 +8,7 @@ import type {
   TuningMethod,
   VisionTransformer,
 } from '@visual-peft/vit-core';
-import { ShapeError, tfjsSeed } from '@visual-peft/vit-core';
+import { ShapeError, perImageDropout, randomSite, tfjsSeed } from '@visual-peft/vit-core';
 import type { VisualQueryConfig, VisualQueryConfigInput } from './config';
 import { resolveVisualQueryConfig } from './config';
 
@@ -54,6 +54,9 @@ function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
 
 const PRIOR_PROBABILITY = 0.01;
 
+/** The key of the query dropout's draws (with the block index). */
+const QUERY_DROPOUT_SITE = randomSite('query-tuning/query-dropout');
+
 /**
  * VQT: T_l learnable query tokens per block pass through the whole block (norm1, attention,
  * residual, norm2, MLP, residual) while inside attention only they query, with keys and values from
@@ -84,8 +87,8 @@ export function createVisualQueryTuning(model: VisionTransformer, input: VisualQ
   function queryBatch(block: number, batch: number, context: ForwardContext): tf.Tensor3D {
     const tokens = tf.broadcastTo(queries[block]!, [batch, config.numQueries[block]!, dim]) as tf.Tensor3D;
     if (!context.training || config.dropout === 0) return tokens;
-    const seed = context.seed === undefined ? undefined : context.seed * 1_000 + 500 + block;
-    return tf.dropout(tokens, config.dropout, undefined, seed) as tf.Tensor3D;
+    // Dropout after the expansion to the batch: each image gets its own mask, keyed by its place in the step's batch.
+    return perImageDropout(tokens, config.dropout, context, [QUERY_DROPOUT_SITE, block]);
   }
 
   function features(pooled: tf.Tensor2D, outputs: readonly tf.Tensor3D[]): tf.Tensor2D {
@@ -237,6 +240,9 @@ export const VQT_DEFINITION: MethodDefinition = {
 
 export const QUERY_TUNING_DEFINITIONS: readonly MethodDefinition[] = [VQT_DEFINITION];
 
+/** What the query path needs of a training pass: mode, seed, and the pass's place in the step's batch (per-image dropout). */
+export type QueryPassContext = Pick<ForwardOptions, 'imageOffset' | 'recompute'> & { readonly training: boolean; readonly seed: number | undefined };
+
 /**
  * VQT's training step for a trainer that splits the forward pass (as `@visual-peft/training`'s
  * `TrainingForward` does): `prepare` runs the frozen backbone before the gradient tape opens,
@@ -244,7 +250,7 @@ export const QUERY_TUNING_DEFINITIONS: readonly MethodDefinition[] = [VQT_DEFINI
  */
 export function queryTrainingForward(vqt: VisualQueryTuning): {
   prepare(images: tf.Tensor4D): FrozenFeatures;
-  logits(images: tf.Tensor4D, context: { readonly training: boolean; readonly seed: number | undefined }, frozen: FrozenFeatures | undefined): tf.Tensor2D;
+  logits(images: tf.Tensor4D, context: QueryPassContext, frozen: FrozenFeatures | undefined): tf.Tensor2D;
 } {
   return {
     prepare: (images) => vqt.frozenPass(images),

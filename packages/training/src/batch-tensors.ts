@@ -9,8 +9,8 @@ export interface BatchTensors {
   readonly maxLabel: number;
 }
 
-/** Checks an `ImageBatch` (sizes agree, labels whole and >= 0) and puts it on the backend. */
-export function batchTensors(batch: ImageBatch): BatchTensors {
+/** Checks an `ImageBatch` (sizes agree, labels whole and >= 0) and returns its largest label. */
+export function checkBatch(batch: ImageBatch): number {
   const { images, labels, shape } = batch;
   const [size, channels, height, width] = shape;
   if (shape.length !== 4 || shape.some((extent) => !Number.isSafeInteger(extent) || extent < 1)) {
@@ -27,7 +27,27 @@ export function batchTensors(batch: ImageBatch): BatchTensors {
     if (label < 0) throw new ShapeError(`batch labels must be class ids >= 0, got ${label}`);
     maxLabel = Math.max(maxLabel, label);
   }
-  return { images: tf.tensor4d(images, [...shape]), labels: tf.tensor1d(labels, 'int32'), maxLabel };
+  return maxLabel;
+}
+
+/** Checks an `ImageBatch` (`checkBatch`) and puts it on the backend. */
+export function batchTensors(batch: ImageBatch): BatchTensors {
+  const maxLabel = checkBatch(batch);
+  return { images: tf.tensor4d(batch.images, [...batch.shape]), labels: tf.tensor1d(batch.labels, 'int32'), maxLabel };
+}
+
+/** Images [start, start + count) of a checked batch as a batch of their own: views of its host arrays, no copy. */
+export function sliceBatch(batch: ImageBatch, start: number, count: number): ImageBatch {
+  const [size, channels, height, width] = batch.shape;
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > size) {
+    throw new ShapeError(`a slice of a batch of ${size} must lie inside it, got ${count} images from ${start}`);
+  }
+  const perImage = channels * height * width;
+  return {
+    images: batch.images.subarray(start * perImage, (start + count) * perImage),
+    labels: batch.labels.subarray(start, start + count),
+    shape: [count, channels, height, width],
+  };
 }
 
 /**

@@ -16,17 +16,20 @@ export { LearningRateSchedule, resolveScheduleConfig, scaleLearningRate } from '
 export type { SgdOptions } from './sgd';
 export { Sgd, resolveSgdOptions } from './sgd';
 export type {
+  BatchGradients,
   BestEpoch,
   EpochEvent,
   EpochSummary,
   FitOptions,
   ProgressEvent,
   StepEvent,
+  StepPass,
   TrainResult,
   TrainerOptions,
 } from './trainer';
 export { Trainer } from './trainer';
 export { fromHostTensor, toHostTensor } from './host-tensors';
+export { sliceBatch } from './batch-tensors';
 export type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 export { resolveTrainerConfig } from './trainer-config';
 export type { TrainingCheckpoint } from './training-checkpoint';

@@ -4,8 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, HostTensor, ImageBatch, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, leanVariableGrads } from '@visual-peft/vit-core';
-import { batchTensors, checkLogits } from './batch-tensors';
+import { ConfigError, FormatError, flag, integer, knownOptions, leanVariableGrads } from '@visual-peft/vit-core';
+import { batchTensors, checkBatch, checkLogits, sliceBatch } from './batch-tensors';
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
 import { DivergenceError } from './errors';
@@ -116,8 +116,45 @@ export interface TrainResult {
 export interface TrainerOptions {
   /** How images become logits in training and evaluation. Default `modelForward(model)`. */
   readonly forward?: TrainingForward;
-  /** Per-block activation checkpointing in training steps (the forward pass's `recompute`). Default false. */
+  /**
+   * Images per forward and backward pass (gradient accumulation): a batch of B images runs as
+   * ceil(B / microBatch) passes whose gradients add up to the whole batch's, then one optimiser
+   * step, so the update is the whole batch's while only one pass's activations are held. A setting
+   * of how the run executes, not of what it computes: it is no part of the checkpoint's
+   * fingerprint, and a run may resume with another. Default: the whole batch in one pass.
+   */
+  readonly microBatch?: number;
+  /**
+   * Per-block activation checkpointing in training passes (`ForwardPassContext.recompute`): blocks
+   * are recomputed in the backward pass instead of keeping their activations. Default false.
+   */
   readonly recompute?: boolean;
+}
+
+/** Where a training step's passes are: the step's seed (shared by its micro-batches) and its place in the run. */
+export interface StepPass {
+  readonly seed: number;
+  /** 0-based epoch. */
+  readonly epoch: number;
+  /** Steps completed before this one, over the whole run. */
+  readonly globalStep: number;
+}
+
+/** A batch's loss and gradients, as a training step computes them before clipping and the update. */
+export interface BatchGradients {
+  /** The batch's mean loss (label smoothing and any penalty included). */
+  readonly loss: tf.Scalar;
+  /** Each trainable parameter's gradient, by parameter key. */
+  readonly gradients: Map<string, tf.Tensor>;
+}
+
+const TRAINER_OPTIONS = ['forward', 'microBatch', 'recompute'] as const;
+
+/** `a + b` as a new tensor; both inputs are freed. */
+function addInto<T extends tf.Tensor>(a: T, b: T): T {
+  const sum = tf.add(a, b) as T;
+  tf.dispose([a, b]);
+  return sum;
 }
 
 /**
@@ -133,8 +170,11 @@ export class Trainer {
   readonly schedule: LearningRateSchedule;
   /** The weight average, when `config.ema` is set. */
   readonly ema: WeightEma | null;
+  /** Images per forward and backward pass, or null for the whole batch. */
+  readonly microBatch: number | null;
+  /** Whether training passes recompute each block in the backward pass. */
+  readonly recompute: boolean;
   private readonly forward: TrainingForward;
-  private readonly recompute: boolean;
   private random: SeededRandom;
   private epochsDone = 0;
   private stepsDone = 0;
@@ -149,6 +189,9 @@ export class Trainer {
     options: TrainerOptions = {},
   ) {
     this.config = resolveTrainerConfig(config);
+    const runtime = knownOptions('options', options, TRAINER_OPTIONS);
+    this.microBatch = runtime.microBatch === undefined ? null : integer('microBatch', runtime.microBatch, 1);
+    this.recompute = flag('recompute', runtime.recompute ?? false);
     for (const method of methods) {
       if (!model.extensions.includes(method)) throw new ConfigError('methods', method.name, 'must be attached to the model before training (model.attach(method))');
     }
@@ -169,7 +212,6 @@ export class Trainer {
     this.ema = this.config.ema === null ? null : new WeightEma(this.parameters, this.config.ema.decay);
     this.random = new SeededRandom(this.config.seed);
     this.forward = options.forward ?? modelForward(model);
-    this.recompute = options.recompute ?? false;
   }
 
   /** Epochs completed. */
@@ -307,33 +349,80 @@ export class Trainer {
     return this.config.bestMetric === 'loss' ? value < this.best.value : value > this.best.value;
   }
 
-  /** One optimiser step on a batch. Throws `DivergenceError` before updating anything when the loss or gradients are not finite. */
-  private async trainStep(batch: ImageBatch, epoch: number, step: number, rates: readonly number[]): Promise<{ loss: number; gradientNorm: number }> {
+  /**
+   * A batch's loss and gradients exactly as a training step computes them, without changing any
+   * weight or state: ceil(B / microBatch) forward and backward passes of at most `microBatch`
+   * images (the whole batch by default), each one's loss weighted by its share of the batch's
+   * images, so that the sum is the batch's mean loss (label smoothing included) and the summed
+   * gradients are the batch's. `prepare` runs per pass, the penalty is added once (in the first
+   * pass); each pass is told its first image's place in the batch (`imageOffset`), so that
+   * per-image random draws match the whole batch's. The caller disposes what is returned.
+   */
+  gradients(batch: ImageBatch, pass: StepPass): BatchGradients {
+    checkBatch(batch);
+    const size = batch.shape[0];
+    const step = Math.min(this.microBatch ?? size, size);
+    let loss: tf.Scalar | null = null;
+    const gradients = new Map<string, tf.Tensor>();
+    try {
+      for (let start = 0; start < size; start += step) {
+        const count = Math.min(step, size - start);
+        const context: ForwardPassContext = { training: true, ...pass, imageOffset: start, recompute: this.recompute };
+        const part = this.passGradients(sliceBatch(batch, start, count), context, count / size, start === 0);
+        loss = loss === null ? part.loss : addInto(loss, part.loss);
+        for (const [key, gradient] of part.gradients) {
+          const sum = gradients.get(key);
+          // Each pass's gradients are freed as soon as they are added: one sum per parameter is held.
+          gradients.set(key, sum === undefined ? gradient : addInto(sum, gradient));
+        }
+      }
+    } catch (error) {
+      tf.dispose([...(loss === null ? [] : [loss]), ...gradients.values()]);
+      throw error;
+    }
+    return { loss: loss!, gradients };
+  }
+
+  /** One forward and backward pass over (part of) a batch, its loss scaled by `weight`. */
+  private passGradients(batch: ImageBatch, context: ForwardPassContext, weight: number, withPenalty: boolean): BatchGradients {
     const tensors = batchTensors(batch);
-    const context: ForwardPassContext = { training: true, seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone, imageOffset: 0, recompute: this.recompute };
-    const owned: tf.Tensor[] = [tensors.images, tensors.labels];
+    const forward = this.forward;
     let prepared: tf.TensorContainer | undefined;
     try {
-      const forward = this.forward;
       if (forward.prepare !== undefined) prepared = tf.tidy(() => forward.prepare!(tensors.images, context));
       let logitsShape: readonly number[] = [];
       const { value, grads } = leanVariableGrads(() => {
         const logits = forward.logits(tensors.images, context, prepared);
         logitsShape = logits.shape;
-        const loss = softmaxCrossEntropy(logits, tensors.labels, this.config.labelSmoothing);
-        return forward.penalty === undefined ? loss : (tf.add(loss, forward.penalty(context)) as tf.Scalar);
+        const loss = tf.mul(softmaxCrossEntropy(logits, tensors.labels, this.config.labelSmoothing), weight) as tf.Scalar;
+        return !withPenalty || forward.penalty === undefined ? loss : (tf.add(loss, forward.penalty(context)) as tf.Scalar);
       }, this.parameters.map((parameter) => parameter.variable));
-      owned.push(value);
       const gradients = new Map<string, tf.Tensor>();
       for (const parameter of this.parameters) {
         const gradient = grads[parameter.variable.name];
         if (gradient !== undefined && gradient !== null) gradients.set(parameter.key, gradient);
       }
-      owned.push(...gradients.values());
-      checkLogits(logitsShape, tensors);
+      try {
+        checkLogits(logitsShape, tensors);
+      } catch (error) {
+        tf.dispose([value, ...gradients.values()]);
+        throw error;
+      }
+      return { loss: value, gradients };
+    } finally {
+      tf.dispose([tensors.images, tensors.labels]);
+      if (prepared !== undefined) tf.dispose(prepared);
+    }
+  }
+
+  /** One optimiser step on a batch. Throws `DivergenceError` before updating anything when the loss or gradients are not finite. */
+  private async trainStep(batch: ImageBatch, epoch: number, step: number, rates: readonly number[]): Promise<{ loss: number; gradientNorm: number }> {
+    const { loss, gradients } = this.gradients(batch, { seed: this.random.nextSeed(), epoch, globalStep: this.stepsDone });
+    const owned: tf.Tensor[] = [loss, ...gradients.values()];
+    try {
       const norm = globalNorm(gradients.values());
       owned.push(norm);
-      const [lossValue, normValue] = (await Promise.all([value.data(), norm.data()])).map((data) => data[0]!) as [number, number];
+      const [lossValue, normValue] = (await Promise.all([loss.data(), norm.data()])).map((data) => data[0]!) as [number, number];
       if (!Number.isFinite(lossValue)) throw new DivergenceError('loss', lossValue, epoch, step, this.stepsDone);
       if (!Number.isFinite(normValue)) throw new DivergenceError('gradient norm', normValue, epoch, step, this.stepsDone);
       const clipped = this.config.clipGradNorm === null ? gradients : clipGradNorm(gradients, this.config.clipGradNorm, norm);
@@ -343,7 +432,6 @@ export class Trainer {
       return { loss: lossValue, gradientNorm: normValue };
     } finally {
       tf.dispose(owned);
-      if (prepared !== undefined) tf.dispose(prepared);
     }
   }
 

@@ -4,6 +4,9 @@ import type { Hooks } from './hooks';
 import { attention, dropPath, gelu, layerNorm, linear, reshape, residualAdd } from './ops';
 import type { Initializer, Parameter, ParameterLayout } from './parameter';
 import { createParameter } from './parameter';
+import { randomSite } from './per-image-random';
+
+const DROP_PATH_SITE = randomSite('vit-core/drop-path');
 
 /** A linear projection whose weight is stored [in, out]; its output goes through the linear hooks. */
 export class Linear {
@@ -210,7 +213,6 @@ export class Block {
 
   /** Each (block, branch) draws its own mask; `branchIndex` is 0 for attention, 1 for the MLP. */
   private dropPath(branch: tf.Tensor3D, context: BlockContext, branchIndex: 0 | 1): tf.Tensor3D {
-    const seed = context.seed === undefined ? undefined : context.seed * 1_000 + this.index * 2 + branchIndex;
-    return dropPath(branch, this.dropPathRate, context.training, seed);
+    return dropPath(branch, this.dropPathRate, context, [DROP_PATH_SITE, this.index, branchIndex]);
   }
 }

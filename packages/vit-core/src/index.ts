@@ -20,12 +20,14 @@ export type {
 } from './extension';
 export type { BlockOptions, KeysValues } from './block';
 export { Block, LayerNorm, Linear } from './block';
-export { attention, dropPath, gelu, layerNorm, linear, reshape, residualAdd } from './ops';
+export { attention, dropPath, gelu, layerNorm, linear, perImageDropout, reshape, residualAdd } from './ops';
 export { isTapeRecording, leanGradients, leanVariableGrads, recomputeSegment } from './lean-tape';
 export type { Initializer, Parameter, ParameterLayout } from './parameter';
 export { assignParameter, createParameter, readParameter } from './parameter';
 export type { RandomState } from './random';
 export { SeededRandom, deriveSeed, tfjsSeed } from './random';
+export type { DrawContext } from './per-image-random';
+export { perImageUniform, randomSite } from './per-image-random';
 export type { ResampleOptions } from './pos-embed';
 export { resamplePosEmbed, resampleWeights } from './pos-embed';
 export type { ForwardOptions, HeadInit, HeadOptions, IntermediatesOptions, VitOptions } from './vision-transformer';

@@ -151,7 +151,7 @@ function backprop(tape: readonly TapeNode[], xs: readonly tf.Tensor[], seeds: Re
     // A custom gradient (tf.customGrad, a recomputed block) computed every input's gradient at once,
     // those the path does not need included: free them now rather than when the pass ends. A
     // kernel's registered gradient is lazy per input, and calling it would compute it.
-    if (tf.getGradient(node.kernelName) == null) for (const name of node.pruned) inputGradients[name]?.().dispose();
+    if (tf.getGradient(node.kernelName) === undefined) for (const name of node.pruned) inputGradients[name]?.().dispose();
     // Every consumer of this node's outputs ran before it (the tape is in forward order).
     for (const output of node.outputs) if (!wanted.has(output.id)) drop(output.id);
     for (const saved of node.saved ?? []) saved.dispose();

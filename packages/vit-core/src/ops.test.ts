@@ -8,6 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Block, LayerNorm, Linear } from './block';
 import { ShapeError } from './errors';
 import { attention, dropPath, gelu, layerNorm, linear, reshape, residualAdd } from './ops';
+import { perImageUniform, randomSite } from './per-image-random';
+
+const DROP_SITE = [randomSite('test/drop-path'), 0];
 import { applyTrainablePolicy } from './trainable';
 import { VisionTransformer } from './vision-transformer';
 
@@ -33,7 +36,7 @@ const stock = {
   },
   dropPath(x: tf.Tensor3D, rate: number, seed: number): tf.Tensor {
     const keep = 1 - rate;
-    const noise = tf.randomUniform([x.shape[0], 1, 1], 0, 1, 'float32', seed);
+    const noise = perImageUniform({ seed, imageOffset: 0 }, DROP_SITE, [x.shape[0], 1, 1]);
     return tf.mul(x, tf.div(tf.floor(tf.add(noise, keep)), keep));
   },
 };
@@ -282,9 +285,9 @@ describe('custom-gradient ops', () => {
     const inputs = track(variable(() => randn([4, 2, 3], 25)), variable(() => randn([4, 2, 3], 26)));
     checkOp((a) => reshape(a, [4, 6]), (a) => tf.reshape(a, [4, 6]), inputs.slice(0, 1));
     checkOp((a, b) => residualAdd(a, b), (a, b) => tf.add(a, b), inputs);
-    // Rate 0.5 over 4 samples with seed 3 drops some samples and keeps others (asserted below).
-    const drop = (x: tf.Tensor) => dropPath(x as tf.Tensor3D, 0.5, true, 3);
-    checkOp(drop, (x) => stock.dropPath(x as tf.Tensor3D, 0.5, 3), inputs.slice(0, 1));
+    // Rate 0.5 over 4 samples with seed 4 keeps samples 0 and 2 and drops 1 and 3 (asserted below).
+    const drop = (x: tf.Tensor) => dropPath(x as tf.Tensor3D, 0.5, { training: true, seed: 4, imageOffset: 0 }, DROP_SITE);
+    checkOp(drop, (x) => stock.dropPath(x as tf.Tensor3D, 0.5, 4), inputs.slice(0, 1));
     const dropped = tf.tidy(() => tf.sum(tf.abs(drop(inputs[0]!)), [1, 2]).arraySync() as number[]);
     expect(dropped.some((value) => value === 0) && dropped.some((value) => value > 0)).toBe(true);
     // Nothing kept for reshape and residualAdd (the stock ones keep their inputs); for drop path

@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ShapeError } from './errors';
+import type { DrawContext } from './per-image-random';
+import { perImageUniform } from './per-image-random';
+import { rate as checkRate } from './validate';
 
 /*
  * Lean autograd. Under a gradient tape tfjs keeps, until the backward pass ends, whatever each
@@ -197,17 +200,31 @@ export function residualAdd<T extends tf.Tensor>(a: T, b: T): T {
 
 /**
  * Stochastic depth (timm's drop_path): in training, zero a residual branch for whole samples with
- * probability `rate` and scale the survivors by 1 / (1 - rate). Keeps only the [B, 1, 1] mask.
+ * probability `rate` and scale the survivors by 1 / (1 - rate). Each image's draw is keyed by the
+ * pass's seed, the `site` and the image's place in the step's batch (`perImageDropout`). Keeps only
+ * the [B, 1, 1] mask.
  */
-export function dropPath(x: tf.Tensor3D, rate: number, training: boolean, seed: number | undefined): tf.Tensor3D {
-  if (!training || rate === 0) return x;
+export function dropPath(x: tf.Tensor3D, rate: number, context: DrawContext & { readonly training: boolean }, site: readonly number[]): tf.Tensor3D {
+  if (!context.training || rate === 0) return x;
+  return perImageDropout(x, rate, context, site, [x.shape[0], 1, 1]);
+}
+
+/**
+ * Inverted dropout with per-image draws (`perImageUniform`): each element of `x` [B, ...] is kept
+ * with probability 1 - rate and scaled by 1 / (1 - rate), else zeroed. `noiseShape` (default x's
+ * shape) broadcasts one draw over the axes where it is 1: [B, 1, 1] drops whole samples (drop path).
+ * Keeps only the mask for the backward pass (dx = dy mask).
+ */
+export function perImageDropout<T extends tf.Tensor>(x: T, rate: number, context: DrawContext, site: readonly number[], noiseShape: readonly number[] = x.shape): T {
+  checkRate('rate', rate);
+  if (rate === 0) return x;
   return tf.tidy(() => {
     const keep = 1 - rate;
-    const noise = tf.randomUniform([x.shape[0], 1, 1], 0, 1, 'float32', seed);
-    const mask = tf.div(tf.floor(tf.add(noise, keep)), keep);
-    return customOp<tf.Tensor3D>([x], ([input], save) => {
+    // floor(u + keep) is 1 with probability keep, as tf.dropout computes its mask.
+    const mask = tf.div(tf.floor(tf.add(perImageUniform(context, site, noiseShape), keep)), keep);
+    return customOp<T>([x], ([input], save) => {
       save([mask]);
-      return { value: tf.mul(input!, mask), gradient: (dy, [savedMask]) => [tf.mul(dy, savedMask!)] };
+      return { value: tf.mul(input!, mask) as T, gradient: (dy, [savedMask]) => [tf.mul(dy, savedMask!)] };
     });
   });
 }

@@ -121,6 +121,22 @@ describe('VisionTransformer', () => {
     droppy.dispose();
   });
 
+  it('drop path draws per image: a batch split at imageOffset gives the whole batch’s rows', () => {
+    const droppy = new VisionTransformer({ ...TINY, dropPathRate: 0.5 }, { seed: 3 });
+    const batch = images(5, 2);
+    const whole = droppy.forward(batch, { training: true, seed: 7 });
+    const head = tf.slice(batch, [0, 0, 0, 0], [3, -1, -1, -1]);
+    const tail = tf.slice(batch, [3, 0, 0, 0], [2, -1, -1, -1]);
+    const parts = tf.tidy(() => tf.concat([droppy.forward(head, { training: true, seed: 7 }), droppy.forward(tail, { training: true, seed: 7, imageOffset: 3 })]));
+    expect(maxAbsDiff(parts, whole)).toBeLessThan(1e-6);
+    // The tail drawn as if it were the batch's start gets other masks.
+    const misplaced = droppy.forward(tail, { training: true, seed: 7 });
+    const wholeTail = tf.slice(whole, [3, 0], [2, -1]);
+    expect(maxAbsDiff(misplaced, wholeTail)).toBeGreaterThan(1e-4);
+    tf.dispose([batch, whole, head, tail, parts, misplaced, wholeTail]);
+    droppy.dispose();
+  });
+
   it('is reproducible with the default seed 0, which tfjs alone would take as "unseeded"', () => {
     const [a, b] = [new VisionTransformer(TINY), new VisionTransformer(TINY)];
     expect(a.patchEmbed.weight.variable.dataSync()).toEqual(b.patchEmbed.weight.variable.dataSync());

@@ -11,6 +11,8 @@ import { isDemoTask, loadDemoTask } from '../demo/demo-tasks';
 import type { Io } from '../io';
 import { processIo } from '../io';
 import type { MethodEntry } from '../methods';
+import type { MicroBatchChoice } from '../micro-batch';
+import { describeMicroBatch, memoryBudget, microBatchFlag } from '../micro-batch';
 import { buildMethod, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import type { BackboneWeights } from '../train-job';
@@ -29,7 +31,7 @@ import { resolveSuite, taskRoot } from '../suite/suite-config';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
+  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -114,6 +116,19 @@ async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string
 }
 
 /**
+ * `--micro-batch` and `--recompute` checked against the suite: a micro-batch of at most the
+ * smallest recipe batch, and neither for ADE20K, whose segmentation trainer runs whole batches
+ * (its heads' BatchNorm statistics are the batch's).
+ */
+function executionFlags(resolved: SuitePlan['resolved'], microBatch: string | undefined, recompute: boolean): number | 'auto' | undefined {
+  if (resolved.suite === 'ade20k' && (microBatch !== undefined || recompute)) {
+    throw new UsageError(`--${microBatch === undefined ? 'recompute' : 'micro-batch'} is not available for the ade20k suite: its segmentation trainer runs whole batches (BatchNorm statistics of the batch)`);
+  }
+  const smallest = resolved.methods.reduce((least, method) => (method.recipe.batchSize < least.recipe.batchSize ? method : least));
+  return microBatchFlag(microBatch, smallest.recipe.batchSize, `${smallest.recipe.batchSize} in the recipe of ${smallest.name}`);
+}
+
+/**
  * Runs a suite (or one shard of it) with the papers' protocol, storing each finished job at once in
  * `<out>/results/`. Running it again skips finished jobs and resumes an interrupted one.
  */
@@ -127,6 +142,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     out: { type: 'string' },
     seeds: { type: 'string' },
     shard: { type: 'string' },
+    'micro-batch': { type: 'string' },
+    recompute: { type: 'boolean' },
     ...BACKEND_OPTION,
   });
   const suite = requireFlag('run', 'suite', flags.suite);
@@ -148,6 +165,9 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...(flags.backbone === undefined ? {} : { backbone: { config: flags.backbone, weights: flags.weights === undefined ? null : resolve(flags.weights) } }),
   });
   const { resolved, hash } = plan;
+  // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.
+  const microBatchRequest = executionFlags(resolved, flags['micro-batch'], flags.recompute === true);
+  const recompute = flags.recompute === true;
   // The demo reads its committed Fashion-MNIST subset unless --data names a folder with the full release.
   const data = resolve(resolved.suite === 'demo' ? (flags.data ?? DEMO_DATA_DIR) : requireFlag('run', 'data', flags.data));
   const entries = new Map(resolved.methods.map((method) => [method.name, findMethod(method.recipe.method)]));
@@ -165,6 +185,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
       `${jobs.length - pending.length} already finished, ${pending.length} to run`,
   );
   const environment = runEnvironment(backend);
+  const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
   const weights = new Map<string, BackboneWeights | null>();
   let ran = 0;
   for (const [position, job] of pending.entries()) {
@@ -195,6 +216,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
         progress.update(update);
         hooks.onProgress?.(update);
       },
+      ...(microBatch === undefined ? {} : { microBatch, onMicroBatch: (choice: MicroBatchChoice) => progress.note(`${job.id}: ${describeMicroBatch(choice)}`) }),
+      recompute,
     };
     const taskSplits = splits.get(task.task)!;
     const record =

@@ -9,6 +9,8 @@ import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
+import type { MicroBatchChoice } from '../micro-batch';
+import { describeMicroBatch, memoryBudget, microBatchFlag } from '../micro-batch';
 import { findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
 import { trainJob } from '../train-job';
@@ -16,7 +18,7 @@ import { trainJob } from '../train-job';
 export const TRAIN_USAGE =
   'train --backbone <preset | config.json> [--weights <checkpoint>] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
   '[--train-split S] [--eval-split S] [--epochs 10] [--batch-size 32] [--optimizer sgd|adamw|adam] [--lr 0.01] [--weight-decay 0] ' +
-  '[--warmup-epochs 0] [--schedule cosine|constant] [--label-smoothing 0] [--seed 0] [--backend auto|tensorflow|wasm|cpu]';
+  '[--warmup-epochs 0] [--schedule cosine|constant] [--label-smoothing 0] [--seed 0] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]';
 
 function numberFlag(name: string, value: string | undefined, fallback: number, rule: (value: number) => boolean, description: string): number {
   if (value === undefined) return fallback;
@@ -51,6 +53,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     schedule: { type: 'string' },
     'label-smoothing': { type: 'string' },
     seed: { type: 'string' },
+    'micro-batch': { type: 'string' },
+    recompute: { type: 'boolean' },
     ...BACKEND_OPTION,
   });
   const dataset = requireFlag('train', 'dataset', flags.dataset);
@@ -61,6 +65,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const options = parseSetOptions(flags.set ?? []);
   const epochs = integerFlag('epochs', flags.epochs, 1) ?? 10;
   const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? 32;
+  const microBatchRequest = microBatchFlag(flags['micro-batch'], batchSize);
+  const recompute = flags.recompute === true;
   const seed = integerFlag('seed', flags.seed, 0) ?? 0;
   const optimizer = flags.optimizer ?? 'sgd';
   if (!['sgd', 'adamw', 'adam'].includes(optimizer)) throw new UsageError(`--optimizer must be one of sgd, adamw, adam, got ${JSON.stringify(optimizer)}`);
@@ -79,6 +85,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const backend = await activateBackend(backendFlag(flags.backend), io);
   if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
   const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
+  const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
+  let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 
   await mkdir(out, { recursive: true });
   const started = Date.now();
@@ -100,6 +108,12 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         labelSmoothing,
       },
       outputDir: join(out, 'checkpoints'),
+      ...(microBatch === undefined ? {} : { microBatch }),
+      recompute,
+      onMicroBatch: (choice) => {
+        chosen = choice;
+        if (microBatch !== undefined) io.stderr(`train: ${describeMicroBatch(choice)}`);
+      },
       onProgress: (event) => {
         if (event.type !== 'epoch') return;
         const evaluation = event.evaluation === null ? '' : `, top-1 ${(100 * event.evaluation.top1).toFixed(2)}%`;
@@ -124,6 +138,9 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         bestEpoch: result.best?.epoch ?? null,
         bestTop1: result.best?.evaluation.top1 ?? null,
         parameters: countParameters(model, methods),
+        // How the batches ran: they change the time, not the result.
+        microBatch: chosen.microBatch,
+        recompute,
         seconds: (Date.now() - started) / 1000,
         environment: runEnvironment(backend),
       };

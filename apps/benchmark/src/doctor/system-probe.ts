@@ -97,3 +97,18 @@ export async function queryGpus(probe: SystemProbe): Promise<GpuQuery> {
     .filter((line) => line !== '');
   return gpus.length === 0 ? { failure: 'lists no GPU' } : { gpus };
 }
+
+/**
+ * Memory of the smallest GPU nvidia-smi lists, in bytes (libtensorflow takes the first one visible
+ * to it, which CUDA_VISIBLE_DEVICES may change), or null when nvidia-smi gives no answer.
+ */
+export async function gpuMemoryBytes(probe: SystemProbe): Promise<number | null> {
+  const result = await probe.run('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits']);
+  if (!result.ok) return null;
+  const mebibytes = result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => /^\d+$/.test(line))
+    .map(Number);
+  return mebibytes.length === 0 ? null : Math.min(...mebibytes) * 2 ** 20;
+}

@@ -32,6 +32,13 @@ describe('validateResultRecord', () => {
     expect(validateResultRecord(structuredClone(good), file)).toEqual(good);
   });
 
+  it('loads a record written before micro-batches: without timing.microBatch and timing.recompute', () => {
+    const older = broken('timing.microBatch', undefined) as { timing: Record<string, unknown> };
+    delete older.timing.recompute;
+    expect(Object.keys(older.timing)).toEqual(['seconds', 'stepSeconds', 'peakBytes']);
+    expect(validateResultRecord(older, file).timing).toEqual({ seconds: 12, stepSeconds: 0.05, peakBytes: 8 * 2 ** 20 });
+  });
+
   it.each([
     ['schema', 'visual-peft-bench/result@0', 'schema must be "visual-peft-bench/result@1", got "visual-peft-bench/result@0"'],
     ['suite', 'imagenet', 'suite must be one of demo, fgvc, vtab-1k, ade20k, got "imagenet"'],
@@ -43,6 +50,10 @@ describe('validateResultRecord', () => {
     ['parameters.total', undefined, 'parameters.total must be a finite number, got undefined'],
     ['parameters.trainable', 2_000_000, 'parameters.trainable must be <= parameters.total (1010000), got 2000000'],
     ['timing.peakBytes', -1, 'timing.peakBytes must be >= 0, got -1'],
+    ['timing.microBatch', 0, 'timing.microBatch must be >= 1, got 0'],
+    ['timing.microBatch', 9, 'timing.microBatch must be <= 8, got 9'],
+    ['timing.microBatch', 2.5, 'timing.microBatch must be an integer, got 2.5'],
+    ['timing.recompute', 'yes', 'timing.recompute must be true or false, got "yes"'],
     ['protocol.grid', [], 'protocol.grid must be a non-empty array, got []'],
     ['diagnostics.salientChannels', [[1, 2], [3, 'x']], 'diagnostics.salientChannels[1][1] must be a finite number, got "x"'],
     ['diagnostics.nmiPerEpoch', 0.5, 'diagnostics.nmiPerEpoch must be an array of numbers, got 0.5'],

@@ -97,6 +97,14 @@ export interface ResultRecord {
     readonly stepSeconds: number;
     /** Peak tensor bytes of one profiled training step (tf.profile). */
     readonly peakBytes: number;
+    /**
+     * Images per forward and backward pass of the final run (`--micro-batch`; the batch size when
+     * the batch ran whole). It changes the timing and the peak, not the result. Absent in records
+     * written before micro-batches existed.
+     */
+    readonly microBatch?: number;
+    /** Whether blocks were recomputed in the backward pass (`--recompute`). Absent in older records. */
+    readonly recompute?: boolean;
   };
   readonly diagnostics: Diagnostics;
   readonly environment: RunEnvironment;

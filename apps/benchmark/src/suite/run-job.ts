@@ -8,13 +8,14 @@ import { classificationProtocol } from '@visual-peft/datasets';
 import type { PromptTuning } from '@visual-peft/prompt-methods';
 import { promptNmiAtBlock } from '@visual-peft/prompt-methods';
 import type { VisualQueryTuning } from '@visual-peft/query-tuning';
-import type { ProgressEvent, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
-import { DivergenceError, collectTrainableParameters, softmaxCrossEntropy } from '@visual-peft/training';
-import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
-import { VisualPeftError, countParameters, leanVariableGrads } from '@visual-peft/vit-core';
+import type { ProgressEvent, Trainer, TrainerConfigInput } from '@visual-peft/training';
+import { DivergenceError } from '@visual-peft/training';
+import type { BatchSource, ImageBatch, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
+import type { MicroBatchChoice, MicroBatchSetting } from '../micro-batch';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
-import { trainJob } from '../train-job';
+import { firstBatch, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
 import type { Diagnostics, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
@@ -75,32 +76,25 @@ export interface JobContext {
   readonly environment: RunEnvironment;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: JobProgress) => void;
+  /** Images per forward and backward pass, or `auto` (probed once per job). Default: the whole batch. */
+  readonly microBatch?: MicroBatchSetting;
+  /** Per-block activation checkpointing in training passes. Default false. */
+  readonly recompute?: boolean;
+  /** Told the job's micro-batch when its first training run starts. */
+  readonly onMicroBatch?: (choice: MicroBatchChoice) => void;
 }
 
 const PROMPT_METHODS = new Set(['vpt-shallow', 'vpt-deep', 'gated-prompt']);
 
-async function firstBatch(source: BatchSource): Promise<ImageBatch> {
-  const iterator = source(0)[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  await iterator.return?.();
-  if (first.done === true) throw new JobFailedError('the training split yields no batch: it has fewer images than the batch size');
-  return first.value;
-}
-
 /**
- * Peak tensor memory of one training step's forward and backward pass (gradients computed and
- * freed, no update applied), as the trainer runs it, and its wall seconds.
+ * Peak tensor memory of one training step's forward and backward passes as the trainer runs them
+ * (micro-batches included; gradients computed and freed, no update applied), and its wall seconds.
  */
-async function profileStep(model: VisionTransformer, methods: readonly TuningMethod[], forward: TrainingForward, batch: ImageBatch, labelSmoothing: number): Promise<{ peakBytes: number; seconds: number }> {
-  const variables = collectTrainableParameters(model, methods).map((parameter) => parameter.variable);
+async function profileStep(trainer: Trainer, batch: ImageBatch): Promise<{ peakBytes: number; seconds: number }> {
   const started = performance.now();
   const info = await tf.profile(() => {
-    const images = tf.tensor4d(batch.images, [...batch.shape]);
-    const labels = tf.tensor1d(batch.labels, 'int32');
-    const context = { training: true, seed: 1, epoch: 0, globalStep: 0, imageOffset: 0, recompute: false };
-    const prepared = forward.prepare === undefined ? undefined : tf.tidy(() => forward.prepare!(images, context));
-    const { value, grads } = leanVariableGrads(() => softmaxCrossEntropy(forward.logits(images, context, prepared), labels, labelSmoothing), variables);
-    tf.dispose([images, labels, value, Object.values(grads), prepared ?? []]);
+    const { loss, gradients } = trainer.gradients(batch, { seed: 1, epoch: 0, globalStep: 0 });
+    tf.dispose([loss, ...gradients.values()]);
   });
   return { peakBytes: info.peakBytes, seconds: (performance.now() - started) / 1000 };
 }
@@ -190,8 +184,21 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       outputDir,
       ...(context.signal === undefined ? {} : { signal: context.signal }),
       onProgress,
+      ...execution(),
     };
   };
+  // `auto` is probed by the job's first training run; the later ones reuse its choice.
+  let microBatch = context.microBatch;
+  let chosenMicroBatch: MicroBatchChoice | null = null;
+  const execution = () => ({
+    ...(microBatch === undefined ? {} : { microBatch }),
+    ...(context.recompute === undefined ? {} : { recompute: context.recompute }),
+    onMicroBatch: (choice: MicroBatchChoice) => {
+      if (chosenMicroBatch === null) context.onMicroBatch?.(choice);
+      chosenMicroBatch = choice;
+      microBatch = choice.microBatch;
+    },
+  });
   const stopped = () => new RunInterruptedError(`interrupted during job ${job.id}; run the same command again to resume it`);
 
   // Search: one trainer run per grid point not scored yet.
@@ -273,8 +280,8 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         if (method?.name === 'sct') Object.assign(diagnostics, await channelDiagnostics(model, method as SalientChannelTuning, evalSource(splits.finalTrain)));
         return { top1: test.top1, parameters: countParameters(model, methods), options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown> };
       },
-      async ({ model, methods, forward, trainSource, evalSource }: TrainSetup) => {
-        profiled = await profileStep(model, methods, forward, await firstBatch(trainSource), labelSmoothing);
+      async ({ model, methods, trainer, trainSource, evalSource }: TrainSetup) => {
+        profiled = await profileStep(trainer, await firstBatch(trainSource));
         const prompt = methods.find((method) => PROMPT_METHODS.has(method.name)) as PromptTuning | undefined;
         if (prompt !== undefined) {
           // SPT's Figure 2: NMI between prompts and patch tokens entering block 1, on one fixed validation batch.
@@ -311,7 +318,13 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       metric: { name: 'top1', value: measured.top1 },
       parameters: measured.parameters,
       // Without any step time saved (a one-epoch run killed between its checkpoint and its state), the profiled step stands in.
-      timing: { seconds, stepSeconds: state.stepSeconds.length > 0 ? median(state.stepSeconds) : profiled.seconds, peakBytes: profiled.peakBytes },
+      timing: {
+        seconds,
+        stepSeconds: state.stepSeconds.length > 0 ? median(state.stepSeconds) : profiled.seconds,
+        peakBytes: profiled.peakBytes,
+        microBatch: (chosenMicroBatch as MicroBatchChoice | null)?.microBatch ?? recipe.batchSize,
+        recompute: context.recompute ?? false,
+      },
       diagnostics,
       environment: context.environment,
       finishedAt: new Date().toISOString(),

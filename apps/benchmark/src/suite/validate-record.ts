@@ -120,6 +120,8 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
 
   const timing = check.object(record.timing, 'timing');
   for (const key of ['seconds', 'stepSeconds', 'peakBytes']) check.number(timing, key, 'timing', { min: 0 });
+  if (timing.microBatch !== undefined) check.number(timing, 'microBatch', 'timing', { min: 1, max: protocol.batchSize as number, integer: true });
+  if (timing.recompute !== undefined && typeof timing.recompute !== 'boolean') check.fail('timing.recompute', 'must be true or false', timing.recompute);
 
   const diagnostics = check.object(record.diagnostics, 'diagnostics');
   for (const key of ['gateSelectionRatios', 'temperatures', 'nmiPerEpoch', 'queryBlockImportance']) {

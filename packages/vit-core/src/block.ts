@@ -159,8 +159,14 @@ export class Block {
     queries: tf.Tensor3D | null,
     context: BlockContext,
   ): { tokens: tf.Tensor3D; queries: tf.Tensor3D | null; keysValues: KeysValues } {
-    const { queries: q, keys, values } = this.heads(this.norm1.apply(x, this.hooks, context), context);
-    const tokens = this.finish(x, this.attend(q, { keys, values }, context), context);
+    // Each step in its own tidy: its intermediates (qkv, the per-head split, the MLP's hidden
+    // activations) are freed when it ends rather than when the block does; under a tape, what the
+    // backward pass needs survives as the ops' saved copies.
+    const { attended, keys, values } = tf.tidy(() => {
+      const { queries: q, keys, values } = this.heads(this.norm1.apply(x, this.hooks, context), context);
+      return { attended: this.attend(q, { keys, values }, context), keys, values };
+    });
+    const tokens = this.finish(x, attended, context);
     return { tokens, queries: queries === null ? null : this.forwardQueries(queries, { keys, values }, context), keysValues: { keys, values } };
   }
 
@@ -175,8 +181,8 @@ export class Block {
    * keys and values are given: they attend to the block's tokens only, not to each other.
    */
   forwardQueries(queries: tf.Tensor3D, keysValues: KeysValues, context: BlockContext): tf.Tensor3D {
-    const { queries: q } = this.heads(this.norm1.apply(queries, this.hooks, context), context);
-    return this.finish(queries, this.attend(q, keysValues, context), context);
+    const attended = tf.tidy(() => this.attend(this.heads(this.norm1.apply(queries, this.hooks, context), context).queries, keysValues, context));
+    return this.finish(queries, attended, context);
   }
 
   /** Normed tokens [B, T, D] -> per-head queries, keys, values [B, H, T, dh]. */
@@ -202,13 +208,15 @@ export class Block {
 
   /** The attention branch's output joins the stream; then the MLP branch. */
   private finish(x: tf.Tensor3D, attended: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
-    const attentionOut = this.hooks.branch('attn', { input: x, output: attended }, context);
-    let stream = residualAdd(x, this.dropPath(attentionOut, context, 0));
-    stream = this.hooks.residual('attn', stream, context);
-    const hidden = gelu(this.fc1.apply(this.norm2.apply(stream, this.hooks, context), this.hooks, context));
-    const mlpOut = this.hooks.branch('mlp', { input: stream, output: this.fc2.apply(hidden, this.hooks, context) }, context);
-    stream = residualAdd(stream, this.dropPath(mlpOut, context, 1));
-    return this.hooks.residual('mlp', stream, context);
+    const stream = tf.tidy(() => {
+      const attentionOut = this.hooks.branch('attn', { input: x, output: attended }, context);
+      return this.hooks.residual('attn', residualAdd(x, this.dropPath(attentionOut, context, 0)), context);
+    });
+    const mlpOut = tf.tidy(() => {
+      const hidden = gelu(this.fc1.apply(this.norm2.apply(stream, this.hooks, context), this.hooks, context));
+      return this.hooks.branch('mlp', { input: stream, output: this.fc2.apply(hidden, this.hooks, context) }, context);
+    });
+    return tf.tidy(() => this.hooks.residual('mlp', residualAdd(stream, this.dropPath(mlpOut, context, 1)), context));
   }
 
   /** Each (block, branch) draws its own mask; `branchIndex` is 0 for attention, 1 for the MLP. */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from './errors';
+import { withoutSaving } from './ops';
 
 /**
  * A backward pass that frees memory as it goes, and per-block recomputation, on tfjs's own tape.
@@ -226,7 +227,8 @@ export function recomputeSegment<T extends tf.TensorContainer>(name: string, inp
   if (!isTapeRecording()) return tf.tidy(() => segment(input));
   // Tensor ids only grow: anything with an id below this one existed before the segment started.
   const firstId = tf.tidy(() => tf.scalar(0).id);
-  const { result, tape } = record(() => segment(input));
+  // This run's tape only tells what the segment reads: the lean ops keep nothing for it.
+  const { result, tape } = record(() => withoutSaving(() => segment(input)));
   // What the segment read from outside: inputs of its nodes made before it started (constants the
   // segment makes itself, such as the scalar of `tf.mul(x, 0.5)`, are made again when it reruns).
   const produced = new Set(tape.flatMap((node) => node.outputs.map((output) => output.id)));

@@ -21,6 +21,31 @@ import { rate as checkRate } from './validate';
 
 type Gradient = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 
+let savingSuspended = 0;
+
+/**
+ * Runs `f` with the ops below keeping nothing for the backward pass, though a tape records: for a
+ * pass whose tape is read and then discarded (`recomputeSegment`'s first run, which only needs to
+ * know what the segment reads).
+ */
+export function withoutSaving<T>(f: () => T): T {
+  savingSuspended += 1;
+  try {
+    return f();
+  } finally {
+    savingSuspended -= 1;
+  }
+}
+
+const keepNothing: tf.GradSaveFunc = () => undefined;
+
+/** `f(x)`, then `x` freed: a forward step whose input nothing else holds. */
+function then<T extends tf.Tensor>(x: tf.Tensor, f: (x: tf.Tensor) => T): T {
+  const result = f(x);
+  x.dispose();
+  return result;
+}
+
 /**
  * Runs `forward` as one op of the tape over `inputs`. The engine calls a custom gradient inside
  * the whole backward pass's scope, where its intermediates would live until the pass ends, so
@@ -31,7 +56,7 @@ function customOp<T extends tf.Tensor>(
   forward: (inputs: tf.Tensor[], save: tf.GradSaveFunc) => { value: T; gradient: Gradient },
 ): T {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const save = savingSuspended > 0 ? keepNothing : (args[args.length - 1] as tf.GradSaveFunc);
     const { value, gradient } = forward(args.slice(0, -1) as tf.Tensor[], save);
     return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => gradient(dy, saved)) };
   });
@@ -64,18 +89,23 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor1D, beta: t
     }
   }
   return customOp<T>([x, gamma, beta], ([input, scale, shift], save) => {
-    const mean = tf.mean(input!, -1, true);
-    const centered = tf.sub(input!, mean);
-    const variance = tf.mean(tf.square(centered), -1, true);
-    const rstd = tf.rsqrt(tf.add(variance, eps));
-    const normed = tf.mul(centered, rstd);
+    // Same arithmetic as before, with each [..., D] temporary freed once used (at most three live).
+    const centered = tf.sub(input!, tf.mean(input!, -1, true));
+    const rstd = tf.rsqrt(tf.add(then(tf.square(centered), (squares) => tf.mean(squares, -1, true)), eps));
+    const normed = then(centered, (value) => tf.mul(value, rstd));
     save([normed, rstd, scale!]);
     return {
-      value: tf.add(tf.mul(normed, scale!), shift!),
+      value: then(tf.mul(normed, scale!), (scaled) => tf.add(scaled, shift!)),
       gradient: (dy, [savedNormed, savedRstd, savedScale]) => {
         const dNormed = tf.mul(dy, savedScale!);
-        const projection = tf.mul(savedNormed!, tf.mean(tf.mul(dNormed, savedNormed!), -1, true));
-        const dx = tf.mul(tf.sub(tf.sub(dNormed, tf.mean(dNormed, -1, true)), projection), savedRstd!);
+        const projection = then(
+          then(tf.mul(dNormed, savedNormed!), (products) => tf.mean(products, -1, true)),
+          (mean) => tf.mul(savedNormed!, mean),
+        );
+        const centered = tf.sub(dNormed, tf.mean(dNormed, -1, true));
+        dNormed.dispose();
+        const dx = then(then(centered, (value) => tf.sub(value, projection)), (value) => tf.mul(value, savedRstd!));
+        projection.dispose();
         const rows = (tensor: tf.Tensor) => tf.reshape(tensor, [-1, dim]);
         return [dx, tf.sum(rows(tf.mul(dy, savedNormed!)), 0), tf.sum(rows(dy), 0)];
       },
@@ -91,11 +121,17 @@ export function gelu<T extends tf.Tensor>(x: T): T {
   return customOp<T>([x], ([input], save) => {
     save([input!]);
     return {
-      value: tf.mul(tf.mul(input!, 0.5), tf.add(tf.erf(tf.mul(input!, Math.SQRT1_2)), 1)),
+      // x/2 (1 + erf(x / sqrt 2)), each [..., 4D] temporary freed once used (at most two live beside x).
+      value: then(
+        then(then(tf.mul(input!, Math.SQRT1_2), tf.erf), (erf) => tf.add(erf, 1)),
+        (onePlusErf) => then(tf.mul(input!, onePlusErf), (product) => tf.mul(product, 0.5)),
+      ),
       gradient: (dy, [saved]) => {
-        const cdf = tf.mul(tf.add(tf.erf(tf.mul(saved!, Math.SQRT1_2)), 1), 0.5);
-        const density = tf.mul(tf.exp(tf.mul(tf.square(saved!), -0.5)), 1 / Math.sqrt(2 * Math.PI));
-        return [tf.mul(dy, tf.add(cdf, tf.mul(saved!, density)))];
+        // Each [..., 4D] temporary freed once used: the backward's peak stays a few of them.
+        const cdf = then(then(then(tf.mul(saved!, Math.SQRT1_2), tf.erf), (erf) => tf.add(erf, 1)), (sum) => tf.mul(sum, 0.5));
+        const density = then(then(then(tf.square(saved!), (squares) => tf.mul(squares, -0.5)), tf.exp), (exp) => tf.mul(exp, 1 / Math.sqrt(2 * Math.PI)));
+        const slope = then(then(density, (value) => tf.mul(saved!, value)), (xDensity) => then(cdf, (value) => tf.add(value, xDensity)));
+        return [then(slope, (value) => tf.mul(dy, value))];
       },
     };
   });
@@ -168,10 +204,17 @@ export function attention(queries: tf.Tensor4D, keys: tf.Tensor4D, values: tf.Te
       value: tf.matMul(probabilities, v),
       gradient: (dy, [savedQ, savedK, savedV, savedP, savedScale]) => {
         const factor = savedScale ?? scale;
+        // The [B, H, Tq, Tk] temporaries are freed once used: at most two live beside P.
         const dP = tf.matMul(dy, savedV!, false, true);
-        const dLogits = tf.mul(savedP!, tf.sub(dP, tf.sum(tf.mul(dP, savedP!), -1, true)));
+        const rowSums = then(tf.mul(dP, savedP!), (products) => tf.sum(products, -1, true));
+        const dLogits = then(
+          then(dP, (value) => tf.sub(value, rowSums)),
+          (difference) => tf.mul(savedP!, difference),
+        );
         const dScaledQ = tf.matMul(dLogits, savedK!);
-        const grads = [tf.mul(dScaledQ, factor), tf.mul(tf.matMul(dLogits, savedQ!, true, false), factor), tf.matMul(savedP!, dy, true, false)];
+        const dKeys = then(tf.matMul(dLogits, savedQ!, true, false), (value) => tf.mul(value, factor));
+        dLogits.dispose();
+        const grads = [tf.mul(dScaledQ, factor), dKeys, tf.matMul(savedP!, dy, true, false)];
         if (savedScale !== undefined) grads.push(tf.reshape(tf.sum(tf.mul(dScaledQ, savedQ!)), savedScale.shape));
         return grads;
       },

@@ -23,8 +23,9 @@ export interface ForwardContext {
   /** True in a training step: dropout, drop path and prompt dropout are on. */
   readonly training: boolean;
   /**
-   * Per-pass scratch (e.g. VQT keeps its query outputs here until the head asks for them). Each block
-   * runs in its own tidy scope: a tensor a block hook stores here is freed when that block ends,
+   * Per-pass scratch (e.g. VQT keeps its query outputs here until the head asks for them). Each step
+   * of a block (attention, its residual, the MLP) runs in its own tidy scope: a tensor a block hook
+   * stores here is freed when that step ends unless the hook `tf.keep`s it (and then frees it),
    * except the outputs handed to `queryOutputs`, which live until the pass ends.
    */
   readonly state: ForwardState;

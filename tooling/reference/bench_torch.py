@@ -26,7 +26,6 @@ whose cores other processes also use, spinning OpenMP threads made the batched a
 ten times slower.
 """
 
-import argparse
 import ctypes
 import json
 import os
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_vit_fixture import Block, VisionTransformer  # noqa: E402
+from reference_cli import read_plan  # noqa: E402
 
 LEARNING_RATE = 1e-3
 MOMENTUM = 0.9
@@ -147,18 +147,12 @@ def peak_step_bytes(config, method, batch, num_classes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plan", required=True, help="what to measure, as JSON (see the module doc)")
-    parser.add_argument("--peak-only", nargs=2, metavar=("METHOD", "BATCH"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    plan = json.loads(args.plan)
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"error: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set; it forces older "
-              "kernels, unset it", file=sys.stderr)
+    read = read_plan(__doc__.split("\n\n")[0], "--peak-only", ("METHOD", "BATCH"), argv)
+    if read is None:
         return 2
-    torch.set_num_threads(plan["threads"])
-    if args.peak_only:
-        method, batch = args.peak_only
+    plan, peak_only = read
+    if peak_only:
+        method, batch = peak_only
         print(json.dumps({"peakBytes": peak_step_bytes(plan["model"], method, int(batch), plan["numClasses"])}))
         return 0
 
@@ -174,7 +168,7 @@ def main(argv=None):
     for method in plan["methods"]:
         step_seconds = seconds(make_step(plan["model"], method, plan["stepBatch"], plan["numClasses"]), repeats)
         peak = subprocess.run(
-            [sys.executable, __file__, "--plan", args.plan, "--peak-only", method, str(plan["stepBatch"])],
+            [sys.executable, __file__, "--plan", json.dumps(plan), "--peak-only", method, str(plan["stepBatch"])],
             check=True, capture_output=True, text=True)
         result["steps"].append({"method": method, "batch": plan["stepBatch"], "seconds": step_seconds,
                                 "peakBytes": json.loads(peak.stdout)["peakBytes"]})

@@ -39,7 +39,6 @@ Threads: the plan's (2 by default in the benchmark); the script refuses to run w
 OPENBLAS_CORETYPE set (it forces older kernels), as bench_torch.py does.
 """
 
-import argparse
 import gc
 import json
 import os
@@ -55,6 +54,7 @@ from torch.utils.checkpoint import checkpoint
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_vit_fixture import Block, PatchEmbed  # noqa: E402
+from reference_cli import read_plan  # noqa: E402
 
 LEARNING_RATE = 1e-3
 MOMENTUM = 0.9
@@ -210,18 +210,12 @@ def measure_point(plan, method, batch):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--plan", required=True, help="what to measure, as JSON (see the module doc)")
-    parser.add_argument("--point", nargs=2, metavar=("METHOD_INDEX", "BATCH"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    plan = json.loads(args.plan)
-    if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"error: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set; it forces older "
-              "kernels, unset it", file=sys.stderr)
+    read = read_plan(__doc__.split("\n\n")[0], "--point", ("METHOD_INDEX", "BATCH"), argv)
+    if read is None:
         return 2
-    torch.set_num_threads(plan["threads"])
-    if args.point:
-        index, batch = (int(value) for value in args.point)
+    plan, point = read
+    if point:
+        index, batch = (int(value) for value in point)
         print(json.dumps(measure_point(plan, plan["methods"][index], batch)))
         return 0
 
@@ -234,7 +228,7 @@ def main(argv=None):
             continue
         points = []
         for batch in plan["batches"]:
-            run = subprocess.run([sys.executable, __file__, "--plan", args.plan, "--point", str(index), str(batch)],
+            run = subprocess.run([sys.executable, __file__, "--plan", json.dumps(plan), "--point", str(index), str(batch)],
                                  capture_output=True, text=True)
             if run.returncode != 0:
                 lines = run.stderr.strip().splitlines() or [f"exit status {run.returncode}"]

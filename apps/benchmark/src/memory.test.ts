@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,18 +6,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { perImageSlope } from './commands/memory';
 import { runCli } from './run-cli';
+import { hasTorch } from './__fixtures__/has-torch';
 
 const tinyConfig = fileURLToPath(new URL('../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
 const tiny = ['memory', '--backbone', tinyConfig, '--classes', '5'];
 
-const hasTorch = (() => {
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 interface MethodJson {
   perImageBytes: number;

@@ -1,19 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from './main';
+import { hasTorch } from './__fixtures__/has-torch';
 
 const tinyConfig = fileURLToPath(new URL('../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
 const tiny = ['speed', '--model', tinyConfig, '--batch', '1,2', '--repeats', '1', '--threads', '2'];
 
-const hasTorch = (() => {
-  try {
-    execFileSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 async function run(...argv: string[]): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
   const stdout: string[] = [];

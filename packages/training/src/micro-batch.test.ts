@@ -4,8 +4,9 @@ import { createVpt } from '@visual-peft/prompt-methods';
 import { createVisualQueryTuning, queryTrainingForward } from '@visual-peft/query-tuning';
 import type { BatchSource, ImageBatch, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
 import { applyTrainablePolicy } from '@visual-peft/vit-core';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectConfigError } from './__fixtures__/expect-error';
+import { useDisposables } from './__fixtures__/disposables';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
 import { imageTask } from './__fixtures__/tiny-task';
 import type { StepEvent } from './trainer';
@@ -26,13 +27,7 @@ const CONFIG: TrainerConfigInput = {
 const TOLERANCE = 1e-5;
 
 const directory = useTemporaryDirectory();
-const disposables: { dispose(): void }[] = [];
-let tensorsBefore: number;
-beforeEach(() => (tensorsBefore = tf.memory().numTensors));
-afterEach(() => {
-  disposables.splice(0).reverse().forEach((item) => item.dispose());
-  expect(tf.memory().numTensors, 'tensors left after the test').toBe(tensorsBefore);
-});
+const disposables = useDisposables();
 
 async function theBatch(): Promise<ImageBatch> {
   const { value } = await task.source(0)[Symbol.asyncIterator]().next();

@@ -4,8 +4,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, ImageBatch, VisionTransformer } from '@visual-peft/vit-core';
 import { ShapeError, applyTrainablePolicy } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectConfigError } from './__fixtures__/expect-error';
+import { useDisposables } from './__fixtures__/disposables';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
 import { PROMPT_DEFINITION, imageTask, promptSetup, snapshot, withNaNBatch } from './__fixtures__/tiny-task';
 import { DivergenceError } from './errors';
@@ -30,13 +31,7 @@ const CONFIG: TrainerConfigInput = {
 };
 
 const directory = useTemporaryDirectory();
-const disposables: { dispose(): void }[] = [];
-let tensorsBefore: number;
-beforeEach(() => (tensorsBefore = tf.memory().numTensors));
-afterEach(() => {
-  disposables.splice(0).reverse().forEach((item) => item.dispose());
-  expect(tf.memory().numTensors, 'tensors left after the test').toBe(tensorsBefore);
-});
+const disposables = useDisposables();
 
 interface Run {
   readonly trainer: Trainer;

@@ -97,21 +97,21 @@ function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / Math.max(tf.norm(b).dataSync()[0]!, 1e-12));
 }
 
+let images: tf.Tensor4D;
+let labels: tf.Tensor2D;
+let before: number;
+
+beforeEach(() => {
+  before = tf.memory().numTensors;
+  images = tf.randomNormal([BATCH, 3, 32, 32], 0, 1, 'float32', 5);
+  labels = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5) as tf.Tensor2D);
+});
+afterEach(() => {
+  tf.dispose([images, labels]);
+  expect(tf.memory().numTensors).toBe(before);
+});
+
 describe('leanVariableGrads', () => {
-  let images: tf.Tensor4D;
-  let labels: tf.Tensor2D;
-  let before: number;
-
-  beforeEach(() => {
-    before = tf.memory().numTensors;
-    images = tf.randomNormal([BATCH, 3, 32, 32], 0, 1, 'float32', 5);
-    labels = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5) as tf.Tensor2D);
-  });
-  afterEach(() => {
-    tf.dispose([images, labels]);
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
   it("gives tf.variableGrads's gradients bit for bit, leaking nothing", () => {
     const vit = model();
     applyTrainablePolicy(vit, 'full');
@@ -159,20 +159,6 @@ describe('leanVariableGrads', () => {
 });
 
 describe('recomputation (per-block activation checkpointing)', () => {
-  let images: tf.Tensor4D;
-  let labels: tf.Tensor2D;
-  let before: number;
-
-  beforeEach(() => {
-    before = tf.memory().numTensors;
-    images = tf.randomNormal([BATCH, 3, 32, 32], 0, 1, 'float32', 5);
-    labels = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 3, 1, 4], 'int32'), 5) as tf.Tensor2D);
-  });
-  afterEach(() => {
-    tf.dispose([images, labels]);
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
   const cases = [
     { name: 'every weight trainable', policy: 'full' as const, hooks: false },
     { name: 'frozen backbone with prompts, temperature, query tokens and an exit gate', policy: 'linear' as const, hooks: true },

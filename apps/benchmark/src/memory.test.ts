@@ -73,8 +73,9 @@ describe('visual-peft-bench memory', () => {
     expect(json['vpt-deep']!.trainable).toBe(357);
     // The table shows the JSON's numbers in MiB.
     expect(rows[1]!.slice(2)).toEqual([...json.full!.peakBytes, json.full!.perImageBytes].map((bytes) => (bytes / 2 ** 20).toFixed(1)));
-    // Only the head's inputs, and VQT's query path, are on the tape.
-    expect(json.linear!.perImageBytes).toBeLessThan(json.full!.perImageBytes / 2);
+    // Only the head's inputs, and VQT's query path, are on the tape: their per-image cost is the
+    // off-tape forward's activations, below what full fine-tuning saves for its backward pass.
+    expect(json.linear!.perImageBytes).toBeLessThan(json.full!.perImageBytes);
     expect(json.vqt!.perImageBytes).toBeLessThan(json.full!.perImageBytes);
   });
 

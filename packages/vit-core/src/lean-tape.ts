@@ -231,7 +231,7 @@ export function recomputeSegment<T extends tf.TensorContainer>(name: string, inp
   const { result, tape } = record(() => withoutSaving(() => segment(input)));
   // What the segment read from outside: inputs of its nodes made before it started (constants the
   // segment makes itself, such as the scalar of `tf.mul(x, 0.5)`, are made again when it reruns).
-  const produced = new Set(tape.flatMap((node) => node.outputs.map((output) => output.id)));
+  const produced = madeBy(tape);
   const outside = new Map<number, tf.Tensor>();
   for (const node of tape) {
     for (const read of Object.values(node.inputs)) if (read.id < firstId && read.id !== input.id) outside.set(read.id, read);
@@ -245,7 +245,7 @@ export function recomputeSegment<T extends tf.TensorContainer>(name: string, inp
   // earlier on the tape. Frozen weights and constants are read again but get none (no weight
   // gradient of a frozen layer is computed).
   const internals = engine();
-  const onTape = new Set(internals.state.activeTape!.flatMap((node) => node.outputs.map((output) => output.id)));
+  const onTape = madeBy(internals.state.activeTape!);
   const allReads = [...outside.values()];
   const reads = allReads.filter(
     (read) => read.dtype === 'float32' && (read instanceof tf.Variable ? read.trainable : onTape.has(read.id)),
@@ -266,7 +266,8 @@ export function recomputeSegment<T extends tf.TensorContainer>(name: string, inp
         }
         const again = record(() => segment(kept));
         try {
-          const rerun = collectTensors(again.result).filter((tensor) => again.tape.some((step) => step.outputs.includes(tensor)));
+          const madeAgain = madeBy(again.tape);
+          const rerun = collectTensors(again.result).filter((tensor) => madeAgain.has(tensor.id));
           if (rerun.length !== outputs.length) {
             throw new ConfigError('recompute', name, `returned ${rerun.length} computed tensors when run again, ${outputs.length} the first time: the segment must compute the same function`);
           }
@@ -285,6 +286,11 @@ export function recomputeSegment<T extends tf.TensorContainer>(name: string, inp
   };
   internals.state.activeTape!.push(node);
   return result;
+}
+
+/** Ids of the tensors the nodes of `tape` produced. */
+function madeBy(tape: readonly TapeNode[]): Set<number> {
+  return new Set(tape.flatMap((node) => node.outputs.map((output) => output.id)));
 }
 
 function collectTensors(container: tf.TensorContainer): tf.Tensor[] {

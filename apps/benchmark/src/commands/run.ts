@@ -166,8 +166,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   });
   const { resolved, hash } = plan;
   // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.
-  const microBatchRequest = executionFlags(resolved, flags['micro-batch'], flags.recompute === true);
   const recompute = flags.recompute === true;
+  const microBatchRequest = executionFlags(resolved, flags['micro-batch'], recompute);
   // The demo reads its committed Fashion-MNIST subset unless --data names a folder with the full release.
   const data = resolve(resolved.suite === 'demo' ? (flags.data ?? DEMO_DATA_DIR) : requireFlag('run', 'data', flags.data));
   const entries = new Map(resolved.methods.map((method) => [method.name, findMethod(method.recipe.method)]));

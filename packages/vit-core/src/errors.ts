@@ -32,11 +32,13 @@ export class FormatError extends VisualPeftError {
   }
 }
 
-/** One key of a checkpoint whose shape does not fit the model. */
+/** One key of a checkpoint whose shape (or dtype, when given) does not fit the model. */
 export interface ShapeMismatch {
   key: string;
   expected: readonly number[];
   found: readonly number[];
+  /** Set when the dtype is what does not fit. */
+  dtype?: { readonly expected: string; readonly found: string };
 }
 
 /** A checkpoint does not fit the model: lists every missing, unexpected and wrong-shaped key. */
@@ -53,11 +55,42 @@ export class CheckpointMismatchError extends VisualPeftError {
     if (mismatched.length > 0) {
       parts.push(
         `wrong shapes: ${mismatched
-          .map((m) => `${m.key} expected [${m.expected.join(', ')}] found [${m.found.join(', ')}]`)
+          .map((m) =>
+            m.dtype === undefined
+              ? `${m.key} expected [${m.expected.join(', ')}] found [${m.found.join(', ')}]`
+              : `${m.key} expected dtype ${m.dtype.expected} found ${m.dtype.found}`,
+          )
           .join('; ')}`,
       );
     }
     super(`${source} does not fit the model: ${parts.join('; ')}`);
+  }
+}
+
+/**
+ * Checks named tensors against the names, shapes and dtypes expected of them (one check for every
+ * method's and head's weights): throws one `CheckpointMismatchError` listing every missing,
+ * unexpected and wrong-shaped key, so a caller can validate everything before writing anything.
+ */
+export function checkTensors(
+  source: string,
+  expected: ReadonlyMap<string, { readonly shape: readonly number[]; readonly dtype: string }>,
+  given: ReadonlyMap<string, { readonly shape: readonly number[]; readonly dtype: string }>,
+): void {
+  const missing = [...expected.keys()].filter((key) => !given.has(key));
+  const unexpected = [...given.keys()].filter((key) => !expected.has(key));
+  const mismatched: ShapeMismatch[] = [];
+  for (const [key, want] of expected) {
+    const found = given.get(key);
+    if (found === undefined) continue;
+    if (found.shape.length !== want.shape.length || found.shape.some((size, axis) => size !== want.shape[axis])) {
+      mismatched.push({ key, expected: want.shape, found: found.shape });
+    } else if (found.dtype !== want.dtype) {
+      mismatched.push({ key, expected: want.shape, found: found.shape, dtype: { expected: want.dtype, found: found.dtype } });
+    }
+  }
+  if (missing.length + unexpected.length + mismatched.length > 0) {
+    throw new CheckpointMismatchError(source, missing, unexpected, mismatched);
   }
 }
 

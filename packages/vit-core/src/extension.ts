@@ -1,5 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource } from './batch';
+import type { Diagnostic, DiagnosticProbe } from './diagnostics';
+import type { TrainingForward } from './training-forward';
 import type { TrainablePolicy } from './trainable';
 import type { VisionTransformer } from './vision-transformer';
 
@@ -50,6 +52,21 @@ export interface BlockContext extends SiteContext {
   readonly blockIndex: number;
 }
 
+/** Where an extension's inserted tokens sit in the sequence: positions start .. start + count - 1. */
+export interface TokenSlots {
+  readonly start: number;
+  readonly count: number;
+}
+
+/** What `enterBlock` and `exitBlock` are told: the block, and the calling extension's own token slots. */
+export interface SlotContext extends BlockContext {
+  /**
+   * The slots the backbone gives this extension: after the prefix (CLS) and the slots of the
+   * switched-on extensions attached before it. Insert or replace tokens only there.
+   */
+  readonly slots: TokenSlots;
+}
+
 /** The two inputs of a residual branch and what it computed. */
 export interface BranchTensors {
   /** The residual stream entering the branch (before its LayerNorm), [B, T, D]. */
@@ -69,10 +86,20 @@ export interface VitExtension {
   /** Unique, kebab-case: 'vpt-deep', 'gated-prompt', 'lora'. */
   readonly name: string;
 
-  /** Before block i: insert tokens (shallow prompts at i = 0) or replace them (deep prompts). */
-  enterBlock?(tokens: tf.Tensor3D, context: BlockContext): tf.Tensor3D;
-  /** After block i, seeing its input and output: gated prompts mix the prompt slots of the two. */
-  exitBlock?(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D, context: BlockContext): tf.Tensor3D;
+  /**
+   * Tokens the extension inserts (at block 0's entry, or before the first block it prompts) and
+   * keeps through the blocks: VPT's prompts. The backbone assigns them slots (`SlotContext.slots`),
+   * so several prompt methods compose without shifting each other's tokens. Default 0.
+   */
+  readonly insertedTokens?: number;
+
+  /**
+   * Before block i: insert `context.slots.count` tokens at `context.slots.start` (shallow prompts at
+   * i = 0) or replace the tokens there (deep prompts).
+   */
+  enterBlock?(tokens: tf.Tensor3D, context: SlotContext): tf.Tensor3D;
+  /** After block i, seeing its input and output: gated prompts mix their slots of the two. */
+  exitBlock?(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D, context: SlotContext): tf.Tensor3D;
 
   /**
    * Multiplier of block i's attention logits q k^T / sqrt(d_head), for every query row. Gated
@@ -105,6 +132,13 @@ export interface VitExtension {
   headInput?(pooled: tf.Tensor2D, context: ForwardContext): tf.Tensor2D;
   /** Replaces the backbone's own head (a method with a head of another width, like VQT's). */
   classify?(features: tf.Tensor2D, context: ForwardContext): tf.Tensor2D;
+
+  /**
+   * How a training step computes logits when it is not the model's plain forward pass: VQT runs
+   * the frozen backbone off the gradient tape and records only its query path. At most one attached
+   * extension has it; trainers use it in place of the model's forward (training's `modelForward`).
+   */
+  trainingForward?(): TrainingForward;
 }
 
 /**
@@ -128,6 +162,12 @@ export interface TuningMethod extends VitExtension {
    * to run forward until it has been prepared (or its weights loaded).
    */
   prepare?(source: BatchSource): Promise<void>;
+  /**
+   * What the method can tell about itself after an epoch (gate selection ratios, attention
+   * temperatures, prompt-patch NMI, query importance, salient channels), as typed records that a
+   * trainer collects per epoch and a report plots by kind. Must not change the method.
+   */
+  diagnostics?(probe: DiagnosticProbe): Diagnostic[] | Promise<Diagnostic[]>;
   /** Frees every tensor the method owns. */
   dispose(): void;
 }

@@ -2,7 +2,7 @@ export type { BatchSource, ImageBatch } from './batch';
 export type { GlobalPool, PosEmbedInterpolation, VitConfig, VitConfigInput, VitPresetName } from './config';
 export { VIT_PRESETS, isVitPreset, numPrefixTokens, patchGrid, resolveVitConfig, vitPreset } from './config';
 export type { ShapeMismatch } from './errors';
-export { CheckpointMismatchError, ConfigError, FormatError, ShapeError, VisualPeftError } from './errors';
+export { CheckpointMismatchError, ConfigError, FormatError, ShapeError, VisualPeftError, checkTensors } from './errors';
 export type { NumberRange } from './validate';
 export { flag, integer, integerPair, knownOptions, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from './validate';
 export type {
@@ -15,9 +15,16 @@ export type {
   MethodDefinition,
   NormSite,
   SiteContext,
+  SlotContext,
+  TokenSlots,
   TuningMethod,
   VitExtension,
 } from './extension';
+export type { ChannelDiagnostic, Diagnostic, DiagnosticProbe, PerBlockDiagnostic, ScalarDiagnostic } from './diagnostics';
+export { DIAGNOSTIC_KINDS } from './diagnostics';
+export type { ForwardPassContext, TrainingForward } from './training-forward';
+export type { SavedLayout, SavedState, VariableOptions } from './method-base';
+export { MethodBase } from './method-base';
 export type { BlockOptions, KeysValues } from './block';
 export { Block, LayerNorm, Linear } from './block';
 export { attention, dropPath, gelu, layerNorm, linear, perImageDropout, reshape, residualAdd } from './ops';

@@ -4,7 +4,7 @@ import { Block, LayerNorm, Linear } from './block';
 import type { VitConfig, VitConfigInput } from './config';
 import { numPrefixTokens, patchGrid, resolveVitConfig } from './config';
 import { ConfigError, ShapeError } from './errors';
-import type { BlockContext, ForwardContext, ForwardState, SiteContext, VitExtension } from './extension';
+import type { BlockContext, TokenSlots, ForwardContext, ForwardState, SiteContext, VitExtension } from './extension';
 import { Hooks } from './hooks';
 import { recomputeSegment } from './lean-tape';
 import { reshape } from './ops';
@@ -99,7 +99,7 @@ export class VisionTransformer {
   /** LayerNorm after pooling (present when `fcNorm`). */
   readonly fcNorm: LayerNorm | null;
   private classifierHead: Linear | null;
-  private readonly hooks = new Hooks();
+  private readonly hooks: Hooks;
   private disposed = false;
 
   /**
@@ -108,6 +108,7 @@ export class VisionTransformer {
    */
   constructor(config: VitConfigInput | VitConfig, options: VitOptions = {}) {
     this.config = resolveVitConfig(config);
+    this.hooks = new Hooks(numPrefixTokens(this.config));
     const { embedDim: dim, patchSize, inChans, depth } = this.config;
     const seed = options.seed ?? 0;
     const zeros = oneOf('weights', options.weights ?? 'random', ['random', 'zeros'] as const) === 'zeros';
@@ -174,8 +175,29 @@ export class VisionTransformer {
     return found;
   }
 
+  /** Every attached extension, in attach order, switched off or not. */
   get extensions(): readonly VitExtension[] {
     return this.hooks.extensions;
+  }
+
+  /** The attached extensions the forward pass runs now (not switched off by `disableExtensions`). */
+  get activeExtensions(): readonly VitExtension[] {
+    return this.hooks.active;
+  }
+
+  /**
+   * Runs `run` with `extensions` (default: every attached one) switched off, as peft's
+   * `disable_adapter()`: the backbone computes as if they were detached, attach order is kept, and
+   * calls nest. An async `run` keeps them off until its promise settles. Data-dependent
+   * initialisations (Self-Prompt Tuning, SCT's channel scores) and VQT's frozen pass use it.
+   */
+  disableExtensions<T>(run: () => T, extensions: readonly VitExtension[] = this.hooks.extensions): T {
+    return this.hooks.disable(extensions, run);
+  }
+
+  /** Where `extension`'s inserted tokens sit now (see `VitExtension.insertedTokens`). */
+  tokenSlots(extension: VitExtension): TokenSlots {
+    return this.hooks.slots(extension);
   }
 
   /** Adds a tuning method's hooks; several compose, called in attach order. */

@@ -50,10 +50,19 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
     this.config = config;
   }
 
-  /** The seed of a named draw of this method: distinct per method name, site and config seed. */
+  /**
+   * The key of a random site of this method's forward passes (prompt dropout, Gumbel noise), for
+   * `perImageDropout`/`deriveSeed` with the pass's seed: distinct per method name, so composed
+   * methods never share a draw.
+   */
+  protected site(name: string): number {
+    return randomSite(`${this.name}/${name}`);
+  }
+
+  /** The seed of a named initial draw of this method: distinct per config seed, method name and site. */
   protected seedFor(site: string, ...parts: readonly number[]): number {
     const seed = typeof this.config.seed === 'number' ? this.config.seed : 0;
-    return deriveSeed(seed, randomSite(this.name), randomSite(site), ...parts);
+    return deriveSeed(seed, this.site(site), ...parts);
   }
 
   /**

@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, gelu, integer, knownOptions, numberInRange } from '@visual-peft/vit-core';
+import { ConfigError, MethodBase, gelu, integer, knownOptions, numberInRange } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
 import { applyBottleneck, createBottleneck } from './bottleneck';
 import { timmTruncNormal } from './initializers';
-import { MethodBase } from './method-base';
 
 export type AdapterConfigInput = {
   readonly bottleneck?: number;
@@ -51,7 +50,7 @@ export class AdapterMethod extends MethodBase<Required<AdapterConfigInput>> {
   private readonly adapters: readonly Bottleneck[];
 
   constructor(model: VisionTransformer, config: AdapterConfig) {
-    super(config);
+    super(config.toJSON());
     this.dim = model.config.embedDim;
     const init = (shape: readonly number[], seed: number) => timmTruncNormal(shape, config.initStd, seed);
     this.adapters = model.blocks.map((block) =>

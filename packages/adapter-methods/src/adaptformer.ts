@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
-import { integer, knownOptions, layerNorm, oneOf, perImageDropout, positiveNumber, randomSite, rate } from '@visual-peft/vit-core';
+import { MethodBase, integer, knownOptions, layerNorm, oneOf, perImageDropout, positiveNumber, rate } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
 import { applyBottleneck, createBottleneck } from './bottleneck';
 import { kaimingUniform } from './initializers';
-import { MethodBase } from './method-base';
 
 /** Where AdaptFormer's optional LayerNorm sits: nowhere, on the branch input, or on its scaled output. */
 export type AdaptFormerLayerNorm = 'none' | 'in' | 'out';
@@ -22,8 +21,6 @@ export type AdaptFormerConfigInput = {
 /** torch.nn.LayerNorm's default epsilon, which AdaptFormer's adapter norm keeps. */
 const ADAPTER_NORM_EPS = 1e-5;
 
-/** The key of the bottleneck dropout's draws (with the block index). */
-const DROPOUT_SITE = randomSite('adapter-methods/adaptformer-dropout');
 
 /**
  * AdaptFormer (Chen et al., NeurIPS 2022): beside every block's MLP a parallel branch reads the
@@ -72,7 +69,7 @@ export class AdaptFormerMethod extends MethodBase<Required<AdaptFormerConfigInpu
   private readonly branches: readonly AdaptFormerBranch[];
 
   constructor(model: VisionTransformer, config: AdaptFormerConfig) {
-    super(config);
+    super(config.toJSON());
     const dim = model.config.embedDim;
     this.dim = dim;
     this.branches = model.blocks.map((block) => {
@@ -103,7 +100,7 @@ export class AdaptFormerMethod extends MethodBase<Required<AdaptFormerConfigInpu
         if (!context.training || dropout === 0) return active;
         // Rows are [B * T, r]: one row of draws per image, keyed by its place in the step's batch.
         const perImage = tf.reshape(active, [input.shape[0], -1]);
-        return tf.reshape(perImageDropout(perImage, dropout, context, [DROPOUT_SITE, context.blockIndex]), active.shape);
+        return tf.reshape(perImageDropout(perImage, dropout, context, [this.site('dropout'), context.blockIndex]), active.shape);
       };
       let update = tf.mul(applyBottleneck(rows, projections, activate), scale) as tf.Tensor2D;
       if (normAt === 'out') update = layerNorm(update, norm!.weight as tf.Tensor1D, norm!.bias as tf.Tensor1D, ADAPTER_NORM_EPS);

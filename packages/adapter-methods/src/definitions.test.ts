@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { CheckpointMismatchError, ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ConfigError } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { useTinyModel } from './__fixtures__/test-kit';
 import { ADAPTER_METHOD_DEFINITIONS } from './definitions';
@@ -54,7 +54,7 @@ describe('ADAPTER_METHOD_DEFINITIONS', () => {
     expect(() => definition('ssf').create(kit.model, { initStd: -1 })).toThrow(/^initStd must be a finite number >= 0/);
   });
 
-  it('loads weights only when every name and shape fits, changing nothing otherwise', () => {
+  it('loads weights only when every name, shape and dtype fits (one CheckpointMismatchError), changing nothing otherwise', () => {
     for (const entry of ADAPTER_METHOD_DEFINITIONS) {
       const method = entry.create(kit.model, {});
       const saved = method.weights();
@@ -67,7 +67,7 @@ describe('ADAPTER_METHOD_DEFINITIONS', () => {
       expect(() => method.loadWeights(missing)).toThrow(`${entry.name} weights does not fit the model: missing keys: ${firstName}`);
       expect(() => method.loadWeights(extra)).toThrow(/unexpected keys: stray\.weight$/);
       expect(() => method.loadWeights(reshaped)).toThrow(`wrong shapes: ${firstName} expected [${firstTensor.shape.join(', ')}] found [${firstTensor.size + 1}]`);
-      expect(() => method.loadWeights(integer)).toThrow(ShapeError);
+      expect(() => method.loadWeights(integer)).toThrow(`wrong dtypes: ${firstName} expected float32 found int32`);
       expect(method.trainableVariables()[0]!.dataSync()).toEqual(firstTensor.dataSync());
       tf.dispose([extra.get('stray.weight')!, reshaped.get(firstName)!, integer.get(firstName)!, ...saved.values()]);
       method.dispose();

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LinearSite, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, integer, knownOptions, positiveNumber } from '@visual-peft/vit-core';
+import { ConfigError, MethodBase, ShapeError, integer, knownOptions, positiveNumber } from '@visual-peft/vit-core';
 import { kaimingUniform } from './initializers';
-import { MethodBase } from './method-base';
 import { beginMerge, mergedInto, refuseIfMerged, setMerged } from './merge-state';
 
 export type LoraConfigInput = {
@@ -56,7 +55,7 @@ export class LoraMethod extends MethodBase<Required<LoraConfigInput>> {
   private readonly updates: readonly { readonly query: LowRank; readonly value: LowRank }[];
 
   constructor(model: VisionTransformer, config: LoraConfig) {
-    super(config);
+    super(config.toJSON());
     this.scaling = config.alpha / config.rank;
     const dim = model.config.embedDim;
     this.dim = dim;

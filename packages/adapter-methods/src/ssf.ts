@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNorm, Linear, LinearSite, NormSite, Parameter, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, integer, knownOptions, numberInRange, tfjsSeed } from '@visual-peft/vit-core';
-import { MethodBase } from './method-base';
+import { ConfigError, MethodBase, ShapeError, integer, knownOptions, numberInRange, tfjsSeed } from '@visual-peft/vit-core';
 import { beginMerge, refuseIfMerged, setMerged } from './merge-state';
 
 export type SsfConfigInput = {
@@ -84,7 +83,7 @@ export class SsfMethod extends MethodBase<Required<SsfConfigInput>> {
   private readonly byKey: ReadonlyMap<string, SsfTarget>;
 
   constructor(model: VisionTransformer, config: SsfConfig) {
-    super(config);
+    super(config.toJSON());
     this.targets = ssfLayers(model).map(({ key, kind, channels }) => ({
       key,
       kind,

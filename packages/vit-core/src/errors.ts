@@ -52,17 +52,12 @@ export class CheckpointMismatchError extends VisualPeftError {
     const parts: string[] = [];
     if (missing.length > 0) parts.push(`missing keys: ${missing.join(', ')}`);
     if (unexpected.length > 0) parts.push(`unexpected keys: ${unexpected.join(', ')}`);
-    if (mismatched.length > 0) {
-      parts.push(
-        `wrong shapes: ${mismatched
-          .map((m) =>
-            m.dtype === undefined
-              ? `${m.key} expected [${m.expected.join(', ')}] found [${m.found.join(', ')}]`
-              : `${m.key} expected dtype ${m.dtype.expected} found ${m.dtype.found}`,
-          )
-          .join('; ')}`,
-      );
+    const shapes = mismatched.filter((m) => m.dtype === undefined);
+    const dtypes = mismatched.filter((m) => m.dtype !== undefined);
+    if (shapes.length > 0) {
+      parts.push(`wrong shapes: ${shapes.map((m) => `${m.key} expected [${m.expected.join(', ')}] found [${m.found.join(', ')}]`).join('; ')}`);
     }
+    if (dtypes.length > 0) parts.push(`wrong dtypes: ${dtypes.map((m) => `${m.key} expected ${m.dtype!.expected} found ${m.dtype!.found}`).join('; ')}`);
     super(`${source} does not fit the model: ${parts.join('; ')}`);
   }
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, checkTensors } from './errors';
 import type { TuningMethod } from './extension';
 import { randomSite } from './per-image-random';
-import { deriveSeed } from './random';
+import { tfjsSeed } from './random';
 
 /** How a method's variable is saved: as held, or transposed (a [in, out] weight saved as PyTorch's Linear [out, in]). */
 export type SavedLayout = 'as-is' | 'transposed';
@@ -59,10 +59,13 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
     return randomSite(`${this.name}/${name}`);
   }
 
-  /** The seed of a named initial draw of this method: distinct per config seed, method name and site. */
+  /**
+   * The seed of a named initial draw of this method: distinct per config seed, method name and
+   * site, never 0 (which tfjs's random ops take as "unseeded").
+   */
   protected seedFor(site: string, ...parts: readonly number[]): number {
     const seed = typeof this.config.seed === 'number' ? this.config.seed : 0;
-    return deriveSeed(seed, this.site(site), ...parts);
+    return tfjsSeed(seed, this.site(site), ...parts);
   }
 
   /**

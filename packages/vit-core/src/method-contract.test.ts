@@ -177,7 +177,7 @@ describe('MethodBase', () => {
       ['scale', tf.zeros([4], 'int32')],
       ['head.weight', tf.zeros([2, 4])],
     ]);
-    expect(() => method.loadWeights(ints)).toThrow('m weights does not fit the model: wrong shapes: scale expected dtype float32 found int32');
+    expect(() => method.loadWeights(ints)).toThrow('m weights does not fit the model: wrong dtypes: scale expected float32 found int32');
     tf.dispose([...wrong.values(), ...ints.values()]);
     method.dispose();
   });

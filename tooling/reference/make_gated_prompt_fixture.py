@@ -2,8 +2,10 @@
 """Independent PyTorch reference for the prompt methods on the tiny fixture ViT.
 
 Reads the tiny ViT of make_vit_fixture.py (packages/vit-core/src/__fixtures__/tiny-vit/: config,
-weights, inputs) and computes in float64, from the equations of METHODS.md rather than any
-TypeScript code:
+weights, inputs) and computes in float64, from the papers and the authors' code rather than any
+TypeScript code (GatedPT: arXiv 2306.05067 Section 4, ryongithub/GatedPromptTuning
+src/models/vit_prompt/vit_mae.py and src/configs/config.py; VPT-deep: KMnP/vpt
+src/models/vit_prompt/vit.py; NMI: SPT, arXiv 2402.02382, Figure 2):
 
 - Gated Prompt Tuning, gates and temperatures on: P prompts inserted after CLS (no position
   embedding); temperatures clamped to [0.01, 10] before the pass; block l's attention

@@ -39,7 +39,7 @@ export function classificationSplits(name: DatasetName): readonly string[] {
   throw new ConfigError('dataset', name, 'must be a classification dataset (ade20k is segmentation)');
 }
 
-/** The protocol a dataset follows by default (METHODS.md: FGVC train/val/test; VTAB-1k train800/val200). */
+/** The protocol a dataset follows by default (VPT's `train.py` and `tune_vtab.py`: FGVC train/val/test; VTAB-1k train800/val200). */
 export function classificationProtocol(name: DatasetName): ClassificationProtocol {
   if (isFgvcDataset(name)) {
     return { train: 'train', validation: 'val', finalTrain: 'train', test: 'test', trainPipeline: 'fgvc-train', evalPipeline: 'fgvc-test' };

@@ -11,7 +11,7 @@ import { writeSyntheticDataset } from './synthetic-dataset';
 const base = mkdtempSync(join(tmpdir(), 'datasets-fgvc-'));
 
 describe('FGVC loaders (VPT split files)', () => {
-  it('has the five datasets with METHODS.md class counts and image roots', () => {
+  it("has the five datasets with VPT's class counts and image roots", () => {
     expect(Object.fromEntries(Object.entries(FGVC_DATASETS).map(([name, info]) => [name, [info.numClasses, info.imageDir]]))).toEqual({
       cub: [200, 'images'],
       nabirds: [555, 'images'],

@@ -7,7 +7,7 @@ import type { DatasetLoadOptions } from './read-split-file';
 import { checkImageExists, readSplitFile, resolveLoadOptions } from './read-split-file';
 import { parseSplitJson } from './split-json';
 
-/** The five FGVC datasets of VPT: image folder under the root and class count (METHODS.md, Benchmarks). */
+/** The five FGVC datasets of VPT: image folder under the root (`src/data/datasets/json_dataset.py`) and class count (`configs/prompt/<dataset>.yaml`). */
 export const FGVC_DATASETS = {
   cub: { title: 'CUB-200-2011', imageDir: 'images', numClasses: 200 },
   nabirds: { title: 'NABirds', imageDir: 'images', numClasses: 555 },

@@ -24,7 +24,7 @@ const example = (async () => {
   return (await loadVtab('cifar', base, 'test')).examples[0]!;
 })();
 
-describe('pipeline presets (METHODS.md, Preprocessing)', () => {
+describe('pipeline presets (docs/recipes.md, Preprocessing)', () => {
   it('fgvc-test: shorter side 256 bilinear, then the centre 224', async () => {
     const input = await example;
     const out = await runImagePipeline(input, pipelinePreset('fgvc-test'), new SeededRandom(0));

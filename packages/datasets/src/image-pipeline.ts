@@ -63,7 +63,7 @@ export async function runImagePipeline(example: ImageExample, pipeline: ImagePip
   return image;
 }
 
-/** The named recipes of METHODS.md (Preprocessing). */
+/** The papers' preprocessing recipes by name (VPT's and SCT's released code; docs/recipes.md, Preprocessing). */
 export type PipelinePresetName = 'fgvc-train' | 'fgvc-test' | 'vtab' | 'vtab-sct-train' | 'vtab-sct-test';
 
 export const PIPELINE_PRESETS: readonly PipelinePresetName[] = ['fgvc-train', 'fgvc-test', 'vtab', 'vtab-sct-train', 'vtab-sct-test'];

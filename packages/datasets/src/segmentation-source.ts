@@ -42,7 +42,7 @@ export type SegmentationBatchSource = ((epoch: number, startBatch?: number) => A
 /** mmseg's ADE20K training pipeline (configs/_base_/datasets/ade20k.py). */
 export interface SegmentationTrainConfig {
   readonly mode: 'train';
-  /** Side of the square crop. Default 512 (METHODS.md, ADE20K). */
+  /** Side of the square crop. Default 512 (that config's `crop_size`). */
   readonly cropSize: number;
   /** [long, short] edge the random scale multiplies. Default [2048, 512] (mmseg's img_scale). */
   readonly baseScale: readonly [number, number];

@@ -5,7 +5,7 @@ import type { SeededRandom } from '@visual-peft/vit-core';
 /** One augmentation or geometry step on RGB planes (0..255); draws its randomness from `random`. */
 export type ImageStep = (image: PlanarImage, random: SeededRandom) => PlanarImage;
 
-/** ImageNet channel statistics on the 0..1 scale (METHODS.md, Preprocessing). */
+/** ImageNet channel statistics on the 0..1 scale (timm `timm/data/constants.py`; VPT `src/data/transforms.py`). */
 export const IMAGENET_MEAN: readonly [number, number, number] = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: readonly [number, number, number] = [0.229, 0.224, 0.225];
 

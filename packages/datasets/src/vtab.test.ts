@@ -9,7 +9,7 @@ import { VTAB_SPLITS, VTAB_TASKS, loadVtab } from './vtab';
 const root = mkdtempSync(join(tmpdir(), 'datasets-vtab-'));
 
 describe('VTAB-1k loader', () => {
-  it('knows the 19 tasks, their class counts and groups (METHODS.md)', () => {
+  it('knows the 19 tasks, their class counts and groups (docs/recipes.md, VTAB-1k)', () => {
     const byGroup = (group: string) => Object.entries(VTAB_TASKS).filter(([, task]) => task.group === group).map(([name, task]) => `${name} ${task.numClasses}`);
     expect(byGroup('natural')).toEqual(['caltech101 102', 'cifar 100', 'dtd 47', 'oxford_flowers102 102', 'oxford_iiit_pet 37', 'svhn 10', 'sun397 397']);
     expect(byGroup('specialized')).toEqual(['patch_camelyon 2', 'eurosat 10', 'resisc45 45', 'diabetic_retinopathy 5']);

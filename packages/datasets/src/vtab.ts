@@ -8,7 +8,7 @@ import { checkImageExists, readSplitFile, resolveLoadOptions } from './read-spli
 
 export type VtabGroup = 'natural' | 'specialized' | 'structured';
 
-/** The 19 task folders of the VTAB-1k release, their class counts and groups (METHODS.md, Benchmarks). */
+/** The 19 task folders of the VTAB-1k release, their class counts and groups (docs/recipes.md, VTAB-1k). */
 export const VTAB_TASKS = {
   caltech101: { numClasses: 102, group: 'natural' },
   cifar: { numClasses: 100, group: 'natural' },

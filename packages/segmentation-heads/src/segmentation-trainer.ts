@@ -25,7 +25,7 @@ export interface SegmentationOptimizers {
 export interface SegmentationTrainerConfig {
   /** Length of the run; the poly schedule reaches its floor at the end. Required; ADE20K: 160,000. */
   readonly maxIterations: number;
-  /** Peak learning rate of the backbone group. Default 1e-3 (METHODS.md, mmseg's SGD). */
+  /** Peak learning rate of the backbone group. Default 1e-3 (mmseg's SETR-PUP ADE20K config, SGD). */
   readonly learningRate: number;
   /** The heads' rate over the backbone group's. Default 10 (mmseg's `lr_mult=10` on every key containing 'head'). */
   readonly headLearningRateMultiplier: number;
@@ -82,7 +82,7 @@ export interface SegmentationStepResult {
 type GroupName = keyof SegmentationOptimizers;
 
 /**
- * The training step of SETR-PUP on a tuned ViT (METHODS.md, ADE20K): one backbone pass feeds the
+ * The training step of SETR-PUP on a tuned ViT (docs/recipes.md, ADE20K): one backbone pass feeds the
  * decode and auxiliary heads, loss = decode + 0.4 * each auxiliary, gradients for the backbone
  * group (what the tuning method trains) and the heads, each group updated by its own optimiser at
  * its poly-scheduled rate, the heads at 10x. The optimisers are the caller's: this class never

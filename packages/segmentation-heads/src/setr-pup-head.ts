@@ -8,7 +8,7 @@ import { resizeBilinear } from './resize-bilinear';
 
 /** The shape of one SETR-PUP head: what mmseg's SETRUPHead takes besides its input and classes. */
 export interface SetrPupHeadOptions {
-  /** Output channels of every stage's conv. Default 256 (mmseg's SETR-PUP configs, METHODS.md). */
+  /** Output channels of every stage's conv. Default 256 (mmseg's `configs/_base_/models/setr_pup.py` and ADE20K config). */
   readonly channels: number;
   /** Kernel of the stage convs, 1 or 3 (padding (k - 1) / 2). Default 3 (SETR-PUP). */
   readonly kernelSize: 1 | 3;

@@ -14,7 +14,7 @@ export interface SetrPupConfig {
   /** The decode head on the last block. Defaults: 256 channels, 3x3 convs, 4 stages of x2 (x16), no dropout. */
   readonly decodeHead: SetrPupHeadOptions;
   /**
-   * Each auxiliary head. Defaults as the decode head but 2 stages of x2 (x4, METHODS.md). mmseg's
+   * Each auxiliary head. Defaults as the decode head but 2 stages of x2 (x4; docs/recipes.md). mmseg's
    * ADE20K SETR-PUP config leaves SETRUPHead's `up_scale=4` per stage (x16): `{ upScale: 4 }`.
    */
   readonly auxiliaryHead: SetrPupHeadOptions;
@@ -23,7 +23,7 @@ export interface SetrPupConfig {
    * and 9 of ViT-B counted from 1, as the GatedPT paper taps them.
    */
   readonly auxiliaryIndices: readonly number[];
-  /** Weight of each auxiliary head's loss. Default 0.4 (mmseg, METHODS.md). */
+  /** Weight of each auxiliary head's loss. Default 0.4 (mmseg's SETR-PUP configs, `loss_weight=0.4`). */
   readonly auxiliaryWeight: number;
   /** Label value that carries no class. Default 255 (ADE20K with reduce_zero_label). */
   readonly ignoreIndex: number;
@@ -93,7 +93,7 @@ export interface HeadParameterCounts {
 }
 
 /**
- * SETR-PUP semantic segmentation on a ViT (METHODS.md, ADE20K): a decode head on the last block's
+ * SETR-PUP segmentation on a ViT (arXiv 2012.15840; docs/recipes.md, ADE20K): a decode head on the last block's
  * patch tokens and auxiliary heads on chosen blocks, as mmseg's SETR-PUP. The backbone's tokens are
  * taken without its final norm (mmseg's ViT `final_norm=False`); each head brings its own LayerNorm.
  * Any tuning method attached to the backbone (prompts included: the heads read the last N tokens)

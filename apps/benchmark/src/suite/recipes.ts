@@ -38,7 +38,7 @@ export interface Recipe {
   readonly segmentation?: SegmentationSettings;
 }
 
-/** What a semantic-segmentation recipe adds: its length, crop and heads (METHODS.md, ADE20K). */
+/** What a semantic-segmentation recipe adds: its length, crop and heads (docs/recipes.md, ADE20K). */
 export interface SegmentationSettings {
   /** Training steps. ADE20K: 160,000. */
   readonly iterations: number;
@@ -162,7 +162,7 @@ export const SEGMENTATION_UNSUPPORTED: Readonly<Record<string, string>> = {
 
 /**
  * A method's recipe for ADE20K: SETR-PUP on the tuned backbone as the GatedPT paper trains it
- * (METHODS.md; mmseg's SETR config): SGD momentum 0.9, lr 1e-3 without weight decay, the heads at
+ * (GatedPT Sec. 5.1; mmseg's SETR config; docs/recipes.md): SGD momentum 0.9, lr 1e-3 without weight decay, the heads at
  * 10x, poly decay (power 0.9) to 1e-4 over 160k iterations of batch 16, 512 crops. No grid: ADE20K
  * has no held-out split to search on, and the papers report the validation split. The method keeps
  * its own options (prompts, gates, adapters).

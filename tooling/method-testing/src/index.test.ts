@@ -1,24 +1,26 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
+import type { BlockContext, BranchSite, BranchTensors, Diagnostic, VisionTransformer } from '@visual-peft/vit-core';
+import { MethodBase } from '@visual-peft/vit-core';
 import { describeMethodContract } from './index';
 
 /** A minimal real method for the kit's own test: a learnable per-channel scale after each MLP branch. */
-function channelScale(model: VisionTransformer): TuningMethod {
-  const dim = model.config.embedDim;
-  let scales = model.blocks.map(() => tf.tidy(() => tf.variable(tf.ones([dim]), true)));
-  return {
-    name: 'channel-scale',
-    config: {},
-    branchOutput: (site, branch, context) => (site === 'mlp' ? tf.mul(branch.output, scales[context.blockIndex]!) : branch.output),
-    trainableVariables: () => scales,
-    numParameters: () => scales.length * dim,
-    weights: () => new Map(scales.map((scale, index) => [`scales.${index}`, scale.clone()])),
-    loadWeights: (weights) => scales.forEach((scale, index) => scale.assign(weights.get(`scales.${index}`)!)),
-    dispose: () => {
-      tf.dispose(scales);
-      scales = [];
-    },
-  };
+class ChannelScale extends MethodBase<{ seed: number }> {
+  readonly name = 'channel-scale';
+  private readonly scales: tf.Variable[];
+
+  constructor(model: VisionTransformer) {
+    super({ seed: 0 });
+    this.scales = model.blocks.map((block) => this.addVariable(`blocks.${block.index}.scale`, () => tf.ones([model.config.embedDim])));
+  }
+
+  branchOutput(site: BranchSite, branch: BranchTensors, context: BlockContext): tf.Tensor3D {
+    return site === 'mlp' ? tf.mul(branch.output, this.scales[context.blockIndex]!) : branch.output;
+  }
+
+  diagnostics(): Diagnostic[] {
+    const means = this.scales.map((scale) => tf.tidy(() => tf.mean(scale).dataSync()[0]!));
+    return [{ kind: 'per-block', name: 'mean-scale', title: 'mean channel scale of each block', firstBlock: 0, values: means }];
+  }
 }
 
-describeMethodContract([{ name: 'channel-scale', create: channelScale, expectedParameters: 64 }]);
+describeMethodContract([{ name: 'channel-scale', create: (model) => new ChannelScale(model), expectedParameters: 64 }]);

@@ -4,8 +4,8 @@
  * with one case per configuration it supports.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
-import { VisionTransformer, applyTrainablePolicy, getStateDict, leanVariableGrads } from '@visual-peft/vit-core';
+import type { BatchSource, Diagnostic, TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, DIAGNOSTIC_KINDS, VisionTransformer, applyTrainablePolicy, getStateDict, leanVariableGrads } from '@visual-peft/vit-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 /** 2 blocks, 32 dims, 32x32 images, 4x4 patches of 8, 5 classes. */
@@ -146,6 +146,62 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
         model.detach(fresh);
         fresh.dispose();
         tf.dispose([...saved.values()]);
+      });
+
+      it('switched off by disableExtensions computes the pretrained model bit for bit, and the tuned one again after', () => {
+        const tuned = logits(model, images);
+        expect(model.disableExtensions(() => logits(model, images), [method])).toEqual(pretrained);
+        expect(logits(model, images)).toEqual(tuned);
+      });
+
+      it('refuses weights with a name missing in one CheckpointMismatchError, changing nothing', () => {
+        const saved = method.weights();
+        const [first] = [...saved.keys()];
+        const before = logits(model, images);
+        const partial = new Map([...saved].filter(([name]) => name !== first));
+        expect(() => method.loadWeights(partial)).toThrow(CheckpointMismatchError);
+        expect(() => method.loadWeights(partial)).toThrow(`missing keys: ${first}`);
+        expect(logits(model, images)).toEqual(before);
+        tf.dispose([...saved.values()]);
+      });
+
+      it('trains through its own training forward, if it has one, to the logits of the model’s forward pass', () => {
+        if (method.trainingForward === undefined) return;
+        const forward = method.trainingForward();
+        const context = { training: false, seed: undefined, epoch: 0, globalStep: 0, imageOffset: 0, recompute: false };
+        const prepared = forward.prepare === undefined ? undefined : tf.tidy(() => forward.prepare!(images, context));
+        const own = tf.tidy(() => forward.logits(images, context, prepared).dataSync() as Float32Array);
+        if (prepared !== undefined) tf.dispose(prepared);
+        const plain = logits(model, images);
+        own.forEach((value, index) => expect(Math.abs(value - plain[index]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(plain[index]!))));
+      });
+
+      it('reports diagnostics, if it has them, as valid typed records without changing itself', async () => {
+        if (method.diagnostics === undefined) return;
+        const before = logits(model, images);
+        const source: BatchSource = async function* () {
+          yield {
+            images: images.dataSync() as Float32Array,
+            labels: Int32Array.from({ length: BATCH }, (_, i) => i % model.numClasses),
+            shape: images.shape as [number, number, number, number],
+          };
+        };
+        const tensors = tf.memory().numTensors;
+        const records: Diagnostic[] = await method.diagnostics({ model, images, source, epoch: 0 });
+        expect(tf.memory().numTensors, 'tensors left by diagnostics').toBe(tensors);
+        expect(records.length).toBeGreaterThan(0);
+        const names = records.map((record) => record.name);
+        expect(new Set(names).size, 'names are unique').toBe(names.length);
+        for (const record of records) {
+          expect(record.name).toMatch(/^[a-z0-9]+(-[a-z0-9]+)*$/);
+          expect(record.title.length).toBeGreaterThan(0);
+          expect(DIAGNOSTIC_KINDS).toContain(record.kind);
+          const numbers = record.kind === 'scalar' ? [record.value] : record.kind === 'per-block' ? record.values : [...record.selected.flat(), ...(record.scores ?? []).flat()];
+          expect(numbers.every(Number.isFinite), record.name).toBe(true);
+          if (record.kind === 'per-block') expect(record.firstBlock + record.values.length).toBeLessThanOrEqual(model.config.depth);
+          if (record.kind === 'channels') expect(record.selected.length).toBe(model.config.depth);
+        }
+        expect(logits(model, images)).toEqual(before);
       });
 
       it('gives the same gradients through the lean backward pass (bit for bit) and with every block recomputed', () => {

@@ -16,8 +16,8 @@ import type { Io } from '../io';
 import { buildMethod, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
-import { runTorchReference } from '../torch-reference';
-import { stepOptions, trainingStep } from '../training-step';
+import { runTorchReference } from '../step/torch-reference';
+import { stepOptions, trainingStep } from '../step/training-step';
 
 export const MEMORY_USAGE =
   'memory --backbone <preset | config.json> --methods <name,name,...> [--batch 1,2[,4...]] [--recompute] [--classes 100] [--set <method>.<key>=<value> ...] ' +

@@ -9,8 +9,8 @@ import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
 import { METHODS } from '../methods';
-import { runTorchReference } from '../torch-reference';
-import { trainingStep } from '../training-step';
+import { runTorchReference } from '../step/torch-reference';
+import { trainingStep } from '../step/training-step';
 
 export const SPEED_USAGE =
   'speed [--backends wasm,wasm-fast,wasm-fast-mt,wasm-onnx,cpu,tensorflow,torch] [--batch 4,8] [--repeats N] [--methods linear,full] [--threads N] [--budget S] [--quick] [--recompute] [--model <preset | config.json>] [--python PATH]';

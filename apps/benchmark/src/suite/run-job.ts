@@ -13,7 +13,7 @@ import { DivergenceError } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
-import type { MicroBatchChoice, MicroBatchSetting } from '../micro-batch';
+import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
 import { firstBatch, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from './main';
+import { main } from '../main';
 import { hasTorch } from './__fixtures__/has-torch';
 
-const tinyConfig = fileURLToPath(new URL('../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
+const tinyConfig = fileURLToPath(new URL('../../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
 const tiny = ['speed', '--model', tinyConfig, '--batch', '1,2', '--repeats', '1', '--threads', '2'];
 
 

@@ -4,9 +4,9 @@ import type { BackendInfo } from '@visual-peft/backends';
 import type { Trainer } from '@visual-peft/training';
 import { sliceBatch } from '@visual-peft/training';
 import type { ImageBatch } from '@visual-peft/vit-core';
-import type { SystemProbe } from './doctor/system-probe';
-import { gpuMemoryBytes, systemProbe } from './doctor/system-probe';
-import { UsageError } from './errors';
+import type { SystemProbe } from '../doctor/system-probe';
+import { gpuMemoryBytes, systemProbe } from '../doctor/system-probe';
+import { UsageError } from '../errors';
 
 /** The share of the memory budget `auto` plans to fill: the rest is headroom (see `chooseMicroBatch`). */
 export const MICRO_BATCH_MARGIN = 0.8;

@@ -1,5 +1,4 @@
 import { totalmem } from 'node:os';
-import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '@visual-peft/backends';
 import type { Trainer } from '@visual-peft/training';
 import { sliceBatch } from '@visual-peft/training';
@@ -7,6 +6,7 @@ import type { ImageBatch } from '@visual-peft/vit-core';
 import type { SystemProbe } from '../doctor/system-probe';
 import { gpuMemoryBytes, systemProbe } from '../doctor/system-probe';
 import { UsageError } from '../errors';
+import { gradientPass, profileStep } from './profile-step';
 
 /** The share of the memory budget `auto` plans to fill: the rest is headroom (see `chooseMicroBatch`). */
 export const MICRO_BATCH_MARGIN = 0.8;
@@ -95,21 +95,12 @@ export async function memoryBudget(backend: BackendInfo, probe: SystemProbe = sy
   return { bytes: Math.floor(HOST_MEMORY_SHARE * hostBytes), source: 'half the host memory' };
 }
 
-/** The probe's passes: seeded, so that the draws (and the memory) are those of a training step. */
-const PROBE_PASS = { seed: 0, epoch: 0, globalStep: 0 } as const;
-
 /**
  * Two probe passes as `trainer` runs them (forward and backward, the gradients freed, no update):
  * the first one and the first two images of `batch`, each measured by tf.profile's peak.
  */
 export async function probeMicroBatch(trainer: Trainer, batch: ImageBatch): Promise<MicroBatchProbe> {
-  const peak = async (images: number) =>
-    (
-      await tf.profile(() => {
-        const { loss, gradients } = trainer.gradients(sliceBatch(batch, 0, images), PROBE_PASS);
-        tf.dispose([loss, ...gradients.values()]);
-      })
-    ).peakBytes;
+  const peak = async (images: number) => (await profileStep(gradientPass(trainer, sliceBatch(batch, 0, images)))).peakBytes;
   const peakOne = await peak(1);
   const peakTwo = await peak(2);
   const trainableBytes = trainer.parameters.reduce((sum, parameter) => sum + 4 * parameter.variable.size, 0);

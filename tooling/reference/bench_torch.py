@@ -5,7 +5,7 @@ Usage (the benchmark runs it; by hand from the repository root):
 
     /usr/bin/python3 tooling/reference/bench_torch.py --plan '{"threads": 2, ...}'
 
-The plan (JSON) says what to measure; the keys are those `apps/benchmark/src/commands/speed.ts`
+The plan (JSON) says what to measure; the keys are those `apps/benchmark/src/speed/torch.ts`
 writes: threads, repeats, model (the ViT config in timm's camelCase names, square images),
 matmuls ([{name, a, b, transposeA, transposeB}]), blockBatches, stepBatch, methods (of "linear"
 and "full"), numClasses. Prints one JSON object on stdout: the

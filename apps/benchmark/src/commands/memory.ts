@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import type { BackendPreference } from '@visual-peft/backends';
 import { wasmHeapBytes } from '@visual-peft/backends';
 import type { VitConfig } from '@visual-peft/vit-core';
@@ -16,8 +15,10 @@ import type { Io } from '../io';
 import { buildMethod, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
-import { runTorchReference } from '../torch-reference';
-import { stepOptions, trainingStep } from '../training-step';
+import { markdownTable } from '../step/markdown-table';
+import { profileStep } from '../step/profile-step';
+import { runTorchReference } from '../step/torch-reference';
+import { stepOptions, trainingStep } from '../step/training-step';
 
 export const MEMORY_USAGE =
   'memory --backbone <preset | config.json> --methods <name,name,...> [--batch 1,2[,4...]] [--recompute] [--classes 100] [--set <method>.<key>=<value> ...] ' +
@@ -53,8 +54,7 @@ async function measurePoint(spec: PointSpec): Promise<PointResult> {
   try {
     const step = await trainingStep(model, spec.method, spec.batch, { options: spec.options, recompute: spec.recompute });
     try {
-      const profile = await tf.profile(step.run);
-      return { tensorPeakBytes: profile.peakBytes, heapBytes: wasmHeapBytes() };
+      return { tensorPeakBytes: (await profileStep(step.run)).peakBytes, heapBytes: wasmHeapBytes() };
     } finally {
       step.dispose();
     }
@@ -212,7 +212,7 @@ function render(results: readonly MethodResult[], batches: readonly number[], he
     }
     return cells;
   });
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)];
+  return markdownTable(header, rows);
 }
 
 /** How the peak was measured, for the caption. */

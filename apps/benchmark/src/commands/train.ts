@@ -9,8 +9,8 @@ import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import type { MicroBatchChoice } from '../micro-batch';
-import { describeMicroBatch, memoryBudget, microBatchFlag } from '../micro-batch';
+import type { MicroBatchChoice } from '../step/micro-batch';
+import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
 import { findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
 import { trainJob } from '../train-job';

@@ -8,12 +8,13 @@ import { classificationProtocol } from '@visual-peft/datasets';
 import type { PromptTuning } from '@visual-peft/prompt-methods';
 import { promptNmiAtBlock } from '@visual-peft/prompt-methods';
 import type { VisualQueryTuning } from '@visual-peft/query-tuning';
-import type { ProgressEvent, Trainer, TrainerConfigInput } from '@visual-peft/training';
+import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
 import { DivergenceError } from '@visual-peft/training';
-import type { BatchSource, ImageBatch, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import type { BatchSource, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
-import type { MicroBatchChoice, MicroBatchSetting } from '../micro-batch';
+import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
+import { gradientPass, profileStep } from '../step/profile-step';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
 import { firstBatch, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';
@@ -85,19 +86,6 @@ export interface JobContext {
 }
 
 const PROMPT_METHODS = new Set(['vpt-shallow', 'vpt-deep', 'gated-prompt']);
-
-/**
- * Peak tensor memory of one training step's forward and backward passes as the trainer runs them
- * (micro-batches included; gradients computed and freed, no update applied), and its wall seconds.
- */
-async function profileStep(trainer: Trainer, batch: ImageBatch): Promise<{ peakBytes: number; seconds: number }> {
-  const started = performance.now();
-  const info = await tf.profile(() => {
-    const { loss, gradients } = trainer.gradients(batch, { seed: 1, epoch: 0, globalStep: 0 });
-    tf.dispose([loss, ...gradients.values()]);
-  });
-  return { peakBytes: info.peakBytes, seconds: (performance.now() - started) / 1000 };
-}
 
 /** VQT: per block, the share of the head's weight norm (L2 over its rows) on that block's query features. */
 function queryBlockImportance(vqt: VisualQueryTuning, embedDim: number): number[] {
@@ -281,7 +269,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         return { top1: test.top1, parameters: countParameters(model, methods), options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown> };
       },
       async ({ model, methods, trainer, trainSource, evalSource }: TrainSetup) => {
-        profiled = await profileStep(trainer, await firstBatch(trainSource));
+        profiled = await profileStep(gradientPass(trainer, await firstBatch(trainSource)));
         const prompt = methods.find((method) => PROMPT_METHODS.has(method.name)) as PromptTuning | undefined;
         if (prompt !== undefined) {
           // SPT's Figure 2: NMI between prompts and patch tokens entering block 1, on one fixed validation batch.

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { makeRecord } from './report/__fixtures__/make-record';
-import type { ResultRecord } from './suite/result-record';
-import { runCli } from './run-cli';
+import { makeRecord } from '../report/__fixtures__/make-record';
+import type { ResultRecord } from '../suite/result-record';
+import { runCli } from '../run-cli';
 
 function writeStore(records: readonly ResultRecord[]): string {
   const out = mkdtempSync(join(tmpdir(), 'visual-peft-report-'));

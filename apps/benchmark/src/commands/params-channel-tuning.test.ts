@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
 async function extra(...set: string[]): Promise<number> {
   const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'sct', ...set.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');

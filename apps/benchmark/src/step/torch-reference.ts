@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Io } from './io';
+import type { Io } from '../io';
 
 /** tooling/reference/<name>, looked for above the working directory and above this file. */
 function findReferenceScript(name: string): string | null {

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { perImageSlope } from './commands/memory';
-import { runCli } from './run-cli';
+import { perImageSlope } from './memory';
+import { runCli } from '../run-cli';
 import { hasTorch } from './__fixtures__/has-torch';
 
-const tinyConfig = fileURLToPath(new URL('../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
+const tinyConfig = fileURLToPath(new URL('../../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
 const tiny = ['memory', '--backbone', tinyConfig, '--classes', '5'];
 
 

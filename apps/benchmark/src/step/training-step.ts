@@ -2,8 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@visual-peft/training';
 import type { TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { applyTrainablePolicy } from '@visual-peft/vit-core';
-import { buildMethod, findMethod, trainingForwardFor } from './methods';
-import type { OptionValue } from './set-options';
+import { buildMethod, findMethod, trainingForwardFor } from '../methods';
+import type { OptionValue } from '../set-options';
 import { syntheticBatch, syntheticSource } from './synthetic-data';
 
 /**

@@ -1,9 +1,9 @@
 import { BackendUnavailableError } from '@visual-peft/backends';
 import { describe, expect, it } from 'vitest';
-import { doctor } from './commands/doctor';
-import type { SystemProbe } from './doctor/system-probe';
-import { CUDA_LIBRARIES, findCudaLibraries, parseLdconfigCache, queryGpus, systemProbe } from './doctor/system-probe';
-import { runCli } from './run-cli';
+import { doctor } from './doctor';
+import type { SystemProbe } from '../doctor/system-probe';
+import { CUDA_LIBRARIES, findCudaLibraries, parseLdconfigCache, queryGpus, systemProbe } from '../doctor/system-probe';
+import { runCli } from '../run-cli';
 
 /** A machine with the NVIDIA driver and CUDA's runtime in the loader cache, but no cuDNN and no tfjs-node-gpu. */
 const gpuMachine: SystemProbe = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { main } from './main';
+import { main } from '../main';
 
 async function run(...argv: string[]): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
   const stdout: string[] = [];

@@ -5,11 +5,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { readTrainingCheckpoint } from '@visual-peft/training';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSuite } from './commands/run';
-import { runCli } from './run-cli';
+import { runSuite } from './run';
+import { runCli } from '../run-cli';
 import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
-import type { JobProgress } from './suite/run-job';
-import { auxiliaryTaps, decodeStages, slideStride } from './suite/segmentation-job';
+import type { JobProgress } from '../suite/run-job';
+import { auxiliaryTaps, decodeStages, slideStride } from '../suite/segmentation-job';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-ade20k-'));
 const data = join(directory, 'data');

@@ -3,8 +3,8 @@ import type { BackendInfo } from '@visual-peft/backends';
 import { Trainer, sliceBatch } from '@visual-peft/training';
 import { VisionTransformer, applyTrainablePolicy } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
-import type { SystemProbe } from './doctor/system-probe';
-import { UsageError } from './errors';
+import type { SystemProbe } from '../doctor/system-probe';
+import { UsageError } from '../errors';
 import { HOST_MEMORY_SHARE, WASM_HEAP_LIMIT, chooseMicroBatch, describeMicroBatch, memoryBudget, microBatchFlag, probeMicroBatch } from './micro-batch';
 import { syntheticBatch } from './synthetic-data';
 

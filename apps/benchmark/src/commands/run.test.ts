@@ -4,11 +4,11 @@ import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSuite } from './commands/run';
-import { DEMO_LEARNING_RATES } from './demo/demo-suite';
-import { runCli } from './run-cli';
+import { runSuite } from './run';
+import { DEMO_LEARNING_RATES } from '../demo/demo-suite';
+import { runCli } from '../run-cli';
 import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
-import type { JobProgress } from './suite/run-job';
+import type { JobProgress } from '../suite/run-job';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-run-'));
 const data = join(directory, 'vtab-1k');

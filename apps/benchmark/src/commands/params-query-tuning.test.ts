@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
 async function params(...set: string[]): Promise<Record<string, number>> {
   const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--classes', '100', '--method', 'vqt', ...set.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');

@@ -1,18 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from './main';
+import { runCli as run } from '../run-cli';
 import { hasTorch } from './__fixtures__/has-torch';
 
-const tinyConfig = fileURLToPath(new URL('../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
+const tinyConfig = fileURLToPath(new URL('../../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
 const tiny = ['speed', '--model', tinyConfig, '--batch', '1,2', '--repeats', '1', '--threads', '2'];
 
-
-async function run(...argv: string[]): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await main(argv, { stdout: (line) => stdout.push(line), stderr: (line) => stderr.push(line) });
-  return { code, stdout, stderr };
-}
 
 /** The rows of the markdown table whose header row starts with `first`, as arrays of cells. */
 function tableRows(stdout: readonly string[], first: string): string[][] {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-data-'));
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { VisionTransformer, loadCheckpoint, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { writeSyntheticFashionMnist } from './demo/__fixtures__/synthetic-fashion-mnist';
-import { sincosPosEmbed } from './pretrain/sincos-pos-embed';
-import { runCli } from './run-cli';
+import { writeSyntheticFashionMnist } from '../demo/__fixtures__/synthetic-fashion-mnist';
+import { sincosPosEmbed } from '../pretrain/sincos-pos-embed';
+import { runCli } from '../run-cli';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-pretrain-'));
 const backbone = join(directory, 'tiny.json');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
 /** `params` on ViT-B/16 (1000 classes) with a prompt method and options; the parsed JSON line. */
 async function params(method: string, ...options: string[]): Promise<{ total: number; trainable: number; extra: number; trainableBackbone: number }> {

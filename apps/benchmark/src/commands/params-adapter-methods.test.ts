@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
 /** ViT-B/16 with no head: every parameter of the bare backbone (as `--method full --classes 0` counts). */
 const BACKBONE = 85_798_656;

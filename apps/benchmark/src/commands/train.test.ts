@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli';
+import { runCli } from '../run-cli';
 
-const tinyVit = (name: string) => fileURLToPath(new URL(`../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
+const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-train-'));
 const root = join(directory, 'vtab-1k');
 

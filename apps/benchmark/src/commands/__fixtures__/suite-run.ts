@@ -1,10 +1,10 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ResultRecord } from '../suite/result-record';
+import type { ResultRecord } from '../../suite/result-record';
 
 /** A file of vit-core's tiny ViT fixture (2 blocks, 32 dims, 32x32 images, 8-pixel patches). */
-export const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
+export const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 
 /** `run` of a suite on the tiny ViT with its weights, on the cpu backend. */
 export const suiteRunArgs = (data: string, suite: string, out: string, ...extra: string[]) => [

@@ -178,7 +178,7 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
       diagnostics.push({
         kind: 'per-block',
         name: 'gate-selection-ratio',
-        title: 'selection ratio of gate l, after block l, at the block it feeds (GatedPT eq. 10-11, Figure 4)',
+        title: 'selection ratio of gate l (after block l), at the block it feeds (GatedPT, Yoo et al. 2023, eq. 10-11, Figure 4)',
         firstBlock: 1,
         values: this.selectionRatios(),
       });
@@ -189,7 +189,7 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
       diagnostics.push({
         kind: 'per-block',
         name: 'attention-temperature',
-        title: 'attention temperature tau_l of each block (GatedPT adaptive attention shaping, Sec. 3.3)',
+        title: 'attention temperature tau_l of each block, as the forward pass uses it (GatedPT, Yoo et al. 2023, adaptive attention shaping)',
         firstBlock: 0,
         values: this.temperatures().map((tau) => Math.min(high, Math.max(low, tau))),
       });

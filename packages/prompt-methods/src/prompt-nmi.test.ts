@@ -62,7 +62,7 @@ describe('normalizedMutualInformation', () => {
 });
 
 describe('promptNmiAtBlock', () => {
-  it('measures the prompts and patches entering a block of the model with its methods attached', () => {
+  it('measures a method’s prompts (its token slots) and the patches entering a block of the model with its methods attached', () => {
     const model = tinyModel();
     const images = tf.randomNormal([2, 3, 32, 32], 0, 1, 'float32', 3) as tf.Tensor4D;
     const method = createVpt(model, { numPrompts: 3, deep: true, seed: 1 });
@@ -70,17 +70,24 @@ describe('promptNmiAtBlock', () => {
     for (const block of [0, 1]) {
       const tokens = blockInputTokens(model, images, block);
       const [prompts, patches] = tf.tidy(() => tf.split(tf.slice(tokens, [0, 1, 0], [-1, -1, -1]), [3, 16], 1)) as [tf.Tensor3D, tf.Tensor3D];
-      const measured = promptNmiAtBlock(model, images, { numPrompts: 3, block });
+      const measured = promptNmiAtBlock(model, images, { method, block });
       expect(measured).toEqual(promptPatchNmi(prompts, patches));
       expect(measured.mean).toBeGreaterThan(0);
+      // The deprecated form (prompts right after CLS) still gives the same for a method alone.
+      expect(promptNmiAtBlock(model, images, { numPrompts: 3, block })).toEqual(measured);
       tf.dispose([tokens, prompts, patches]);
     }
     expect(() => promptNmiAtBlock(model, images, { numPrompts: 4 })).toThrow(/^block 0 receives 20 tokens, not 1 prefix \+ 4 prompts \+ 16 patches$/);
-    expect(() => promptNmiAtBlock(model, images, { numPrompts: 3, block: 2 })).toThrow(ConfigError);
-    expect(() => promptNmiAtBlock(model, images, { numPrompts: 3, block: 2 })).toThrow(/^block must be a block index in \[0, 1\], got 2$/);
+    expect(() => promptNmiAtBlock(model, images, { method, block: 2 })).toThrow(ConfigError);
+    expect(() => promptNmiAtBlock(model, images, { method, block: 2 })).toThrow(/^block must be a block index in \[0, 1\], got 2$/);
+    expect(() => promptNmiAtBlock(model, images, { method, numPrompts: 3 })).toThrow(/^numPrompts must not be given with method/);
+    expect(() => promptNmiAtBlock(model, images, {})).toThrow(/^method must name the prompt method whose tokens are measured/);
+    expect(() => model.disableExtensions(() => promptNmiAtBlock(model, images, { method }), [method])).toThrow(/^method must insert tokens and be switched on/);
+    const detached = createVpt(model, { numPrompts: 3 });
+    expect(() => promptNmiAtBlock(model, images, { method: detached })).toThrow(/^extension is not attached, got "vpt-shallow"/);
     expect(model.extensions).toEqual([method]);
     model.detach(method);
-    method.dispose();
+    [method, detached].forEach((m) => m.dispose());
     model.dispose();
     images.dispose();
   });

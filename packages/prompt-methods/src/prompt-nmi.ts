@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, ForwardOptions, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
+import type { BlockContext, ForwardOptions, TokenSlots, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
 import { ConfigError, ShapeError, integer, knownOptions, numPrefixTokens, oneOf, patchGrid, positiveNumber } from '@visual-peft/vit-core';
 
 /**
@@ -86,29 +86,48 @@ export function promptPatchNmi(prompts: tf.Tensor2D | tf.Tensor3D, patches: tf.T
 }
 
 export interface BlockNmiOptions extends PromptNmiOptions {
-  /** Prompt tokens in the sequence (the method's numPrompts). */
-  readonly numPrompts: number;
+  /**
+   * The prompt method whose tokens are compared (attached to the model and switched on): its slots
+   * come from `model.tokenSlots(method)`, so it may be composed with other prompt methods.
+   */
+  readonly method?: VitExtension;
+  /**
+   * Prompt tokens right after the prefix (CLS), when no `method` is given.
+   * @deprecated Pass `method` instead; this assumes the only prompts sit right after CLS. Removed in the next minor release.
+   */
+  readonly numPrompts?: number;
   /** The block whose input holds the prompts and patches compared, 0-based. Default 0 (the embedding). */
   readonly block?: number;
 }
 
 /**
- * NMI between the prompt and patch tokens entering block `block` of `model` with its methods
- * attached (evaluation mode, no dropout), on a batch of images: what a training run logs per epoch
- * to draw SPT's Figure 2.
+ * NMI between a prompt method's tokens and the patch tokens (the last N) entering block `block` of
+ * `model` with its methods attached (evaluation mode, no dropout), on a batch of images: what a
+ * training run logs per epoch to draw SPT's Figure 2.
  */
 export function promptNmiAtBlock(model: VisionTransformer, images: tf.Tensor4D, options: BlockNmiOptions): PromptNmi {
-  const { numPrompts: _numPrompts, block: _block, ...nmiOptions } = options;
-  const numPrompts = integer('numPrompts', options.numPrompts, 1);
+  const { method, numPrompts: _numPrompts, block: _block, ...nmiOptions } = options;
   const block = integer('block', options.block ?? 0, 0);
   const [rows, columns] = patchGrid(model.config);
-  const prefix = numPrefixTokens(model.config);
+  const numPatches = rows * columns;
+  let slots: TokenSlots;
+  if (method !== undefined) {
+    if (options.numPrompts !== undefined) throw new ConfigError('numPrompts', options.numPrompts, 'must not be given with method (its slots say where its prompts are)');
+    slots = model.tokenSlots(method);
+    if (slots.count === 0) throw new ConfigError('method', method.name, 'must insert tokens and be switched on to measure its prompts');
+  } else {
+    if (options.numPrompts === undefined) throw new ConfigError('method', undefined, 'must name the prompt method whose tokens are measured');
+    slots = { start: numPrefixTokens(model.config), count: integer('numPrompts', options.numPrompts, 1) };
+  }
   const tokens = blockInputTokens(model, images, block);
   try {
-    if (tokens.shape[1] !== prefix + numPrompts + rows * columns) {
-      throw new ShapeError(`block ${block} receives ${tokens.shape[1]} tokens, not ${prefix} prefix + ${numPrompts} prompts + ${rows * columns} patches`);
+    if (method === undefined && tokens.shape[1] !== slots.start + slots.count + numPatches) {
+      throw new ShapeError(`block ${block} receives ${tokens.shape[1]} tokens, not ${slots.start} prefix + ${slots.count} prompts + ${numPatches} patches`);
     }
-    const parts = tf.tidy(() => tf.split(tf.slice(tokens, [0, prefix, 0], [-1, -1, -1]), [numPrompts, rows * columns], 1));
+    const parts = tf.tidy(() => [
+      tf.slice(tokens, [0, slots.start, 0], [-1, slots.count, -1]),
+      tf.slice(tokens, [0, tokens.shape[1] - numPatches, 0], [-1, numPatches, -1]),
+    ]);
     try {
       return promptPatchNmi(parts[0] as tf.Tensor3D, parts[1] as tf.Tensor3D, nmiOptions);
     } finally {

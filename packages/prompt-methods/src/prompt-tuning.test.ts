@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError } from '@visual-peft/vit-core';
+import type { BlockContext, SlotContext, VisionTransformer } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ShapeError } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blockInputTokens } from './prompt-nmi';
@@ -176,16 +176,22 @@ describe('VPT', () => {
       ['prompt_embeddings', [1, 3, DIM]],
       ['deep_prompt_embeddings', [1, 3, DIM]],
     ]);
+    const before = method.promptSets();
     const renamed = new Map([['prompts', weights.get('prompt_embeddings')!], ['deep_prompt_embeddings', weights.get('deep_prompt_embeddings')!]]);
-    expect(() => method.loadWeights(renamed)).toThrow(ConfigError);
-    expect(() => method.loadWeights(renamed)).toThrow(/^weights must hold exactly prompt_embeddings, deep_prompt_embeddings/);
+    expect(() => method.loadWeights(renamed)).toThrow(CheckpointMismatchError);
+    expect(() => method.loadWeights(renamed)).toThrow(/^vpt-deep weights does not fit the model: missing keys: prompt_embeddings; unexpected keys: prompts$/);
     const reshaped = new Map(weights);
     const wrong = tf.zeros([1, 4, DIM]);
     reshaped.set('prompt_embeddings', wrong);
-    expect(() => method.loadWeights(reshaped)).toThrow(ShapeError);
-    expect(() => method.loadWeights(reshaped)).toThrow(/prompt_embeddings must have shape \[1, 3, 32\]/);
+    const shifted = tf.ones([1, 3, DIM]);
+    reshaped.set('deep_prompt_embeddings', shifted);
+    expect(() => method.loadWeights(reshaped)).toThrow(CheckpointMismatchError);
+    expect(() => method.loadWeights(reshaped)).toThrow(/wrong shapes: prompt_embeddings expected \[1, 3, 32\] found \[1, 4, 32\]$/);
+    // Nothing was written: the deep set that fitted is not loaded either.
+    expect(method.promptSets()).toEqual(before);
+    expect(() => method.setPromptSets([new Float32Array(3 * DIM)])).toThrow(ShapeError);
     expect(() => method.setPromptSets([new Float32Array(3 * DIM)])).toThrow(/prompt sets must be 2 arrays of 3 x 32 values/);
-    tf.dispose([...weights.values(), wrong]);
+    tf.dispose([...weights.values(), wrong, shifted]);
     method.dispose();
   });
 
@@ -275,12 +281,16 @@ describe('Gated Prompt Tuning', () => {
     expect(weightNames(temperaturesOnly)).toEqual(['prompt_embeddings', 'temp']);
     expect(gatesOnly.attentionScale(context(model, 0))).toBeUndefined();
     const output = tf.zeros([1, 4, DIM]) as tf.Tensor3D;
-    expect(temperaturesOnly.exitBlock(output, output, context(model, 0))).toBe(output);
+    const slotContext: SlotContext = { ...context(model, 0), slots: { start: 1, count: 3 } };
+    expect(temperaturesOnly.exitBlock(output, output, slotContext)).toBe(output);
     expect(() => temperaturesOnly.gateValues()).toThrow(/^gates must be on to read gate values/);
     expect(() => gatesOnly.temperatures()).toThrow(/^temperature must be on to read temperatures/);
 
     const neither = createGatedPrompt(model, { numPrompts: 3, gates: false, temperature: false, seed: 2 });
     const vpt = createVpt(model, { numPrompts: 3, seed: 2 });
+    // Initial draws are keyed by the method's name as well as its seed: give both the same prompts.
+    expect(neither.promptSets()).not.toEqual(vpt.promptSets());
+    neither.setPromptSets(vpt.promptSets());
     const logits = [neither, vpt].map((method) => {
       model.attach(method);
       const result = tf.tidy(() => values(model.forward(images)));

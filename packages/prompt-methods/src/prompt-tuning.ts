@@ -1,20 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchSource, BlockContext, ForwardContext, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, deriveSeed, numPrefixTokens, perImageDropout, randomSite } from '@visual-peft/vit-core';
+import type { BatchSource, BlockContext, Diagnostic, DiagnosticProbe, ForwardContext, SlotContext, TokenSlots, VisionTransformer } from '@visual-peft/vit-core';
+import { ConfigError, MethodBase, ShapeError, deriveSeed, perImageDropout } from '@visual-peft/vit-core';
 import type { GatedPromptConfig, GatedPromptConfigInput, PromptInitConfig, VptConfig, VptConfigInput } from './config';
 import { resolveGatedPromptConfig, resolveVptConfig } from './config';
+import { promptNmiAtBlock } from './prompt-nmi';
 import { selectionRatios } from './selection-ratio';
 import { selfPromptInit } from './self-prompt';
 
 /** GatedPT clamps every temperature into this range before each forward pass (the authors' TEMP_MIN / TEMP_MAX). */
 export const TEMPERATURE_RANGE: readonly [number, number] = [0.01, 10];
 
-/**
- * Keys of the pass's random draws (with the prompt set or block index), apart from every other
- * site's: prompt dropout draws per image, the Gumbel noise of hard gates once per pass.
- */
-const DROPOUT_SITE = randomSite('prompt-methods/prompt-dropout');
-const GUMBEL_SITE = randomSite('prompt-methods/gumbel-gate');
 /** Keeps the logistic noise of a Gumbel-sigmoid finite. */
 const UNIFORM_MARGIN = 1e-6;
 
@@ -26,9 +21,11 @@ export function uniformPromptBound(patchSize: number, embedDim: number): number 
   return Math.sqrt(6 / (3 * patchSize * patchSize + embedDim));
 }
 
+type PromptTuningConfig = PromptInitConfig & (VptConfig | GatedPromptConfig);
+
 interface PromptTuningSettings {
   readonly name: 'vpt-shallow' | 'vpt-deep' | 'gated-prompt';
-  readonly config: PromptInitConfig & (VptConfig | GatedPromptConfig);
+  readonly config: PromptTuningConfig;
   readonly deep: boolean;
   /** Soft or hard gates after blocks 1 .. L-1, or none. */
   readonly gates: { readonly init: number; readonly hardTemperature: number | null } | null;
@@ -41,42 +38,62 @@ const hardenGate = tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>)
   gradFunc: (dy: tf.Tensor) => dy,
 }));
 
+/** The tokens in `slots` of a sequence [B, T, D]. */
+function slotTokens(tokens: tf.Tensor3D, slots: TokenSlots): tf.Tensor3D {
+  return tf.slice(tokens, [0, slots.start, 0], [-1, slots.count, -1]);
+}
+
+/** `tokens` with `prompts` inserted at `slots.start` (`replace` false) or in place of the tokens in `slots`. */
+function withSlots(tokens: tf.Tensor3D, prompts: tf.Tensor3D, slots: TokenSlots, replace: boolean): tf.Tensor3D {
+  const before = tf.slice(tokens, [0, 0, 0], [-1, slots.start, -1]);
+  const after = tf.slice(tokens, [0, slots.start + (replace ? slots.count : 0), 0], [-1, -1, -1]);
+  return tf.concat([before, prompts, after].filter((part) => part.shape[1] > 0), 1);
+}
+
 /**
- * Learnable prompt tokens inserted after CLS (token order [CLS, prompts, patches], no position
- * embedding on the prompts), shallow or deep, optionally with Gated Prompt Tuning's gates on the
- * prompt slots and its per-block attention temperature. Build it with `createVpt` or
+ * Learnable prompt tokens (no position embedding), shallow or deep, optionally with Gated Prompt
+ * Tuning's gates on the prompts and its per-block attention temperature. The prompts live in the
+ * token slots the backbone assigns (`insertedTokens` = numPrompts; after CLS and the slots of the
+ * prompt methods attached before it), so prompt methods compose. Build it with `createVpt` or
  * `createGatedPrompt`; weights use the authors' names (`prompt_embeddings`,
  * `deep_prompt_embeddings`, `gate_logit`, `temp`) and shapes.
  */
-export class PromptTuning implements TuningMethod {
+export class PromptTuning extends MethodBase<PromptTuningConfig> {
   readonly name: PromptTuningSettings['name'];
-  readonly config: PromptTuningSettings['config'];
-  private readonly variables = new Map<string, tf.Variable>();
+  /** Each pass's prompts take this many token slots. */
+  readonly insertedTokens: number;
   private readonly depth: number;
   private readonly embedDim: number;
-  private readonly prefixTokens: number;
+  /**
+   * Per-pass random sites: prompt dropout (per image, with the prompt set), the hard gates' Gumbel
+   * noise (with the block). Keyed by the method's name and its config's seed, so two composed
+   * methods of one kind (which must differ in seed) draw apart.
+   */
+  private readonly dropoutSite: number;
+  private readonly gumbelSite: number;
   private awaitingData: boolean;
 
   constructor(
     private readonly model: VisionTransformer,
     private readonly settings: PromptTuningSettings,
   ) {
+    super(settings.config);
     this.name = settings.name;
-    this.config = settings.config;
     const { depth, embedDim, patchSize } = model.config;
+    const { numPrompts } = settings.config;
+    this.insertedTokens = numPrompts;
     this.depth = depth;
     this.embedDim = embedDim;
-    this.prefixTokens = numPrefixTokens(model.config);
-    const { numPrompts, seed } = settings.config;
+    this.dropoutSite = deriveSeed(this.site('prompt-dropout'), settings.config.seed);
+    this.gumbelSite = deriveSeed(this.site('gumbel-gate'), settings.config.seed);
     const bound = uniformPromptBound(patchSize, embedDim);
-    const create = (key: string, initial: () => tf.Tensor) => this.variables.set(key, tf.tidy(() => tf.variable(initial(), true)));
-    create('prompt_embeddings', () => tf.randomUniform([1, numPrompts, embedDim], -bound, bound, 'float32', seed));
+    this.addVariable('prompt_embeddings', (seed) => tf.randomUniform([1, numPrompts, embedDim], -bound, bound, 'float32', seed));
     if (settings.deep && depth > 1) {
-      create('deep_prompt_embeddings', () => tf.randomUniform([depth - 1, numPrompts, embedDim], -bound, bound, 'float32', seed + 1));
+      this.addVariable('deep_prompt_embeddings', (seed) => tf.randomUniform([depth - 1, numPrompts, embedDim], -bound, bound, 'float32', seed));
     }
     const gates = settings.gates;
-    if (gates !== null && depth > 1) create('gate_logit', () => tf.fill([depth - 1], -gates.init));
-    if (settings.temperature) create('temp', () => tf.ones([depth]));
+    if (gates !== null && depth > 1) this.addVariable('gate_logit', () => tf.fill([depth - 1], -gates.init));
+    if (settings.temperature) this.addVariable('temp', () => tf.ones([depth]));
     this.awaitingData = settings.config.init !== 'uniform';
   }
 
@@ -85,60 +102,32 @@ export class PromptTuning implements TuningMethod {
     return !this.awaitingData;
   }
 
-  trainableVariables(): tf.Variable[] {
-    return [...this.variables.values()];
-  }
-
-  numParameters(): number {
-    return this.trainableVariables().reduce((sum, variable) => sum + variable.size, 0);
-  }
-
-  weights(): Map<string, tf.Tensor> {
-    return new Map([...this.variables].map(([key, variable]) => [key, tf.clone(variable)]));
-  }
-
-  loadWeights(weights: ReadonlyMap<string, tf.Tensor>): void {
-    const expected = [...this.variables.keys()];
-    if (weights.size !== expected.length || expected.some((key) => !weights.has(key))) {
-      throw new ConfigError('weights', [...weights.keys()], `must hold exactly ${expected.join(', ')}`);
-    }
-    for (const [key, variable] of this.variables) {
-      const value = weights.get(key)!;
-      if (value.shape.join(',') !== variable.shape.join(',')) {
-        throw new ShapeError(`${key} must have shape [${variable.shape.join(', ')}], got [${value.shape.join(', ')}]`);
-      }
-    }
-    for (const [key, variable] of this.variables) variable.assign(weights.get(key)!);
+  protected override loaded(): void {
     this.awaitingData = false;
-  }
-
-  dispose(): void {
-    tf.dispose(this.trainableVariables());
-    this.variables.clear();
   }
 
   /** The prompt sets (1 shallow, L deep), each [numPrompts, embedDim] row-major. */
   promptSets(): Float32Array[] {
     const size = this.config.numPrompts * this.embedDim;
-    const flat = [this.variable('prompt_embeddings'), this.variables.get('deep_prompt_embeddings')]
-      .filter((variable) => variable !== undefined)
-      .map((variable) => variable.dataSync() as Float32Array);
+    const names = ['prompt_embeddings', 'deep_prompt_embeddings'].filter((name) => this.hasVariable(name));
+    const flat = names.map((name) => this.variable(name).dataSync() as Float32Array);
     return flat.flatMap((values) => Array.from({ length: values.length / size }, (_, set) => values.slice(set * size, (set + 1) * size)));
   }
 
   /** Replaces the prompt sets (what Self-Prompt Tuning's initialisation does). */
   setPromptSets(sets: readonly Float32Array[]): void {
-    const count = this.variables.has('deep_prompt_embeddings') ? this.depth : 1;
+    const deep = this.hasVariable('deep_prompt_embeddings');
+    const count = deep ? this.depth : 1;
     const size = this.config.numPrompts * this.embedDim;
     if (sets.length !== count || sets.some((set) => set.length !== size)) {
       throw new ShapeError(`prompt sets must be ${count} arrays of ${this.config.numPrompts} x ${this.embedDim} values, got ${sets.length} of [${sets.map((set) => set.length).join(', ')}]`);
     }
     tf.tidy(() => {
       this.variable('prompt_embeddings').assign(tf.tensor3d(sets[0]!, [1, this.config.numPrompts, this.embedDim]));
-      if (count > 1) {
-        const deep = new Float32Array((count - 1) * size);
-        sets.slice(1).forEach((set, index) => deep.set(set, index * size));
-        this.variable('deep_prompt_embeddings').assign(tf.tensor3d(deep, [count - 1, this.config.numPrompts, this.embedDim]));
+      if (deep) {
+        const values = new Float32Array((count - 1) * size);
+        sets.slice(1).forEach((set, index) => values.set(set, index * size));
+        this.variable('deep_prompt_embeddings').assign(tf.tensor3d(values, [count - 1, this.config.numPrompts, this.embedDim]));
       }
     });
     this.awaitingData = false;
@@ -146,16 +135,15 @@ export class PromptTuning implements TuningMethod {
 
   /**
    * Self-Prompt Tuning: sets the prompts from the training data's tokens with the configured
-   * strategy (`selfPromptInit`). Run it before attaching the method; with init 'uniform' there is
-   * nothing to prepare.
+   * strategy (`selfPromptInit`, with the config's seed). The backbone runs without this method's
+   * prompts (switched off while it reads, when attached), so it may run before or after attaching;
+   * other attached methods stay on. With init 'uniform' there is nothing to prepare.
    */
   async prepare(source: BatchSource): Promise<void> {
     const { init, numPrompts, seed, sampleSize } = this.config;
     if (init === 'uniform') return;
-    if (this.model.extensions.includes(this)) {
-      throw new ConfigError('prepare', this.name, 'must run before the method is attached: Self-Prompt Tuning reads the backbone without its prompts');
-    }
-    const result = await selfPromptInit(this.model, source, { strategy: init, numPrompts, deep: this.settings.deep, seed, sampleSize });
+    const read = () => selfPromptInit(this.model, source, { strategy: init, numPrompts, deep: this.settings.deep, seed, sampleSize });
+    const result = await (this.model.extensions.includes(this) ? this.model.disableExtensions(read, [this]) : read());
     this.setPromptSets(result.prompts);
   }
 
@@ -175,29 +163,64 @@ export class PromptTuning implements TuningMethod {
     return [...(this.temperatureVariable().dataSync() as Float32Array)];
   }
 
-  enterBlock(tokens: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
+  /**
+   * After an epoch: the NMI between this method's prompts and the patch tokens entering block 1 on
+   * `probe.images` (SPT, Wang et al. 2024, Figure 2); for Gated Prompt Tuning also the selection
+   * ratios of its gates (eq. 10-11, Figure 4) and its attention temperatures. The method must be
+   * attached to `probe.model` and switched on.
+   */
+  diagnostics(probe: DiagnosticProbe): Diagnostic[] {
+    const nmi = promptNmiAtBlock(probe.model, probe.images, { method: this });
+    const diagnostics: Diagnostic[] = [
+      { kind: 'scalar', name: 'prompt-patch-nmi', title: 'NMI between the prompts and the patch tokens entering block 1 (SPT, Wang et al. 2024, Figure 2)', value: nmi.mean },
+    ];
+    if (this.settings.gates !== null && this.depth > 1) {
+      diagnostics.push({
+        kind: 'per-block',
+        name: 'gate-selection-ratio',
+        title: 'selection ratio of gate l (after block l), at the block it feeds (GatedPT, Yoo et al. 2023, eq. 10-11, Figure 4)',
+        firstBlock: 1,
+        values: this.selectionRatios(),
+      });
+    }
+    if (this.settings.temperature) {
+      // The values the forward pass uses: clamped as it clamps them (in float32).
+      const [low, high] = TEMPERATURE_RANGE.map(Math.fround) as [number, number];
+      diagnostics.push({
+        kind: 'per-block',
+        name: 'attention-temperature',
+        title: 'attention temperature tau_l of each block, as the forward pass uses it (GatedPT, Yoo et al. 2023, adaptive attention shaping)',
+        firstBlock: 0,
+        values: this.temperatures().map((tau) => Math.min(high, Math.max(low, tau))),
+      });
+    }
+    return diagnostics;
+  }
+
+  enterBlock(tokens: tf.Tensor3D, context: SlotContext): tf.Tensor3D {
     const block = context.blockIndex;
     if (block === 0) {
       if (this.awaitingData) {
         throw new ConfigError('init', this.config.init, 'needs prepare(trainingSource) or loadWeights() before the first forward pass');
       }
+      this.refuseTwin();
       if (this.settings.temperature) this.clampTemperatures();
-      return this.withPrompts(tokens, this.promptTokens(0, tokens.shape[0], context), 0);
+      return withSlots(tokens, this.promptTokens(0, tokens.shape[0], context), context.slots, false);
     }
-    if (!this.variables.has('deep_prompt_embeddings')) return tokens;
-    // Deep VPT: the previous block's prompt outputs are discarded and set `block` takes their slots.
-    return this.withPrompts(tokens, this.promptTokens(block, tokens.shape[0], context), this.config.numPrompts);
+    if (!this.hasVariable('deep_prompt_embeddings')) return tokens;
+    // Deep VPT: the previous block's outputs in this method's slots are discarded and set `block` takes their place.
+    return withSlots(tokens, this.promptTokens(block, tokens.shape[0], context), context.slots, true);
   }
 
-  exitBlock(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
+  exitBlock(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D, context: SlotContext): tf.Tensor3D {
     const block = context.blockIndex;
     if (this.settings.gates === null || block >= this.depth - 1) return blockOutput;
-    // GatedPT: prompt slots become g * out + (1 - g) * in; CLS and patches are left as they are.
+    // GatedPT: this method's slots become g * out + (1 - g) * in; every other token is left as it is.
     const gate = this.gate(block, context);
-    const promptsIn = this.promptSlots(blockInput);
-    const promptsOut = this.promptSlots(blockOutput);
+    const promptsIn = slotTokens(blockInput, context.slots);
+    const promptsOut = slotTokens(blockOutput, context.slots);
     const mixed = tf.add(tf.mul(gate, promptsOut), tf.mul(tf.sub(1, gate), promptsIn)) as tf.Tensor3D;
-    return this.withPrompts(blockOutput, mixed, this.config.numPrompts);
+    return withSlots(blockOutput, mixed, context.slots, true);
   }
 
   attentionScale(context: BlockContext): tf.Scalar | undefined {
@@ -206,10 +229,14 @@ export class PromptTuning implements TuningMethod {
     return tf.div(1, tf.reshape(tf.slice(this.temperatureVariable(), [context.blockIndex], [1]), [])) as tf.Scalar;
   }
 
-  private variable(key: string): tf.Variable {
-    const variable = this.variables.get(key);
-    if (variable === undefined) throw new ConfigError('method', this.name, `has no ${key} (disposed, or not part of this configuration)`);
-    return variable;
+  /**
+   * Two switched-on methods of one kind with one seed would draw the same prompts (the first of
+   * them, for different counts) and the same dropout masks, and identical prompts get identical
+   * gradients: they would never become two sets.
+   */
+  private refuseTwin(): void {
+    const twin = this.model.activeExtensions.find((other) => other !== this && other instanceof PromptTuning && other.name === this.name && other.config.seed === this.config.seed);
+    if (twin !== undefined) throw new ConfigError('seed', this.config.seed, `must differ between the two ${this.name} methods on one model`);
   }
 
   private gateLogits(): tf.Variable {
@@ -235,19 +262,7 @@ export class PromptTuning implements TuningMethod {
     const prompts = tf.broadcastTo(values, [batch, numPrompts, this.embedDim]) as tf.Tensor3D;
     if (!context.training || dropout === 0) return prompts;
     // As VPT's code: dropout after the expansion to the batch, so each image gets its own mask.
-    return perImageDropout(prompts, dropout, context, [DROPOUT_SITE, set]);
-  }
-
-  /** The prompt slots [B, P, D] of a sequence [CLS, prompts, patches]. */
-  private promptSlots(tokens: tf.Tensor3D): tf.Tensor3D {
-    return tf.slice(tokens, [0, this.prefixTokens, 0], [-1, this.config.numPrompts, -1]);
-  }
-
-  /** [prefix, prompts, tokens after the first `replaced` non-prefix tokens]: inserts (0) or replaces (P) the prompt slots. */
-  private withPrompts(tokens: tf.Tensor3D, prompts: tf.Tensor3D, replaced: number): tf.Tensor3D {
-    const rest = tf.slice(tokens, [0, this.prefixTokens + replaced, 0], [-1, -1, -1]);
-    const parts = this.prefixTokens === 0 ? [prompts, rest] : [tf.slice(tokens, [0, 0, 0], [-1, this.prefixTokens, -1]), prompts, rest];
-    return tf.concat(parts, 1);
+    return perImageDropout(prompts, dropout, context, [this.dropoutSite, set]);
   }
 
   /** g_l: sigmoid(gamma_l); for hard gates a Gumbel-sigmoid sample in training, thresholded with straight-through gradients. */
@@ -258,7 +273,7 @@ export class PromptTuning implements TuningMethod {
     let noisy = logit;
     if (context.training) {
       // One draw per pass, from the step's seed alone: every micro-batch of a step draws the same.
-      const seed = context.seed === undefined ? undefined : deriveSeed(context.seed, GUMBEL_SITE, block);
+      const seed = context.seed === undefined ? undefined : deriveSeed(context.seed, this.gumbelSite, block);
       const uniform = tf.randomUniform([], UNIFORM_MARGIN, 1 - UNIFORM_MARGIN, 'float32', seed);
       // The difference of two Gumbel variables is logistic: log u - log(1 - u).
       noisy = tf.add(logit, tf.sub(tf.log(uniform), tf.log(tf.sub(1, uniform))));

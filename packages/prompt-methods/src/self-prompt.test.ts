@@ -149,7 +149,7 @@ describe('selfPromptInit', () => {
 });
 
 describe('PromptTuning.prepare', () => {
-  it('sets the prompts from the data with the configured strategy, before the method is attached', async () => {
+  it('sets the prompts from the data with the configured strategy, before or after the method is attached', async () => {
     const data = source(1, 2);
     const method = createVpt(model, { numPrompts: 3, deep: true, init: 'max-pool', seed: 4 });
     expect(method.prepared).toBe(false);
@@ -157,10 +157,41 @@ describe('PromptTuning.prepare', () => {
     expect(method.prepared).toBe(true);
     const expected = await selfPromptInit(model, data, { strategy: 'max-pool', numPrompts: 3, deep: true, seed: 4 });
     expect(method.promptSets()).toEqual(expected.prompts);
-    model.attach(method);
-    await expect(method.prepare(data)).rejects.toThrow(/^prepare must run before the method is attached/);
-    model.detach(method);
-    method.dispose();
+    // Attached, unprepared (a forward pass with it would throw): prepare reads the backbone without it.
+    const attached = createVpt(model, { numPrompts: 3, deep: true, init: 'max-pool', seed: 4 });
+    model.attach(attached);
+    await attached.prepare(data);
+    expect(attached.promptSets()).toEqual(expected.prompts);
+    // Attached and prepared with other prompts: its prompts would change the deep sets' block outputs, but stay off.
+    attached.setPromptSets(expected.prompts.map((set) => set.map((value) => value + 1)));
+    await attached.prepare(data);
+    expect(attached.promptSets()).toEqual(expected.prompts);
+    expect(model.activeExtensions).toEqual([attached]);
+    model.detach(attached);
+    [method, attached].forEach((m) => m.dispose());
+  });
+
+  it('prepares while attached after another prompt method, which stays on', async () => {
+    const data = source(1, 2);
+    const first = createVpt(model, { numPrompts: 2, seed: 1 });
+    model.attach(first);
+    const expected = await selfPromptInit(model, data, { strategy: 'mean-pool', numPrompts: 3, deep: true, seed: 4 });
+    const bare = tinyModel();
+    const alone = await selfPromptInit(bare, data, { strategy: 'mean-pool', numPrompts: 3, deep: true, seed: 4 });
+    bare.dispose();
+    // The first method's prompts take part in the blocks the deep sets are read from.
+    expect(expected.prompts[1]).not.toEqual(alone.prompts[1]);
+    const second = createVpt(model, { numPrompts: 3, deep: true, init: 'mean-pool', seed: 4 });
+    model.attach(second);
+    await second.prepare(data);
+    expect(second.promptSets()).toEqual(expected.prompts);
+    tf.tidy(() => {
+      model.forward(tf.zeros([1, 3, 32, 32]));
+    });
+    [first, second].forEach((m) => {
+      model.detach(m);
+      m.dispose();
+    });
   });
 
   it('has nothing to prepare with the uniform init', async () => {

@@ -82,7 +82,8 @@ function checkBatch(batch: ImageBatch, model: VisionTransformer): void {
  * - 'mean-pool' / 'max-pool': each image's tokens pooled in windows (`poolWindows`), then P of all
  *   images' pooled vectors at random;
  * - 'random-token': P tokens at random.
- * Run it on the backbone without the prompt method attached.
+ * Run it on the backbone without the prompt method (attached and switched off by
+ * `model.disableExtensions`, as `PromptTuning.prepare` does, or not attached).
  */
 export async function selfPromptInit(model: VisionTransformer, source: BatchSource, options: SelfPromptOptions): Promise<SelfPromptResult> {
   knownOptions('selfPromptInit', options, OPTIONS);

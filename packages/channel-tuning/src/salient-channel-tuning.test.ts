@@ -168,7 +168,7 @@ describe('the salient channel module (SCTM)', () => {
       'sct weights does not fit the model: missing keys: blocks.1.attn.bias; unexpected keys: blocks.0.mlp.weight; wrong shapes: blocks.0.attn.weight expected [4, 4] found [4, 5]',
     );
     expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow(CheckpointMismatchError);
-    expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow('blocks.1.attn.channels expected dtype int32 found float32');
+    expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow('wrong dtypes: blocks.1.attn.channels expected int32 found float32');
     expect(load([['blocks.1.attn.channels', descending]])).toThrow(ShapeError);
     expect(load([['blocks.1.attn.channels', descending]])).toThrow(/channels of block 1 \(attn\) must be 4 distinct ascending indices in \[0, 31\], got \[3, 2, 1, 0\]/);
     expect(state()).toEqual(original);

@@ -273,7 +273,7 @@ describe('Visual Query Tuning', () => {
       'vqt weights does not fit the model: missing keys: head.bias; wrong shapes: blocks.0.queries expected [1, 1, 32] found [1, 2, 32]',
     );
     expect(load([['head.weight', wrongHead]])).toThrow(CheckpointMismatchError);
-    expect(load([['head.features', floatFeatures], ['head.weight', narrowHead]])).toThrow('head.features expected dtype int32 found float32');
+    expect(load([['head.features', floatFeatures], ['head.weight', narrowHead]])).toThrow('wrong dtypes: head.features expected int32 found float32');
     // Three kept features need a head of three inputs: [5, 3] in PyTorch's layout.
     expect(load([['head.features', features]])).toThrow('head.weight expected [5, 3] found [5, 128]');
     expect(load([['head.features', badFeatures], ['head.weight', narrowHead]])).toThrow(ShapeError);

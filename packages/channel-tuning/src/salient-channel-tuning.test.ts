@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describeMethodContract, tinyModel } from '@visual-peft/method-testing';
-import type { BatchSource, BlockContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import type { BatchSource, BlockContext, ChannelDiagnostic, DiagnosticProbe, VisionTransformer } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ConfigError, ShapeError } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { createChannelDeletion, runChannelDeletionTest } from './channel-deletion';
 import { computeChannelImportance, selectChannels } from './channel-importance';
@@ -94,6 +94,88 @@ describe('the salient channel module (SCTM)', () => {
     expect(reloaded.selectedChannels()).toEqual(method.selectedChannels());
     tf.dispose([...saved.values()]);
     [method, reloaded].forEach((m) => m.dispose());
+    model.dispose();
+  });
+
+  it('diagnostics: the chosen channels and CAIS scores at the first position, from prepare, or computed once from the probe’s source for a loaded method', async () => {
+    const model = tinyModel();
+    const source = randomSource(10, 4);
+    const images = tf.randomNormal([2, 3, 32, 32], 0, 1, 'float32', 4) as tf.Tensor4D;
+    let passes = 0;
+    const counted: BatchSource = (epoch) => {
+      passes += 1;
+      return source(epoch);
+    };
+    const probe = (withSource: boolean): DiagnosticProbe => ({ model, images, source: withSource ? counted : null, epoch: 0 });
+    const importance = await computeChannelImportance(model, source, { position: 'mlp', numClasses: 5 });
+    const expectedScores = importance.scores.map((block) => Array.from(block));
+    const method = createSalientChannelTuning(model, { k: 6, position: 'both' });
+    model.attach(method);
+    await method.prepare(source);
+    const expectedChannels = method.selectedChannels().attn!.map((c) => Array.from(c!));
+    const [prepared] = (await method.diagnostics(probe(false))) as ChannelDiagnostic[];
+    expect(prepared).toMatchObject({ kind: 'channels', name: 'salient-channels', selected: expectedChannels });
+    expect(prepared!.title).toMatch(/SCT, Sec. 3.2/);
+    const attnImportance = await model.disableExtensions(() => computeChannelImportance(model, source, { position: 'attn', numClasses: 5 }), [method]);
+    expect(prepared!.scores).toEqual(attnImportance.scores.map((block) => Array.from(block)));
+
+    model.detach(method);
+
+    // Loaded, not prepared, MLP first: no scores without data; with the probe's source, CAIS of the model without SCT.
+    const mlpOnly = createSalientChannelTuning(model, { k: 6, position: 'mlp' }, { mlp: fixedChannels(6) });
+    const saved = mlpOnly.weights();
+    const loaded = createSalientChannelTuning(model, { k: 6, position: 'mlp' });
+    loaded.loadWeights(saved);
+    model.attach(loaded);
+    const logits = tf.tidy(() => Array.from(model.forward(images).dataSync()));
+    const [withoutData] = await loaded.diagnostics(probe(false));
+    expect(withoutData!.scores).toBeNull();
+    expect(withoutData!.selected).toEqual(fixedChannels(6).map((c) => Array.from(c)));
+    const tensors = tf.memory().numTensors;
+    const [withData] = await loaded.diagnostics(probe(true));
+    expect(withData!.scores).toEqual(expectedScores);
+    const [again] = await loaded.diagnostics(probe(true));
+    expect(again).toEqual(withData);
+    expect(passes).toBe(1);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // It changed nothing: same channels, same logits, still attached and switched on.
+    expect(loaded.selectedChannels().mlp!.map((c) => Array.from(c!))).toEqual(fixedChannels(6).map((c) => Array.from(c)));
+    expect(tf.tidy(() => Array.from(model.forward(images).dataSync()))).toEqual(logits);
+    expect(model.activeExtensions).toEqual([loaded]);
+    tf.dispose([images, ...saved.values()]);
+    model.detach(loaded);
+    [method, mlpOnly, loaded].forEach((m) => m.dispose());
+    model.dispose();
+  });
+
+  it('refuses missing, unexpected and wrong-shaped weights in one CheckpointMismatchError, and bad channels in a ShapeError, writing nothing', () => {
+    const model = tinyModel();
+    const method = createSalientChannelTuning(model, { k: 4 }, { attn: fixedChannels(4) });
+    const saved = method.weights();
+    const target = createSalientChannelTuning(model, { k: 4, seed: 5 }, { attn: fixedChannels(4).reverse() });
+    const state = () => ({ channels: target.selectedChannels(), weights: target.trainableVariables().map((v) => Array.from(v.dataSync())) });
+    const original = state();
+    const load = (changes: [string, tf.Tensor | null][]) => {
+      const weights = new Map(saved);
+      for (const [name, value] of changes) {
+        if (value === null) weights.delete(name);
+        else weights.set(name, value);
+      }
+      return () => target.loadWeights(weights);
+    };
+    const [wide, floatChannels, descending, extra] = [tf.zeros([4, 5]), tf.tensor1d([0, 1, 2, 3]), tf.tensor1d([3, 2, 1, 0], 'int32'), tf.zeros([1])];
+    expect(load([['blocks.1.attn.bias', null], ['blocks.0.attn.weight', wide], ['blocks.0.mlp.weight', extra]])).toThrow(
+      'sct weights does not fit the model: missing keys: blocks.1.attn.bias; unexpected keys: blocks.0.mlp.weight; wrong shapes: blocks.0.attn.weight expected [4, 4] found [4, 5]',
+    );
+    expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow(CheckpointMismatchError);
+    expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow('wrong dtypes: blocks.1.attn.channels expected int32 found float32');
+    expect(load([['blocks.1.attn.channels', descending]])).toThrow(ShapeError);
+    expect(load([['blocks.1.attn.channels', descending]])).toThrow(/channels of block 1 \(attn\) must be 4 distinct ascending indices in \[0, 31\], got \[3, 2, 1, 0\]/);
+    expect(state()).toEqual(original);
+    load([])();
+    expect(target.selectedChannels()).toEqual(method.selectedChannels());
+    tf.dispose([...saved.values(), wide, floatChannels, descending, extra]);
+    [method, target].forEach((m) => m.dispose());
     model.dispose();
   });
 

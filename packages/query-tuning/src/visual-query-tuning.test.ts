@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { describeMethodContract, tinyModel } from '@visual-peft/method-testing';
-import type { BatchSource, VitExtension } from '@visual-peft/vit-core';
-import { applyTrainablePolicy } from '@visual-peft/vit-core';
+import { TINY_VIT, describeMethodContract, tinyModel } from '@visual-peft/method-testing';
+import type { BatchSource, ForwardPassContext, VitExtension } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ShapeError, applyTrainablePolicy } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { resolveVisualQueryConfig } from './config';
 import { compressWithGroupLasso } from './group-lasso';
-import { createVisualQueryTuning, disposeFrozen } from './visual-query-tuning';
+import type { FrozenFeatures } from './visual-query-tuning';
+import { createVisualQueryTuning, disposeFrozen, queryTrainingForward } from './visual-query-tuning';
 
 const images = () => tf.randomNormal([3, 3, 32, 32], 0, 1, 'float32', 2) as tf.Tensor4D;
 
@@ -180,6 +181,129 @@ describe('Visual Query Tuning', () => {
     tf.tidy(() => weight.assign(tf.tile(tf.tensor2d(rows, [128, 1]), [1, 5])));
     expect(vqt.groupImportance()).toEqual([1, 2, 3]);
     vqt.dispose();
+    model.dispose();
+  });
+
+  it('trainingForward(): the frozen pass in prepare, off the tape, and the query path in logits give the model’s training logits and gradients, drop path included', () => {
+    const model = tinyModel({ ...TINY_VIT, dropPathRate: 0.3 });
+    const vqt = createVisualQueryTuning(model, { numQueries: [2, 1], dropout: 0.2 });
+    model.attach(vqt);
+    const input = images();
+    const labels = tf.oneHot(tf.tensor1d([0, 3, 4], 'int32'), 5);
+    const context: ForwardPassContext = { training: true, seed: 6, epoch: 0, globalStep: 0, imageOffset: 2, recompute: false };
+    const options = { training: true, seed: 6, imageOffset: 2 };
+    const forward = vqt.trainingForward();
+    const before = tf.memory().numTensors;
+    const prepared = forward.prepare!(input, context);
+    const variables = vqt.trainableVariables();
+    const split = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, forward.logits(input, context, prepared)) as tf.Scalar, variables);
+    const whole = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, model.forward(input, options)) as tf.Scalar, variables);
+    expect(maxAbsDiff(split.value, whole.value)).toBe(0);
+    for (const variable of variables) expect(maxAbsDiff(split.grads[variable.name]!, whole.grads[variable.name]!)).toBeLessThan(1e-6);
+    // The drop path of the frozen pass follows the step's seed: another seed gives other logits.
+    const [unprepared, reseeded, plain] = tf.tidy(() => [
+      forward.logits(input, context, undefined),
+      forward.logits(input, { ...context, seed: 7 }, undefined),
+      model.forward(input, options),
+    ]);
+    expect(maxAbsDiff(unprepared, plain)).toBe(0);
+    expect(maxAbsDiff(reseeded, plain)).toBeGreaterThan(1e-4);
+    // The deprecated wrapper is the same step.
+    const legacy = queryTrainingForward(vqt);
+    const legacyFrozen = legacy.prepare(input, options);
+    const legacyLogits = legacy.logits(input, options, legacyFrozen);
+    expect(maxAbsDiff(legacyLogits, plain)).toBe(0);
+    disposeFrozen(legacyFrozen);
+    disposeFrozen(prepared as unknown as FrozenFeatures);
+    tf.dispose([split.value, whole.value, Object.values(split.grads), Object.values(whole.grads), unprepared, reseeded, plain, legacyLogits]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([input, labels]);
+    model.detach(vqt);
+    vqt.dispose();
+    model.dispose();
+  });
+
+  it('reports each block’s share of the head’s weight norm as its query-importance diagnostic, with and without a feature selection', () => {
+    const model = tinyModel();
+    const vqt = createVisualQueryTuning(model, { numQueries: [1, 2] });
+    const rows = [...new Array(32).fill(1), ...new Array(32).fill(2), ...new Array(64).fill(3)];
+    tf.tidy(() => vqt.headVariables().weight.assign(tf.tile(tf.tensor2d(rows, [128, 1]), [1, 5])));
+    // Block 0: sqrt(32 * 5 * 4) = 8 sqrt(10); block 1: sqrt(64 * 5 * 9) = 24 sqrt(5); shares sqrt(2) / (sqrt(2) + 3) and 3 / (sqrt(2) + 3).
+    const [diagnostic] = vqt.diagnostics();
+    expect(diagnostic).toMatchObject({ kind: 'per-block', name: 'query-importance', firstBlock: 0 });
+    expect(diagnostic!.title).toMatch(/VQT, Figure 4/);
+    const values = diagnostic!.kind === 'per-block' ? diagnostic!.values : [];
+    expect(values[0]).toBeCloseTo(Math.SQRT2 / (Math.SQRT2 + 3), 6);
+    expect(values[1]).toBeCloseTo(3 / (Math.SQRT2 + 3), 6);
+    // Kept features 0 (CLS), 40 (block 0), 100 and 101 (block 1): block 0's norm is 5, block 1's sqrt(3^2 + 4^2) = 5.
+    const weight = tf.tensor2d([[5, 0, 0, 0, 0], [0, 5, 0, 0, 0], [0, 0, 3, 0, 0], [0, 0, 0, 4, 0]]);
+    const bias = tf.zeros([5]) as tf.Tensor1D;
+    vqt.selectFeatures(Int32Array.from([0, 40, 100, 101]), { weight, bias });
+    expect(vqt.blockImportance()).toEqual([0.5, 0.5]);
+    const groups = vqt.groupImportance();
+    [1, 1, 0.7].forEach((expected, group) => expect(groups[group]).toBeCloseTo(expected, 6));
+    tf.dispose([weight, bias]);
+    vqt.dispose();
+    model.dispose();
+  });
+
+  it('refuses missing, unexpected and wrong-shaped weights in one CheckpointMismatchError, and bad feature indices in a ShapeError, writing nothing', () => {
+    const model = tinyModel();
+    const vqt = createVisualQueryTuning(model, { numQueries: [1, 2] });
+    const saved = vqt.weights();
+    const query = () => Array.from(vqt.trainableVariables()[0]!.dataSync());
+    const original = query();
+    const load = (changes: [string, tf.Tensor | null][]) => {
+      const weights = new Map(saved);
+      for (const [name, value] of changes) {
+        if (value === null) weights.delete(name);
+        else weights.set(name, value);
+      }
+      return () => vqt.loadWeights(weights);
+    };
+    const [wrongQuery, wrongHead, floatFeatures, features, badFeatures, narrowHead] = [
+      tf.zeros([1, 2, 32]),
+      tf.zeros([5, 97]),
+      tf.tensor1d([0, 1, 2]),
+      tf.tensor1d([0, 1, 2], 'int32'),
+      tf.tensor1d([2, 1, 0], 'int32'),
+      tf.zeros([5, 3]),
+    ];
+    expect(load([['blocks.0.queries', wrongQuery], ['head.bias', null]])).toThrow(
+      'vqt weights does not fit the model: missing keys: head.bias; wrong shapes: blocks.0.queries expected [1, 1, 32] found [1, 2, 32]',
+    );
+    expect(load([['head.weight', wrongHead]])).toThrow(CheckpointMismatchError);
+    expect(load([['head.features', floatFeatures], ['head.weight', narrowHead]])).toThrow('wrong dtypes: head.features expected int32 found float32');
+    // Three kept features need a head of three inputs: [5, 3] in PyTorch's layout.
+    expect(load([['head.features', features]])).toThrow('head.weight expected [5, 3] found [5, 128]');
+    expect(load([['head.features', badFeatures], ['head.weight', narrowHead]])).toThrow(ShapeError);
+    expect(query()).toEqual(original);
+    expect(vqt.selectedFeatures()).toBeNull();
+    load([['head.features', features], ['head.weight', narrowHead], ['blocks.0.queries', tf.keep(tf.onesLike(saved.get('blocks.0.queries')!))]])();
+    expect(Array.from(vqt.selectedFeatures()!)).toEqual([0, 1, 2]);
+    expect(vqt.headVariables().weight.shape).toEqual([3, 5]);
+    expect(query()).toEqual(new Array(32).fill(1));
+    expect(() => vqt.selectFeatures(Int32Array.from([0, 1]), { weight: tf.zeros([3, 5]) as tf.Tensor2D, bias: tf.zeros([5]) as tf.Tensor1D })).toThrow(
+      'VQT head does not fit the model: wrong shapes: weight expected [2, 5] found [3, 5]',
+    );
+    tf.dispose([...saved.values(), wrongQuery, wrongHead, floatFeatures, features, badFeatures, narrowHead]);
+    vqt.dispose();
+    model.dispose();
+  });
+
+  it('draws its queries and head from seeds per config seed and variable', () => {
+    const model = tinyModel();
+    const values = (seed: number) => {
+      const vqt = createVisualQueryTuning(model, { numQueries: 1, seed });
+      const [block0, block1, head] = vqt.trainableVariables().map((variable) => Array.from(variable.dataSync()));
+      vqt.dispose();
+      return { block0: block0!, block1: block1!, head: head! };
+    };
+    const [a, again, other] = [values(0), values(0), values(1)];
+    expect(again).toEqual(a);
+    expect(other.block0).not.toEqual(a.block0);
+    expect(other.head).not.toEqual(a.head);
+    expect(a.block1).not.toEqual(a.block0);
     model.dispose();
   });
 

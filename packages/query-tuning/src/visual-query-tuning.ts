@@ -1,14 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   BlockContext,
+  Diagnostic,
   ForwardContext,
   ForwardOptions,
+  ForwardPassContext,
   KeysValues,
   MethodDefinition,
+  SavedState,
+  TrainingForward,
   TuningMethod,
   VisionTransformer,
 } from '@visual-peft/vit-core';
-import { ShapeError, perImageDropout, randomSite, tfjsSeed } from '@visual-peft/vit-core';
+import { MethodBase, ShapeError, checkTensors, perImageDropout } from '@visual-peft/vit-core';
 import type { VisualQueryConfig, VisualQueryConfigInput } from './config';
 import { resolveVisualQueryConfig } from './config';
 
@@ -25,17 +29,26 @@ export interface VisualQueryTuning extends TuningMethod {
   /** Width of the head's input: D + sum over blocks of T_l * D (before any feature selection). */
   readonly featureDim: number;
   /**
-   * The frozen part of a training step: the backbone (with every other attached method) run once,
-   * returning each block's keys and values and the pooled features. Call it outside the gradient
-   * tape; the caller disposes the result (`disposeFrozen`).
+   * The frozen part of a training step: the backbone (with every other attached method, this one
+   * switched off) run once, returning each block's keys and values and the pooled features. Call
+   * it outside the gradient tape; the caller disposes the result (`disposeFrozen`).
    */
   frozenPass(images: tf.Tensor4D, options?: ForwardOptions): FrozenFeatures;
   /** Logits from the query path alone: the only computation a training step must record. */
   logitsFromFrozen(frozen: FrozenFeatures, options?: ForwardOptions): tf.Tensor2D;
   /** The head's input features [B, featureDim] (all groups, before feature selection). */
   featuresFromFrozen(frozen: FrozenFeatures, options?: ForwardOptions): tf.Tensor2D;
+  /**
+   * A training step that keeps the backbone off the gradient tape: `prepare` is the frozen pass,
+   * `logits` the query path and the head. Training's `modelForward(model)` uses it while VQT is attached.
+   */
+  trainingForward(): TrainingForward;
   /** Mean absolute head weight of each group: [CLS, block 0, ..., block L-1] (the paper's Figure 4). */
   groupImportance(): number[];
+  /** Each block's share of the head's weight norm: the L2 norm of its query features' rows over the sum of those norms. */
+  blockImportance(): number[];
+  /** The per-block importance as a `query-importance` record (reads nothing of the probe). */
+  diagnostics(): Diagnostic[];
   /**
    * Keep only `features` (indices into the head's input) with a new head of that width: the result
    * of group-lasso compression. Pass null to go back to all features with a fresh head.
@@ -54,174 +67,265 @@ function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
 
 const PRIOR_PROBABILITY = 0.01;
 
-/** The key of the query dropout's draws (with the block index). */
-const QUERY_DROPOUT_SITE = randomSite('query-tuning/query-dropout');
+type VqtConfig = VisualQueryConfig & Readonly<Record<string, unknown>>;
 
 /**
  * VQT: T_l learnable query tokens per block pass through the whole block (norm1, attention,
  * residual, norm2, MLP, residual) while inside attention only they query, with keys and values from
  * the block's own tokens, so the backbone's tokens are exactly the frozen model's. The head reads the
  * backbone's pooled features and every block's query outputs (T_l * D each), each group
- * L2-normalised on its own, concatenated.
+ * L2-normalised on its own, concatenated. Saved as `blocks.{i}.queries` [1, T_i, D], `head.weight`
+ * [classes, in] (PyTorch's Linear layout), `head.bias` and, after feature selection, `head.features`.
  */
-export function createVisualQueryTuning(model: VisionTransformer, input: VisualQueryConfigInput = {}): VisualQueryTuning {
-  const config = resolveVisualQueryConfig(input, { depth: model.config.depth, numClasses: model.numClasses });
-  const { embedDim: dim, patchSize } = model.config;
-  // VPT's prompt initialisation (the VQT code builds on VPT's): uniform(-v, v), v = sqrt(6 / (3 p^2 + D)).
-  const bound = Math.sqrt(6 / (3 * patchSize * patchSize + dim));
-  const queries = config.numQueries.map((count, block) =>
-    tf.tidy(() => tf.variable(tf.randomUniform([1, count, dim], -bound, bound, 'float32', config.seed * 7_919 + block), true)),
-  );
-  const featureDim = dim * (1 + config.numQueries.reduce((a, b) => a + b, 0));
-  let selection: Int32Array | null = null;
-  // The VPT/GatedPT/VQT head: kaiming-normal (fan_out = classes), bias -log((1 - 0.01) / 0.01).
-  const makeHead = (inputs: number) => ({
-    weight: tf.tidy(() => tf.variable(tf.randomNormal([inputs, config.numClasses], 0, Math.sqrt(2 / config.numClasses), 'float32', tfjsSeed(config.seed, 101)), true)),
-    bias: tf.tidy(() => tf.variable(tf.fill([config.numClasses], -Math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY)), true)),
-  });
-  let { weight, bias } = makeHead(featureDim);
-  // The method's hooks stay silent while it runs the frozen pass itself.
-  let frozenPassRunning = false;
-  const outputsKey = Symbol('vqt-query-outputs');
+export class VqtMethod extends MethodBase<VqtConfig> implements VisualQueryTuning {
+  readonly name = 'vqt';
+  readonly featureDim: number;
+  private readonly model: VisionTransformer;
+  private readonly dim: number;
+  private readonly dropoutSite: number;
+  private readonly outputsKey = Symbol('vqt-query-outputs');
+  private selection: Int32Array | null = null;
 
-  function queryBatch(block: number, batch: number, context: ForwardContext): tf.Tensor3D {
-    const tokens = tf.broadcastTo(queries[block]!, [batch, config.numQueries[block]!, dim]) as tf.Tensor3D;
-    if (!context.training || config.dropout === 0) return tokens;
-    // Dropout after the expansion to the batch: each image gets its own mask, keyed by its place in the step's batch.
-    return perImageDropout(tokens, config.dropout, context, [QUERY_DROPOUT_SITE, block]);
+  constructor(model: VisionTransformer, config: VisualQueryConfig) {
+    super(config as VqtConfig);
+    this.model = model;
+    const { embedDim: dim, patchSize } = model.config;
+    this.dim = dim;
+    this.featureDim = dim * (1 + config.numQueries.reduce((a, b) => a + b, 0));
+    this.dropoutSite = this.site('query-dropout');
+    // VPT's prompt initialisation (the VQT code builds on VPT's): uniform(-v, v), v = sqrt(6 / (3 p^2 + D)).
+    const bound = Math.sqrt(6 / (3 * patchSize * patchSize + dim));
+    config.numQueries.forEach((count, block) =>
+      this.addVariable(`blocks.${block}.queries`, (seed) => tf.randomUniform([1, count, dim], -bound, bound, 'float32', seed)),
+    );
+    this.addVariable('head.weight', (seed) => this.initialHeadWeight(this.featureDim, seed), { saved: 'transposed', classifier: true });
+    this.addVariable('head.bias', () => this.initialHeadBias(), { classifier: true });
   }
 
-  function features(pooled: tf.Tensor2D, outputs: readonly tf.Tensor3D[]): tf.Tensor2D {
+  // ---- hooks: the query path inside the model's own forward pass ----
+
+  queryTokens(batch: number, context: BlockContext): tf.Tensor3D {
+    return this.queryBatch(context.blockIndex, batch, context);
+  }
+
+  queryOutputs(outputs: tf.Tensor3D, context: BlockContext): void {
+    const list = (context.state.get(this.outputsKey) as tf.Tensor3D[] | undefined) ?? [];
+    list[context.blockIndex] = outputs;
+    context.state.set(this.outputsKey, list);
+  }
+
+  headInput(pooled: tf.Tensor2D, context: ForwardContext): tf.Tensor2D {
+    const outputs = context.state.get(this.outputsKey) as tf.Tensor3D[] | undefined;
+    if (outputs === undefined || outputs.length !== this.model.config.depth) {
+      throw new ShapeError('VQT: the head was asked for features without the query outputs of every block in the same forward pass');
+    }
+    return this.features(pooled, outputs);
+  }
+
+  classify(all: tf.Tensor2D): tf.Tensor2D {
+    const kept = this.selection === null ? all : (tf.gather(all, this.selection, 1) as tf.Tensor2D);
+    return tf.add(tf.matMul(kept, this.variable('head.weight') as tf.Tensor2D), this.variable('head.bias'));
+  }
+
+  // ---- the memory path: the frozen backbone once, off the tape; the query path on it ----
+
+  frozenPass(images: tf.Tensor4D, options: ForwardOptions = {}): FrozenFeatures {
+    // The backbone with every other attached method, this one switched off (no query tokens).
+    const run = () =>
+      tf.tidy(() => {
+        const { features: tokens, keysValues } = this.model.forwardKeysValues(images, options);
+        // tidy keeps every tensor nested in the returned object; only its type signature is narrower.
+        return { pooled: this.model.pool(tokens, options), keysValues } satisfies FrozenFeatures as unknown as tf.TensorContainer;
+      }) as unknown as FrozenFeatures;
+    return this.model.extensions.includes(this) ? this.model.disableExtensions(run, [this]) : run();
+  }
+
+  featuresFromFrozen(frozen: FrozenFeatures, options: ForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => this.features(frozen.pooled, this.queryPath(frozen, options)));
+  }
+
+  logitsFromFrozen(frozen: FrozenFeatures, options: ForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => this.classify(this.features(frozen.pooled, this.queryPath(frozen, options))));
+  }
+
+  trainingForward(): TrainingForward {
+    const options = (context: ForwardPassContext): ForwardOptions => ({
+      training: context.training,
+      seed: context.seed,
+      imageOffset: context.imageOffset,
+      recompute: context.recompute,
+    });
+    // Nothing of the frozen pass is recorded (it runs before the tape opens), so it never recomputes.
+    const frozenPass = (images: tf.Tensor4D, context: ForwardPassContext) => this.frozenPass(images, { ...options(context), recompute: false });
+    return {
+      // A trainer's prepared value is any TensorContainer; FrozenFeatures is one (tensors in an object and an array).
+      prepare: (images, context) => frozenPass(images, context) as unknown as tf.TensorContainer,
+      logits: (images, context, prepared) => {
+        if (prepared !== undefined) return this.logitsFromFrozen(prepared as unknown as FrozenFeatures, options(context));
+        const own = frozenPass(images, context);
+        try {
+          return this.logitsFromFrozen(own, options(context));
+        } finally {
+          disposeFrozen(own);
+        }
+      },
+    };
+  }
+
+  // ---- analysis ----
+
+  groupImportance(): number[] {
+    const meanAbs = tf.tidy(() => tf.mean(tf.abs(this.variable('head.weight')), 1).dataSync() as Float32Array);
+    const totals = new Float64Array(this.config.numQueries.length + 1);
+    const counts = new Float64Array(totals.length);
+    const groups = this.rowGroups();
+    meanAbs.forEach((value, row) => {
+      totals[groups[row]!]! += value;
+      counts[groups[row]!]! += 1;
+    });
+    return Array.from(totals, (total, group) => (counts[group]! > 0 ? total / counts[group]! : 0));
+  }
+
+  blockImportance(): number[] {
+    const rowSquares = tf.tidy(() => tf.sum(tf.square(this.variable('head.weight')), 1).dataSync() as Float32Array);
+    const squares = new Float64Array(this.config.numQueries.length + 1);
+    const groups = this.rowGroups();
+    rowSquares.forEach((value, row) => (squares[groups[row]!]! += value));
+    // Group 0 is the backbone's pooled features: the shares are over the blocks' query features only.
+    const norms = Array.from(squares.subarray(1), Math.sqrt);
+    const total = norms.reduce((sum, norm) => sum + norm, 0);
+    return norms.map((norm) => (total === 0 ? 0 : norm / total));
+  }
+
+  diagnostics(): Diagnostic[] {
+    return [
+      {
+        kind: 'per-block',
+        name: 'query-importance',
+        title: "share of the head's weight norm on each block's query features (VQT, Figure 4)",
+        firstBlock: 0,
+        values: this.blockImportance(),
+      },
+    ];
+  }
+
+  // ---- feature selection (group lasso) ----
+
+  selectFeatures(kept: Int32Array | null, head?: { weight: tf.Tensor2D; bias: tf.Tensor1D }): void {
+    this.checkSelection(kept);
+    if (head !== undefined) {
+      const { numClasses } = this.config;
+      const expected = new Map([
+        ['weight', { shape: [kept?.length ?? this.featureDim, numClasses], dtype: 'float32' }],
+        ['bias', { shape: [numClasses], dtype: 'float32' }],
+      ]);
+      checkTensors('VQT head', expected, new Map<string, tf.Tensor>([['weight', head.weight], ['bias', head.bias]]));
+    }
+    this.setSelection(kept, head);
+  }
+
+  selectedFeatures(): Int32Array | null {
+    return this.selection;
+  }
+
+  headVariables(): { weight: tf.Variable; bias: tf.Variable } {
+    return { weight: this.variable('head.weight'), bias: this.variable('head.bias') };
+  }
+
+  protected override savedState(): Map<string, tf.Tensor> {
+    return this.selection === null ? new Map() : new Map([['head.features', tf.tensor1d(this.selection, 'int32')]]);
+  }
+
+  /** `head.features`, when saved, narrows the head to the kept features. */
+  protected override restoreState(weights: ReadonlyMap<string, tf.Tensor>): SavedState {
+    const features = weights.get('head.features');
+    const inputs = features?.size ?? this.featureDim;
+    return {
+      expected: new Map(features === undefined ? [] : [['head.features', { shape: [inputs], dtype: 'int32' }]]),
+      variableShapes: new Map([['head.weight', [inputs, this.config.numClasses]]]),
+      apply: () => {
+        const kept = features === undefined ? null : Int32Array.from(features.dataSync());
+        this.checkSelection(kept);
+        // A head of the saved width; the loaded head overwrites its draws next.
+        this.setSelection(kept);
+      },
+    };
+  }
+
+  // ---- internals ----
+
+  private initialHeadWeight(inputs: number, seed: number): tf.Tensor2D {
+    // The VPT/GatedPT/VQT head: kaiming-normal (fan_out = classes).
+    return tf.randomNormal([inputs, this.config.numClasses], 0, Math.sqrt(2 / this.config.numClasses), 'float32', seed);
+  }
+
+  private initialHeadBias(): tf.Tensor1D {
+    // Bias -log((1 - 0.01) / 0.01): every class starts at probability 0.01.
+    return tf.fill([this.config.numClasses], -Math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY));
+  }
+
+  private checkSelection(kept: Int32Array | null): void {
+    const { featureDim } = this;
+    if (kept !== null && (kept.length === 0 || !kept.every((index, i) => Number.isInteger(index) && index >= 0 && index < featureDim && (i === 0 || index > kept[i - 1]!)))) {
+      throw new ShapeError(`selected features must be distinct ascending indices in [0, ${featureDim - 1}]`);
+    }
+  }
+
+  /** Installs a checked selection with a head of its width: a copy of `head`, or fresh draws. */
+  private setSelection(kept: Int32Array | null, head?: { weight: tf.Tensor2D; bias: tf.Tensor1D }): void {
+    this.selection = kept === null ? null : Int32Array.from(kept);
+    const inputs = kept?.length ?? this.featureDim;
+    this.replaceVariable('head.weight', (seed) => head?.weight.clone() ?? this.initialHeadWeight(inputs, seed));
+    this.replaceVariable('head.bias', () => head?.bias.clone() ?? this.initialHeadBias());
+  }
+
+  /** The group of each row of the head: 0 for the pooled features, 1 + l for block l's query outputs. */
+  private rowGroups(): Int32Array {
+    const sizes = [this.dim, ...this.config.numQueries.map((count) => count * this.dim)];
+    const groupOf = new Int32Array(this.featureDim);
+    sizes.reduce((offset, size, group) => (groupOf.fill(group, offset, offset + size), offset + size), 0);
+    return this.selection === null ? groupOf : this.selection.map((feature) => groupOf[feature]!);
+  }
+
+  private queryBatch(block: number, batch: number, context: ForwardContext): tf.Tensor3D {
+    const count = this.config.numQueries[block]!;
+    const tokens = tf.broadcastTo(this.variable(`blocks.${block}.queries`), [batch, count, this.dim]) as tf.Tensor3D;
+    if (!context.training || this.config.dropout === 0) return tokens;
+    // Dropout after the expansion to the batch: each image gets its own mask, keyed by its place in the step's batch.
+    return perImageDropout(tokens, this.config.dropout, context, [this.dropoutSite, block]);
+  }
+
+  private features(pooled: tf.Tensor2D, outputs: readonly tf.Tensor3D[]): tf.Tensor2D {
     const batch = pooled.shape[0];
     const groups = [pooled, ...outputs.map((out) => tf.reshape(out, [batch, -1]) as tf.Tensor2D)].map(l2Normalize);
     return tf.concat(groups, 1);
   }
 
-  function classify(all: tf.Tensor2D): tf.Tensor2D {
-    const kept = selection === null ? all : (tf.gather(all, selection, 1) as tf.Tensor2D);
-    return tf.add(tf.matMul(kept, weight as tf.Tensor2D), bias);
-  }
-
-  function blockContext(context: ForwardContext, blockIndex: number): BlockContext {
-    return { ...context, blockIndex, depth: model.config.depth };
-  }
-
-  function queryOutputs(frozen: FrozenFeatures, context: ForwardContext): tf.Tensor3D[] {
-    if (frozen.keysValues.length !== model.config.depth) {
-      throw new ShapeError(`frozen features must hold keys and values of ${model.config.depth} blocks, got ${frozen.keysValues.length}`);
+  private queryPath(frozen: FrozenFeatures, options: ForwardOptions): tf.Tensor3D[] {
+    const { depth } = this.model.config;
+    if (frozen.keysValues.length !== depth) {
+      throw new ShapeError(`frozen features must hold keys and values of ${depth} blocks, got ${frozen.keysValues.length}`);
     }
+    const context: ForwardContext = {
+      training: options.training ?? false,
+      seed: options.seed,
+      imageOffset: options.imageOffset ?? 0,
+      recompute: options.recompute ?? false,
+      state: options.state ?? new Map(),
+    };
     const batch = frozen.pooled.shape[0];
-    return model.blocks.map((block, index) =>
-      block.forwardQueries(queryBatch(index, batch, context), frozen.keysValues[index]!, blockContext(context, index)),
+    return this.model.blocks.map((block, index) =>
+      block.forwardQueries(this.queryBatch(index, batch, context), frozen.keysValues[index]!, { ...context, blockIndex: index, depth }),
     );
   }
+}
 
-  const contextOf = (options: ForwardOptions): ForwardContext => ({
-    training: options.training ?? false,
-    seed: options.seed,
-    imageOffset: options.imageOffset ?? 0,
-    recompute: options.recompute ?? false,
-    state: options.state ?? new Map(),
-  });
-
-  const method: VisualQueryTuning = {
-    name: 'vqt',
-    config: config as VisualQueryConfig & Readonly<Record<string, unknown>>,
-    featureDim,
-    queryTokens: (batch, context) => (frozenPassRunning ? undefined : queryBatch(context.blockIndex, batch, context)),
-    queryOutputs: (outputs, context) => {
-      const list = (context.state.get(outputsKey) as tf.Tensor3D[] | undefined) ?? [];
-      list[context.blockIndex] = outputs;
-      context.state.set(outputsKey, list);
-    },
-    headInput: (pooled, context) => {
-      const outputs = context.state.get(outputsKey) as tf.Tensor3D[] | undefined;
-      if (outputs === undefined || outputs.length !== model.config.depth) {
-        throw new ShapeError('VQT: the head was asked for features without the query outputs of every block in the same forward pass');
-      }
-      return features(pooled, outputs);
-    },
-    classify: (all) => classify(all),
-    frozenPass(images, options = {}) {
-      frozenPassRunning = true;
-      try {
-        return tf.tidy(() => {
-          const { features: tokens, keysValues } = model.forwardKeysValues(images, options);
-          return { pooled: model.pool(tokens, options), keysValues: keysValues.map(({ keys, values }) => ({ keys, values })) } as unknown as tf.TensorContainer;
-        }) as unknown as FrozenFeatures;
-      } finally {
-        frozenPassRunning = false;
-      }
-    },
-    featuresFromFrozen: (frozen, options = {}) => tf.tidy(() => features(frozen.pooled, queryOutputs(frozen, contextOf(options)))),
-    logitsFromFrozen: (frozen, options = {}) => tf.tidy(() => classify(features(frozen.pooled, queryOutputs(frozen, contextOf(options))))),
-    groupImportance() {
-      const meanAbs = tf.tidy(() => tf.mean(tf.abs(weight), 1).dataSync() as Float32Array);
-      const bounds = [dim, ...config.numQueries.map((count) => count * dim)];
-      const group = new Int32Array(featureDim);
-      let offset = 0;
-      bounds.forEach((size, index) => {
-        group.fill(index, offset, offset + size);
-        offset += size;
-      });
-      const totals = new Float64Array(bounds.length);
-      const counts = new Float64Array(bounds.length);
-      meanAbs.forEach((value, row) => {
-        const feature = selection === null ? row : selection[row]!;
-        totals[group[feature]!]! += value;
-        counts[group[feature]!]! += 1;
-      });
-      return Array.from(totals, (total, index) => (counts[index]! > 0 ? total / counts[index]! : 0));
-    },
-    selectFeatures(kept, head) {
-      if (kept !== null && (kept.length === 0 || !kept.every((index, i) => Number.isInteger(index) && index >= 0 && index < featureDim && (i === 0 || index > kept[i - 1]!)))) {
-        throw new ShapeError(`selected features must be distinct ascending indices in [0, ${featureDim - 1}]`);
-      }
-      const inputs = kept === null ? featureDim : kept.length;
-      if (head !== undefined && (head.weight.shape.join() !== `${inputs},${config.numClasses}` || head.bias.shape.join() !== `${config.numClasses}`)) {
-        throw new ShapeError(`head must be weight [${inputs}, ${config.numClasses}] and bias [${config.numClasses}], got [${head.weight.shape.join(', ')}] and [${head.bias.shape.join(', ')}]`);
-      }
-      tf.dispose([weight, bias]);
-      selection = kept === null ? null : Int32Array.from(kept);
-      ({ weight, bias } = makeHead(inputs));
-      if (head !== undefined) {
-        weight.assign(head.weight);
-        bias.assign(head.bias);
-      }
-    },
-    selectedFeatures: () => selection,
-    headVariables: () => ({ weight, bias }),
-    trainableVariables: () => [...queries, weight, bias],
-    numParameters: () => dim * config.numQueries.reduce((a, b) => a + b, 0),
-    weights() {
-      const out = new Map<string, tf.Tensor>(queries.map((query, block) => [`blocks.${block}.queries`, query.clone()]));
-      out.set('head.weight', tf.transpose(weight)); // PyTorch's Linear layout [classes, in]
-      out.set('head.bias', bias.clone());
-      if (selection !== null) out.set('head.features', tf.tensor1d(selection, 'int32'));
-      return out;
-    },
-    loadWeights(saved) {
-      queries.forEach((query, block) => {
-        const value = saved.get(`blocks.${block}.queries`);
-        if (value === undefined || value.shape.join() !== query.shape.join()) {
-          throw new ShapeError(`VQT weights: blocks.${block}.queries must be [${query.shape.join(', ')}], got ${value === undefined ? 'nothing' : `[${value.shape.join(', ')}]`}`);
-        }
-        query.assign(value);
-      });
-      const [headWeight, headBias, kept] = ['head.weight', 'head.bias', 'head.features'].map((key) => saved.get(key));
-      if (headWeight === undefined || headBias === undefined) throw new ShapeError('VQT weights lack head.weight and head.bias');
-      const transposed = tf.transpose(headWeight) as tf.Tensor2D;
-      try {
-        method.selectFeatures(kept === undefined ? null : Int32Array.from(kept.dataSync()), { weight: transposed, bias: headBias as tf.Tensor1D });
-      } finally {
-        transposed.dispose();
-      }
-    },
-    dispose() {
-      tf.dispose([...queries, weight, bias]);
-    },
-  };
-  return method;
+/**
+ * VQT for `model` (not attached): T_l learnable query tokens per block and its own linear head over
+ * the backbone's pooled features and the query outputs (see `VqtMethod`).
+ */
+export function createVisualQueryTuning(model: VisionTransformer, input: VisualQueryConfigInput = {}): VqtMethod {
+  return new VqtMethod(model, resolveVisualQueryConfig(input, { depth: model.config.depth, numClasses: model.numClasses }));
 }
 
 /** Frees what `frozenPass` returned. */
@@ -244,24 +348,27 @@ export const QUERY_TUNING_DEFINITIONS: readonly MethodDefinition[] = [VQT_DEFINI
 export type QueryPassContext = Pick<ForwardOptions, 'imageOffset' | 'recompute'> & { readonly training: boolean; readonly seed: number | undefined };
 
 /**
- * VQT's training step for a trainer that splits the forward pass (as `@visual-peft/training`'s
- * `TrainingForward` does): `prepare` runs the frozen backbone before the gradient tape opens,
- * `logits` only the query path on the tape. Evaluation may use it too (it equals `model.forward`).
+ * VQT's training step split as a trainer's `TrainingForward`: `prepare` the frozen backbone before
+ * the gradient tape opens, `logits` only the query path on the tape.
+ * @deprecated Use `vqt.trainingForward()`, which training's `modelForward(model)` picks up while VQT
+ * is attached; this wrapper goes in the next release. Without a context, `prepare` runs the frozen
+ * pass in evaluation mode, as it did.
  */
 export function queryTrainingForward(vqt: VisualQueryTuning): {
-  prepare(images: tf.Tensor4D): FrozenFeatures;
+  prepare(images: tf.Tensor4D, context?: QueryPassContext): FrozenFeatures;
   logits(images: tf.Tensor4D, context: QueryPassContext, frozen: FrozenFeatures | undefined): tf.Tensor2D;
 } {
+  const pass = (context: QueryPassContext | undefined): ForwardPassContext => ({
+    training: context?.training ?? false,
+    seed: context?.seed,
+    imageOffset: context?.imageOffset ?? 0,
+    recompute: context?.recompute ?? false,
+    epoch: 0,
+    globalStep: 0,
+  });
+  const forward = vqt.trainingForward();
   return {
-    prepare: (images) => vqt.frozenPass(images),
-    logits: (images, context, frozen) => {
-      if (frozen !== undefined) return vqt.logitsFromFrozen(frozen, context);
-      const own = vqt.frozenPass(images);
-      try {
-        return vqt.logitsFromFrozen(own, context);
-      } finally {
-        disposeFrozen(own);
-      }
-    },
+    prepare: (images, context) => forward.prepare!(images, pass(context)) as unknown as FrozenFeatures,
+    logits: (images, context, frozen) => forward.logits(images, pass(context), frozen as unknown as tf.TensorContainer),
   };
 }

@@ -13,14 +13,17 @@ export { inferSegmentation, predictLabels, slidingWindows } from './segmentation
 export type { LossAverage, SegmentationLossOptions } from './segmentation-loss';
 export { LOSS_AVERAGES, checkLabels, pixelCrossEntropy, segmentationCrossEntropy } from './segmentation-loss';
 export type {
-  GradientUpdate,
   GroupLearningRates,
-  GroupOptimizer,
-  SegmentationOptimizers,
+  SegmentationFitOptions,
+  SegmentationFitResult,
+  SegmentationLoopConfig,
+  SegmentationLoopConfigInput,
+  SegmentationLossValues,
   SegmentationStepResult,
-  SegmentationTrainerConfig,
-  SegmentationTrainerConfigInput,
-} from './segmentation-trainer';
+  SegmentationTrainSource,
+} from './segmentation-loop';
+export { SegmentationLoop, polySchedule, resolveSegmentationLoopConfig, segmentationPass } from './segmentation-loop';
+export type { GradientUpdate, GroupOptimizer, SegmentationOptimizers, SegmentationTrainerConfig, SegmentationTrainerConfigInput } from './segmentation-trainer';
 export { SegmentationTrainer, resolveSegmentationTrainerConfig } from './segmentation-trainer';
 export type { HeadParameterCounts, SegmentationForwardOptions, SegmentationLosses, SetrPupConfig, SetrPupConfigInput } from './setr-pup';
 export { SetrPup, resolveSetrPupConfig } from './setr-pup';

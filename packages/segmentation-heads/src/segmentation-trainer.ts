@@ -1,20 +1,24 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, integer, knownOptions, leanVariableGrads, numberInRange, positiveNumber } from '@visual-peft/vit-core';
+import type * as tf from '@tensorflow/tfjs-core';
+import { ConfigError, integer, knownOptions } from '@visual-peft/vit-core';
 import { polyLearningRate } from './poly-learning-rate';
 import type { SegmentationBatchLike } from './segmentation-batch';
-import { batchTensors } from './segmentation-batch';
+import type { GroupLearningRates, SegmentationLoopConfig, SegmentationStepResult } from './segmentation-loop';
+import { resolveSegmentationLoopConfig, segmentationPass } from './segmentation-loop';
 import type { SetrPup } from './setr-pup';
 
 /**
- * Applies one parameter group's gradients (keyed by tfjs variable name) at this step's learning
- * rate. Any optimiser plugs in through this: `@visual-peft/training`'s SGD or AdamW by mapping the
- * names to its parameter keys and calling its step with the rate.
+ * Applies one parameter group's gradients (keyed by tfjs variable name) at this step's learning rate.
+ * @deprecated `SegmentationLoop` drives `@visual-peft/training`'s optimisers itself; this type goes in the next release.
  */
 export type GradientUpdate = (gradients: tf.NamedTensorMap, learningRate: number) => void;
 
-/** A tfjs optimiser whose rate can be set each step (`tf.train.sgd`, `tf.train.momentum`) or a `GradientUpdate`. */
+/**
+ * A tfjs optimiser whose rate can be set each step (`tf.train.sgd`, `tf.train.momentum`) or a `GradientUpdate`.
+ * @deprecated See `GradientUpdate`.
+ */
 export type GroupOptimizer = tf.Optimizer | GradientUpdate;
 
+/** @deprecated See `GradientUpdate`. */
 export interface SegmentationOptimizers {
   /** The backbone group: the tuning method's variables and any trainable backbone weight. */
   readonly backbone: GroupOptimizer;
@@ -22,71 +26,33 @@ export interface SegmentationOptimizers {
   readonly head: GroupOptimizer;
 }
 
-export interface SegmentationTrainerConfig {
-  /** Length of the run; the poly schedule reaches its floor at the end. Required; ADE20K: 160,000. */
-  readonly maxIterations: number;
-  /** Peak learning rate of the backbone group. Default 1e-3 (mmseg's SETR-PUP ADE20K config, SGD). */
-  readonly learningRate: number;
-  /** The heads' rate over the backbone group's. Default 10 (mmseg's `lr_mult=10` on every key containing 'head'). */
-  readonly headLearningRateMultiplier: number;
-  /** Exponent of the poly schedule. Default 0.9. */
-  readonly power: number;
-  /**
-   * Floor of both groups' rates. Default 1e-4, mmseg's schedule_160k (`min_lr`/`eta_min`): the heads
-   * then decay to the same floor, so their rate is exactly 10x the backbone's only with 0.
-   */
-  readonly minLearningRate: number;
-  /** Step i's random ops (drop path, prompt dropout, head dropout) use seed + i. Default 0. */
-  readonly seed: number;
+/** @deprecated `SegmentationLoop`'s config (`SegmentationLoopConfig`) replaces it; this type goes in the next release. */
+export type SegmentationTrainerConfig = Omit<SegmentationLoopConfig, 'optimizer' | 'checkpointEvery'> & {
   /** Iteration to start from, for a resumed run. Default 0. */
   readonly startIteration: number;
-}
+};
 
+/** @deprecated See `SegmentationTrainerConfig`. */
 export type SegmentationTrainerConfigInput = Partial<SegmentationTrainerConfig> & Pick<SegmentationTrainerConfig, 'maxIterations'>;
 
 const TRAINER_FIELDS = ['maxIterations', 'learningRate', 'headLearningRateMultiplier', 'power', 'minLearningRate', 'seed', 'startIteration'];
 
+/** @deprecated `resolveSegmentationLoopConfig` replaces it; this function goes in the next release. */
 export function resolveSegmentationTrainerConfig(input: SegmentationTrainerConfigInput): SegmentationTrainerConfig {
-  const fields = knownOptions('config', input, TRAINER_FIELDS);
-  const maxIterations = integer('maxIterations', fields.maxIterations, 1);
-  const learningRate = positiveNumber('learningRate', fields.learningRate ?? 1e-3);
-  const headLearningRateMultiplier = positiveNumber('headLearningRateMultiplier', fields.headLearningRateMultiplier ?? 10);
-  const startIteration = integer('startIteration', fields.startIteration ?? 0, 0);
+  const { startIteration: start, ...fields } = knownOptions('config', input, TRAINER_FIELDS) as SegmentationTrainerConfigInput;
+  const { maxIterations, learningRate, headLearningRateMultiplier, power, minLearningRate, seed } = resolveSegmentationLoopConfig(fields);
+  const startIteration = integer('startIteration', start ?? 0, 0);
   if (startIteration >= maxIterations) throw new ConfigError('startIteration', startIteration, `must be below maxIterations (${maxIterations})`);
-  return {
-    maxIterations,
-    learningRate,
-    headLearningRateMultiplier,
-    power: positiveNumber('power', fields.power ?? 0.9),
-    minLearningRate: numberInRange('minLearningRate', fields.minLearningRate ?? 1e-4, { min: 0, max: Math.min(learningRate, learningRate * headLearningRateMultiplier) }),
-    seed: integer('seed', fields.seed ?? 0, 0),
-    startIteration,
-  };
-}
-
-export interface GroupLearningRates {
-  readonly backbone: number;
-  readonly head: number;
-}
-
-export interface SegmentationStepResult {
-  /** The iteration this step ran (0-based). */
-  readonly iteration: number;
-  /** decode + auxiliaryWeight * sum(auxiliary). */
-  readonly loss: number;
-  readonly decodeLoss: number;
-  readonly auxiliaryLosses: readonly number[];
-  readonly learningRates: GroupLearningRates;
+  return { maxIterations, learningRate, headLearningRateMultiplier, power, minLearningRate, seed, startIteration };
 }
 
 type GroupName = keyof SegmentationOptimizers;
 
 /**
- * The training step of SETR-PUP on a tuned ViT (docs/recipes.md, ADE20K): one backbone pass feeds the
- * decode and auxiliary heads, loss = decode + 0.4 * each auxiliary, gradients for the backbone
- * group (what the tuning method trains) and the heads, each group updated by its own optimiser at
- * its poly-scheduled rate, the heads at 10x. The optimisers are the caller's: this class never
- * creates, owns or disposes one.
+ * `SegmentationLoop`'s step (the same pass, schedule and seeds) with the caller's optimisers, one per
+ * group: tfjs optimisers or `GradientUpdate` functions, which this class never creates or disposes.
+ * @deprecated Use `SegmentationLoop`, which trains on `@visual-peft/training`'s optimisers and
+ * checkpoints its runs; this class goes in the next release.
  */
 export class SegmentationTrainer {
   readonly config: SegmentationTrainerConfig;
@@ -139,39 +105,14 @@ export class SegmentationTrainer {
       throw new ConfigError('iteration', iteration, `must be below maxIterations (${this.config.maxIterations}): the run is complete`);
     }
     const learningRates = this.learningRates(iteration);
-    const { images, labels } = batchTensors(batch);
-    const kept: tf.Tensor[] = [images, labels];
-    try {
-      const parts: { decode?: tf.Scalar; auxiliary?: tf.Scalar[] } = {};
-      const variables = [...this.groups.values()].flat();
-      const { value, grads } = leanVariableGrads(() => {
-        const losses = this.model.losses(images, labels, { training: true, seed: this.config.seed + iteration });
-        parts.decode = tf.keep(losses.decode);
-        parts.auxiliary = losses.auxiliary.map((loss) => tf.keep(loss));
-        kept.push(parts.decode, ...parts.auxiliary);
-        return losses.total;
-      }, variables);
-      kept.push(value, ...Object.values(grads));
+    const losses = segmentationPass(this.model, [...this.groups.values()].flat(), batch, this.config.seed + iteration, (gradients) => {
       for (const [group, groupVariables] of this.groups) {
-        const gradients: tf.NamedTensorMap = {};
-        // A variable the loss does not reach has no gradient and keeps its value, as in PyTorch.
-        for (const variable of groupVariables) {
-          const gradient = grads[variable.name];
-          if (gradient !== undefined && gradient !== null) gradients[variable.name] = gradient;
-        }
-        if (Object.keys(gradients).length > 0) this.updates.get(group)!(gradients, learningRates[group]);
+        const own = Object.fromEntries(groupVariables.filter((variable) => variable.name in gradients).map((variable) => [variable.name, gradients[variable.name]!]));
+        if (Object.keys(own).length > 0) this.updates.get(group)!(own, learningRates[group]);
       }
-      this.current = iteration + 1;
-      return {
-        iteration,
-        loss: value.dataSync()[0]!,
-        decodeLoss: parts.decode!.dataSync()[0]!,
-        auxiliaryLosses: parts.auxiliary!.map((loss) => loss.dataSync()[0]!),
-        learningRates,
-      };
-    } finally {
-      tf.dispose(kept);
-    }
+    });
+    this.current = iteration + 1;
+    return { iteration, ...losses, learningRates };
   }
 }
 

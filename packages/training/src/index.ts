@@ -4,6 +4,7 @@ export { clipGradNorm, globalNorm } from './clip-grad-norm';
 export type { OptimizerConfig, OptimizerConfigInput, OptimizerKind } from './create-optimizer';
 export { createOptimizer, resolveOptimizerConfig } from './create-optimizer';
 export { DivergenceError } from './errors';
+export { firstDifference } from './fingerprint';
 export type { EvaluateOptions, EvaluationResult } from './evaluate';
 export { evaluate } from './evaluate';
 export { crossEntropyPerSample, softmaxCrossEntropy } from './loss';
@@ -28,7 +29,6 @@ export type {
   TrainerOptions,
 } from './trainer';
 export { Trainer } from './trainer';
-export { fromHostTensor, toHostTensor } from './host-tensors';
 export { sliceBatch } from './batch-tensors';
 export type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 export { resolveTrainerConfig } from './trainer-config';
@@ -39,3 +39,4 @@ export { modelForward } from './training-forward';
 export type { TunedWeightsManifest } from './tuned-weights';
 export { TUNED_WEIGHTS_FORMAT, loadTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
 export { WeightEma } from './weight-ema';
+export { fromHostTensor, toHostTensor } from './host-tensors';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, ShapeError, numberInRange } from '@visual-peft/vit-core';
-import { fromHostTensor, requireFloat32Shape, toHostTensor } from './host-tensors';
+import { ConfigError, FormatError, ShapeError, fromHostTensor, numberInRange, toHostTensor } from '@visual-peft/vit-core';
+import { requireFloat32Shape } from './host-tensors';
 
 /** A variable an optimiser updates, under a name that stays the same from run to run. */
 export interface TrainableParameter {

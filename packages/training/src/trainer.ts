@@ -9,6 +9,7 @@ import { batchTensors, checkBatch, checkLogits, sliceBatch } from './batch-tenso
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
 import { DivergenceError } from './errors';
+import { firstDifference } from './fingerprint';
 import type { EvaluationResult } from './evaluate';
 import { evaluate } from './evaluate';
 import { softmaxCrossEntropy } from './loss';
@@ -471,7 +472,7 @@ export class Trainer {
   private restore(checkpoint: TrainingCheckpoint, directory: string): void {
     const source = join(directory, CHECKPOINT_FILE);
     const record = checkpoint.record;
-    const difference = firstDifference(record.fingerprint, this.fingerprint(), '');
+    const difference = firstDifference(record.fingerprint, this.fingerprint());
     if (difference !== null) {
       throw new ConfigError('outputDir', directory, `holds a checkpoint of another run (${difference}); give a new outputDir to start afresh`);
     }
@@ -496,19 +497,4 @@ export class Trainer {
     this.history = record.history as EpochSummary[];
     this.best = (record.best ?? null) as BestEpoch | null;
   }
-}
-
-/** The first place two JSON values differ, as `path: A in the checkpoint, B now`, or null. */
-function firstDifference(saved: unknown, current: unknown, path: string): string | null {
-  const bothObjects = (value: unknown) => value !== null && typeof value === 'object';
-  if (bothObjects(saved) && bothObjects(current) && Array.isArray(saved) === Array.isArray(current)) {
-    const keys = new Set([...Object.keys(saved as object), ...Object.keys(current as object)]);
-    for (const key of keys) {
-      const found = firstDifference((saved as Record<string, unknown>)[key], (current as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`);
-      if (found !== null) return found;
-    }
-    return null;
-  }
-  if (JSON.stringify(saved) === JSON.stringify(current)) return null;
-  return `${path || 'the run'}: ${JSON.stringify(saved) ?? 'absent'} in the checkpoint, ${JSON.stringify(current) ?? 'absent'} now`;
 }

@@ -1,7 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor, MethodDefinition, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, assignParameter, parseSafetensors, readParameter, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
-import { fromHostTensor, requireFloat32Shape, toHostTensor } from './host-tensors';
+import {
+  ConfigError,
+  FormatError,
+  assignParameter,
+  fromHostTensor,
+  parseSafetensors,
+  readParameter,
+  serializeSafetensors,
+  toHostTensor,
+  writeFileAtomic,
+} from '@visual-peft/vit-core';
+import { requireFloat32Shape } from './host-tensors';
 import { readBytes, readJson } from './read-files';
 
 export const TUNED_WEIGHTS_FORMAT = 'visual-peft-tuned-weights';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '@visual-peft/vit-core';
-import { FormatError, numberInRange } from '@visual-peft/vit-core';
-import { fromHostTensor, requireFloat32Shape, toHostTensor } from './host-tensors';
+import { FormatError, fromHostTensor, numberInRange, toHostTensor } from '@visual-peft/vit-core';
+import { requireFloat32Shape } from './host-tensors';
 import type { TrainableParameter } from './optimizer';
 
 /**

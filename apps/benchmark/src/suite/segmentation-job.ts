@@ -1,25 +1,13 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SegmentationBatch, SegmentationSplit } from '@visual-peft/datasets';
+import type { SegmentationSplit } from '@visual-peft/datasets';
 import { createSegmentationSource } from '@visual-peft/datasets';
 import type { PromptTuning } from '@visual-peft/prompt-methods';
-import type { GradientUpdate, SegmentationStepResult } from '@visual-peft/segmentation-heads';
-import { SegmentationTrainer, SetrPup, evaluateSegmentation } from '@visual-peft/segmentation-heads';
-import type { TrainableParameter, TrainingCheckpoint } from '@visual-peft/training';
-import {
-  CHECKPOINT_FILE,
-  Sgd,
-  collectTrainableParameters,
-  fromHostTensor,
-  readTrainingCheckpoint,
-  restoreTunedTensors,
-  toHostTensor,
-  tunedTensors,
-  writeTrainingCheckpoint,
-} from '@visual-peft/training';
-import type { BatchSource, HostTensor, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict } from '@visual-peft/vit-core';
+import type { SegmentationStepResult } from '@visual-peft/segmentation-heads';
+import { SegmentationLoop, SetrPup, evaluateSegmentation } from '@visual-peft/segmentation-heads';
+import { DivergenceError } from '@visual-peft/training';
+import type { BatchSource, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict } from '@visual-peft/vit-core';
 import { buildMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { median, openJobSession } from './job-state';
@@ -68,16 +56,6 @@ export function slideStride(cropSize: number): number {
   return Math.floor((2 * cropSize) / 3);
 }
 
-/** One SGD (momentum 0.9, as mmseg) per parameter group, driven by the trainer at that group's poly rate. */
-function groupOptimizer(name: string, parameters: readonly TrainableParameter[], weightDecay: number): { sgd: Sgd; update: GradientUpdate } {
-  const sgd = new Sgd([{ name, learningRate: 0, weightDecay, parameters }]);
-  const keyOf = new Map(parameters.map((parameter) => [parameter.variable.name, parameter.key]));
-  return {
-    sgd,
-    update: (gradients, learningRate) => sgd.step(new Map(Object.entries(gradients).map(([name, gradient]) => [keyOf.get(name)!, gradient])), [learningRate]),
-  };
-}
-
 /**
  * Self-Prompt Tuning reads the training images' tokens: single-scale crops of the backbone's size,
  * unaugmented. A segmentation image has no class; prompt initialisation reads pixels only, so
@@ -99,12 +77,12 @@ function promptInitSource(split: SegmentationSplit, settings: SegmentationSettin
 
 /**
  * One ADE20K job: SETR-PUP heads on the tuned backbone (the method attached, the backbone at the
- * crop size with its position embedding resampled), trained by `SegmentationTrainer` for the
+ * crop size with its position embedding resampled), trained by `SegmentationLoop` for the
  * recipe's iterations with the heads at 10x the rate, then mIoU on the validation split by mmseg's
  * single-scale sliding-window test. Every `SEGMENTATION_CHECKPOINT_EVERY` iterations, at the end
- * and when stopped, a checkpoint (tuned weights, heads with their running statistics, both
- * optimisers' momentum) is written to `<work>/final`; the next session resumes at its iteration
- * with exactly the batches and random draws an unbroken run would have had.
+ * and when stopped, the loop writes its checkpoint (tuned weights, heads with their running
+ * statistics, the optimiser's momentum per group) to `<work>/final`; the next session resumes at its
+ * iteration with exactly the batches and random draws an unbroken run would have had.
  */
 export async function runSegmentationJob(context: SegmentationJobContext): Promise<ResultRecord> {
   const { job, recipe, splits, workDir } = context;
@@ -112,7 +90,6 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
   const { iterations, cropSize } = settings;
   const { state, seconds: jobSeconds, save: saveState } = await openJobSession(workDir);
   const checkpointDir = join(workDir, 'final');
-  await mkdir(checkpointDir, { recursive: true });
   const chosen = { learningRate: recipe.grid.learningRates[0]!, weightDecay: recipe.grid.weightDecays[0]! };
   const stopped = () => new RunInterruptedError(`interrupted during job ${job.id}; run the same command again to resume it`);
 
@@ -120,7 +97,7 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
   const model = new VisionTransformer(backbone, { seed: job.seed, weights: context.weights === null ? 'random' : 'zeros' });
   const methods: TuningMethod[] = [];
   let setr: SetrPup | null = null;
-  const optimizers: Sgd[] = [];
+  let loop: SegmentationLoop | null = null;
   try {
     if (context.weights !== null) loadStateDict(model, context.weights.stateDict, { source: context.weights.source, head: 'discard' });
     applyTrainablePolicy(model, context.entry.policy);
@@ -135,115 +112,81 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
       seed: job.seed,
     });
     setr = heads;
-    const backboneParameters = collectTrainableParameters(model, methods).map(({ key, variable }) => ({ key, variable }));
-    const headParameters = heads.parameters.filter((parameter) => !parameter.buffer).map(({ key, variable }) => ({ key, variable }));
-    const backboneGroup = groupOptimizer('backbone', backboneParameters, chosen.weightDecay);
-    const headGroup = groupOptimizer('head', headParameters, chosen.weightDecay);
-    optimizers.push(backboneGroup.sgd, headGroup.sgd);
-
+    const schedule = recipe.schedule;
+    loop = new SegmentationLoop(heads, methods, {
+      maxIterations: iterations,
+      learningRate: chosen.learningRate,
+      headLearningRateMultiplier: settings.headLearningRateMultiplier,
+      power: schedule.power ?? 0.9,
+      minLearningRate: schedule.minLr ?? 0,
+      seed: job.seed,
+      optimizer: { kind: recipe.optimizer, weightDecay: chosen.weightDecay },
+      checkpointEvery: SEGMENTATION_CHECKPOINT_EVERY,
+    });
     const fingerprint = JSON.parse(
       JSON.stringify({ recipe, backbone, methods: methods.map((method) => ({ name: method.name, config: method.config })), heads: heads.config, seed: job.seed }),
     ) as unknown;
-    const saveCheckpoint = async (iteration: number) => {
-      const tensors = new Map<string, HostTensor>();
-      for (const [key, host] of tunedTensors(model, methods)) tensors.set(`model/${key}`, host);
-      const headWeights = heads.weights();
-      try {
-        for (const [key, tensor] of headWeights) tensors.set(`heads/${key}`, toHostTensor(tensor));
-      } finally {
-        tf.dispose([...headWeights.values()]);
-      }
-      const steps: Record<string, Record<string, number>> = {};
-      for (const sgd of optimizers) {
-        const optimizerState = sgd.state();
-        const group = sgd.groups[0]!.name;
-        steps[group] = { ...optimizerState.steps };
-        for (const [key, host] of optimizerState.tensors) tensors.set(`optimizer.${group}/${key}`, host);
-      }
-      await writeTrainingCheckpoint(checkpointDir, String(iteration).padStart(9, '0'), { record: { iteration, fingerprint, steps }, tensors });
-      await saveState();
-    };
 
-    const checkpoint = await readTrainingCheckpoint(checkpointDir);
-    let iteration = 0;
-    if (checkpoint !== null) {
-      iteration = restoreCheckpoint(checkpoint, join(checkpointDir, CHECKPOINT_FILE), fingerprint, iterations, { model, methods, heads, optimizers });
-    } else {
-      // Self-Prompt Tuning's initialisation reads the backbone without the prompts (a resumed run restores them instead).
-      for (const method of methods) {
-        if (method.prepare === undefined) continue;
-        model.detach(method);
-        try {
-          await method.prepare(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
-        } finally {
-          model.attach(method);
-        }
-      }
-    }
-
+    const trainSource = createSegmentationSource(splits.train, {
+      batchSize: recipe.batchSize,
+      seed: job.seed,
+      shuffle: true,
+      dropLast: true,
+      pipeline: { mode: 'train', cropSize, baseScale: baseScale(cropSize) },
+    });
+    if (trainSource.batchesPerEpoch === 0) throw new JobFailedError(`job ${job.id}: the training split has ${splits.train.examples.length} images, fewer than the batch size ${recipe.batchSize}`);
     let peakBytes = 0;
-    if (iteration < iterations) {
-      const trainSource = createSegmentationSource(splits.train, {
-        batchSize: recipe.batchSize,
-        seed: job.seed,
-        shuffle: true,
-        dropLast: true,
-        pipeline: { mode: 'train', cropSize, baseScale: baseScale(cropSize) },
-      });
-      const perEpoch = trainSource.batchesPerEpoch;
-      if (perEpoch === 0) throw new JobFailedError(`job ${job.id}: the training split has ${splits.train.examples.length} images, fewer than the batch size ${recipe.batchSize}`);
-      const schedule = recipe.schedule;
-      const trainer = new SegmentationTrainer(
-        heads,
-        backboneParameters.map((parameter) => parameter.variable),
-        { backbone: backboneGroup.update, head: headGroup.update },
-        {
-          maxIterations: iterations,
-          learningRate: chosen.learningRate,
-          headLearningRateMultiplier: settings.headLearningRateMultiplier,
-          power: schedule.power ?? 0.9,
-          minLearningRate: schedule.minLr ?? 0,
-          seed: job.seed,
-          startIteration: iteration,
-        },
-      );
-      let profiled = false;
-      const step = async (batch: SegmentationBatch): Promise<SegmentationStepResult> => {
-        if (profiled) return trainer.step(batch);
-        // The session's first step runs under tf.profile: its peak is the record's training memory.
-        let result: SegmentationStepResult | undefined;
-        const info = await tf.profile(() => {
-          result = trainer.step(batch);
-        });
-        profiled = true;
-        peakBytes = info.peakBytes;
-        return result!;
-      };
-      while (trainer.iteration < iterations) {
-        const current = trainer.iteration;
-        for await (const batch of trainSource(Math.floor(current / perEpoch), current % perEpoch)) {
-          if (context.signal?.aborted === true) {
-            await saveCheckpoint(trainer.iteration);
-            throw stopped();
+    let profiled = false;
+    try {
+      const run = await loop.fit({
+        train: trainSource,
+        outputDir: checkpointDir,
+        fingerprint,
+        signal: context.signal,
+        // Self-Prompt Tuning's initialisation reads the backbone without the prompts (a resumed run restores them instead).
+        onStart: async (resumedFrom) => {
+          if (resumedFrom !== null) return;
+          for (const method of methods) {
+            if (method.prepare === undefined) continue;
+            model.detach(method);
+            try {
+              await method.prepare(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
+            } finally {
+              model.attach(method);
+            }
           }
+        },
+        runStep: async (step) => {
           const begun = performance.now();
-          const result = await step(batch);
+          let result: SegmentationStepResult | undefined;
+          if (profiled) result = step();
+          else {
+            // The session's first step runs under tf.profile: its peak is the record's training memory.
+            const info = await tf.profile(() => {
+              result = step();
+            });
+            profiled = true;
+            peakBytes = info.peakBytes;
+          }
           state.stepSeconds.push((performance.now() - begun) / 1000);
-          if (!Number.isFinite(result.loss)) throw new JobFailedError(`job ${job.id}: training diverged at iteration ${result.iteration + 1} (loss ${result.loss})`);
-          const done = trainer.iteration;
+          return result!;
+        },
+        onStep: (result) =>
           context.onProgress?.({
             phase: 'final',
             point: 0,
             points: 1,
             ...chosen,
             event: { type: 'iteration', iteration: result.iteration, iterations, loss: result.loss },
-            stepsDone: done,
+            stepsDone: result.iteration + 1,
             totalSteps: iterations,
-          });
-          if (done % SEGMENTATION_CHECKPOINT_EVERY === 0 || done === iterations) await saveCheckpoint(done);
-          if (done === iterations) break;
-        }
-      }
+          }),
+        onCheckpoint: saveState,
+      });
+      if (run.status === 'stopped') throw stopped();
+    } catch (error) {
+      if (error instanceof DivergenceError) throw new JobFailedError(`job ${job.id}: training diverged at iteration ${error.globalStep + 1} (loss ${error.value})`);
+      throw error;
     }
 
     // mmseg's test: each validation image resized to fit [4c, c], slid over in c x c windows, scored at its annotation's size.
@@ -292,39 +235,9 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
       finishedAt: new Date().toISOString(),
     };
   } finally {
-    optimizers.forEach((sgd) => sgd.dispose());
+    loop?.dispose();
     setr?.dispose();
     methods.forEach((method) => method.dispose());
     model.dispose();
   }
-}
-
-/** Puts a saved run back (weights, heads, optimisers) after checking it is this run's; returns its iteration. */
-function restoreCheckpoint(
-  checkpoint: TrainingCheckpoint,
-  source: string,
-  fingerprint: unknown,
-  iterations: number,
-  run: { model: VisionTransformer; methods: readonly TuningMethod[]; heads: SetrPup; optimizers: readonly Sgd[] },
-): number {
-  const { iteration, steps } = checkpoint.record as { iteration?: unknown; steps?: Record<string, Record<string, number>> };
-  if (JSON.stringify(checkpoint.record.fingerprint) !== JSON.stringify(fingerprint)) {
-    throw new ConfigError('checkpoint', source, "belongs to another configuration of this job; delete the job's work folder to start it afresh");
-  }
-  if (typeof iteration !== 'number' || !Number.isInteger(iteration) || iteration < 0 || iteration > iterations || typeof steps !== 'object' || steps === null) {
-    throw new FormatError(source, `must hold an iteration in [0, ${iterations}] and the optimisers' step counts`);
-  }
-  const part = (prefix: string) => new Map([...checkpoint.tensors].filter(([key]) => key.startsWith(`${prefix}/`)).map(([key, host]) => [key.slice(prefix.length + 1), host]));
-  restoreTunedTensors(run.model, run.methods, part('model'), source);
-  const headTensors = new Map([...part('heads')].map(([key, host]) => [key, fromHostTensor(host)]));
-  try {
-    run.heads.loadWeights(headTensors);
-  } finally {
-    tf.dispose([...headTensors.values()]);
-  }
-  for (const sgd of run.optimizers) {
-    const group = sgd.groups[0]!.name;
-    sgd.loadState({ kind: sgd.kind, steps: steps[group] ?? {}, tensors: part(`optimizer.${group}`) }, source);
-  }
-  return iteration;
 }

@@ -1,3 +1,6 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { FormatError } from '../errors';
+
 /**
  * An array on the host (not yet a tf.Tensor): what checkpoint readers return and writers take.
  * Floating-point storage types (float16, bfloat16, float64) are widened or narrowed to float32 on
@@ -27,4 +30,25 @@ export function shapeSize(shape: readonly number[]): number {
 
 export function float32Tensor(shape: readonly number[], data: Float32Array): HostTensor {
   return { dtype: 'float32', shape: [...shape], data };
+}
+
+/** A copy of a tensor's values on the host, for safetensors. */
+export function toHostTensor(tensor: tf.Tensor): HostTensor {
+  const shape = [...tensor.shape];
+  switch (tensor.dtype) {
+    case 'float32':
+      return { dtype: 'float32', shape, data: Float32Array.from(tensor.dataSync() as Float32Array) };
+    case 'int32':
+      return { dtype: 'int32', shape, data: Int32Array.from(tensor.dataSync() as Int32Array) };
+    case 'bool':
+      return { dtype: 'bool', shape, data: Uint8Array.from(tensor.dataSync() as Uint8Array) };
+    default:
+      throw new FormatError('tensor', `${tensor.dtype} tensors cannot be saved (float32, int32 and bool can)`);
+  }
+}
+
+/** A tensor holding a host array (uint8 becomes int32, the closest tfjs type). */
+export function fromHostTensor(host: HostTensor): tf.Tensor {
+  const dtype = host.dtype === 'float32' || host.dtype === 'bool' ? host.dtype : 'int32';
+  return tf.tensor(host.dtype === 'uint8' ? Int32Array.from(host.data) : host.data, [...host.shape], dtype);
 }

@@ -1,5 +1,5 @@
 export type { HostData, HostDType, HostTensor, StateDict } from './host-tensor';
-export { float32Tensor, shapeSize } from './host-tensor';
+export { float32Tensor, fromHostTensor, shapeSize, toHostTensor } from './host-tensor';
 export type { SafetensorsContents } from './safetensors';
 export { parseSafetensors, serializeSafetensors } from './safetensors';
 export { parseNpy, serializeNpy } from './npy';

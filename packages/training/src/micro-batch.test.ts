@@ -16,10 +16,11 @@ import type { ForwardPassContext, TrainingForward } from './training-forward';
 
 /** One batch of 8 images of 5 classes. */
 const task = imageTask({ count: 8, batchSize: 8 });
+const LEARNING_RATE = 0.01;
 const CONFIG: TrainerConfigInput = {
   epochs: 1,
   stepsPerEpoch: 1,
-  optimizer: { kind: 'adamw', learningRate: 0.01, weightDecay: 0.05 },
+  optimizer: { kind: 'adamw', learningRate: LEARNING_RATE, weightDecay: 0.05 },
   labelSmoothing: 0.1,
   clipGradNorm: 0.5,
   seed: 7,
@@ -137,7 +138,14 @@ describe('micro-batches (gradient accumulation)', () => {
       const [reference, accumulated] = results as [(typeof results)[0], (typeof results)[0]];
       expect(Math.abs(accumulated.loss - reference.loss) / reference.loss).toBeLessThan(TOLERANCE);
       expect(Math.abs(accumulated.norm - reference.norm) / reference.norm).toBeLessThan(TOLERANCE);
-      for (const [key, values] of reference.values) expect(relativeDifference(accumulated.values.get(key)!, values), key).toBeLessThan(TOLERANCE);
+      // AdamW's first step moves each weight by lr * g / (|g| + eps): where |g| is near eps, the
+      // float32 rounding of the summed passes' gradients (checked above within 1e-5) shows as a
+      // fraction of one step's size. Differences beyond 1% of a step are an accumulation error.
+      for (const [key, values] of reference.values) {
+        const other = accumulated.values.get(key)!;
+        const worst = values.reduce((max, value, index) => Math.max(max, Math.abs(other[index]! - value)), 0);
+        expect(worst, key).toBeLessThan(1e-2 * LEARNING_RATE);
+      }
     });
   }
 

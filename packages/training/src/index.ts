@@ -39,3 +39,5 @@ export { modelForward } from './training-forward';
 export type { TunedWeightsManifest } from './tuned-weights';
 export { TUNED_WEIGHTS_FORMAT, loadTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
 export { WeightEma } from './weight-ema';
+export type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';
+export { collectDiagnostics } from './diagnostics';

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SegmentationBatch, SegmentationSplit } from '@visual-peft/datasets';
 import { createSegmentationSource } from '@visual-peft/datasets';
-import type { PromptTuning } from '@visual-peft/prompt-methods';
 import type { GradientUpdate, SegmentationStepResult } from '@visual-peft/segmentation-heads';
 import { SegmentationTrainer, SetrPup, evaluateSegmentation } from '@visual-peft/segmentation-heads';
 import type { TrainableParameter, TrainingCheckpoint } from '@visual-peft/training';
 import {
   CHECKPOINT_FILE,
   Sgd,
+  collectDiagnostics,
   collectTrainableParameters,
   fromHostTensor,
   readTrainingCheckpoint,
@@ -22,6 +22,7 @@ import type { BatchSource, HostTensor, TuningMethod, VitConfig } from '@visual-p
 import { ConfigError, FormatError, VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict } from '@visual-peft/vit-core';
 import { buildMethod } from '../methods';
 import type { OptionValue } from '../set-options';
+import { firstBatch } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { SegmentationSettings } from './recipes';
 import type { Diagnostics, ResultRecord } from './result-record';
@@ -169,16 +170,8 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
     if (checkpoint !== null) {
       iteration = restoreCheckpoint(checkpoint, join(checkpointDir, CHECKPOINT_FILE), fingerprint, iterations, { model, methods, heads, optimizers });
     } else {
-      // Self-Prompt Tuning's initialisation reads the backbone without the prompts (a resumed run restores them instead).
-      for (const method of methods) {
-        if (method.prepare === undefined) continue;
-        model.detach(method);
-        try {
-          await method.prepare(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
-        } finally {
-          model.attach(method);
-        }
-      }
+      // Data-dependent initialisation (Self-Prompt Tuning's prompts); a resumed run restores it instead.
+      for (const method of methods) await method.prepare?.(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
     }
 
     let peakBytes = 0;
@@ -258,12 +251,12 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
     const { mIoU } = evaluation.metrics;
     if (!Number.isFinite(mIoU)) throw new JobFailedError(`job ${job.id}: the validation split has no labelled pixel, so mIoU is undefined`);
 
-    const diagnostics: { -readonly [K in keyof Diagnostics]: Diagnostics[K] } = {};
+    // The methods' diagnostics once, after the last iteration: probe images are a fixed batch of
+    // validation crops; there is no labelled source (ADE20K has no image-level labels).
+    const probe = await firstBatch(promptInitSource(splits.test, settings, recipe.batchSize, job.seed));
+    const lastEpoch = Math.floor((iterations - 1) / Math.max(1, Math.floor(splits.train.examples.length / recipe.batchSize)));
+    const diagnostics: Diagnostics = [{ epoch: lastEpoch, methods: await collectDiagnostics(model, methods, { images: probe, source: null }, lastEpoch) }];
     const method = methods[0];
-    if (method?.name === 'gated-prompt') {
-      diagnostics.gateSelectionRatios = (method as PromptTuning).selectionRatios();
-      diagnostics.temperatures = (method as PromptTuning).temperatures();
-    }
     // The heads (decode and auxiliary) train with the method: they count as trainable parameters.
     const counts = countParameters(model, methods);
     const headCount = heads.numParameters();

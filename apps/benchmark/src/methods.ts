@@ -2,13 +2,12 @@ import { ADAPTER_METHOD_DEFINITIONS } from '@visual-peft/adapter-methods';
 import { CHANNEL_TUNING_DEFINITIONS } from '@visual-peft/channel-tuning';
 import { PROMPT_METHOD_DEFINITIONS } from '@visual-peft/prompt-methods';
 import { QUERY_TUNING_DEFINITIONS } from '@visual-peft/query-tuning';
-import { queryTrainingForward } from '@visual-peft/query-tuning';
-import type { VisualQueryTuning } from '@visual-peft/query-tuning';
-import type { TrainingForward } from '@visual-peft/training';
-import { modelForward } from '@visual-peft/training';
 import type { MethodDefinition, TrainablePolicy, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
+import { ConfigError } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
 import type { OptionValue } from './set-options';
+import type { Recipe } from './suite/recipes';
+import { registerRecipe } from './suite/recipes';
 
 /** A name on the command line: a trainable-set policy alone, or a method package's definition. */
 export interface MethodEntry {
@@ -29,10 +28,28 @@ const POLICIES: readonly MethodEntry[] = [
 /** Method packages' definitions; each package adds its list here as it lands. */
 const DEFINITIONS: readonly MethodDefinition[] = [...ADAPTER_METHOD_DEFINITIONS, ...CHANNEL_TUNING_DEFINITIONS, ...PROMPT_METHOD_DEFINITIONS, ...QUERY_TUNING_DEFINITIONS];
 
-/** Every method by name. */
-export const METHODS: ReadonlyMap<string, MethodEntry> = new Map(
+const registry = new Map<string, MethodEntry>(
   [...POLICIES, ...DEFINITIONS.map((definition) => ({ ...definition, definition }))].map((entry) => [entry.name, entry]),
 );
+
+/** Every method by name: the policies, each package's definitions, then those added by `registerMethod`. */
+export const METHODS: ReadonlyMap<string, MethodEntry> = registry;
+
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/**
+ * Adds a method that no package of this repository defines: from then on `train`, `params`,
+ * `speed` and `memory` take it by name like any other, and with a recipe (how to train it: optimiser,
+ * epochs, grid, ...) a suite runs it too (`run --methods <name>`). The app never looks inside it:
+ * its hooks, its `prepare`, its `trainingForward` and its `diagnostics` reach training and the
+ * result records through the contract alone.
+ */
+export function registerMethod(definition: MethodDefinition, recipe?: Omit<Recipe, 'method'>): void {
+  if (typeof definition.name !== 'string' || !KEBAB.test(definition.name)) throw new ConfigError('method name', definition.name, 'must be kebab-case');
+  if (registry.has(definition.name)) throw new ConfigError('method name', definition.name, 'is taken: every method is registered once, under its own name');
+  if (recipe !== undefined) registerRecipe(definition.name, { ...recipe, method: definition.name });
+  registry.set(definition.name, { name: definition.name, description: definition.description, policy: definition.policy, definition });
+}
 
 export function findMethod(name: string): MethodEntry {
   const entry = METHODS.get(name);
@@ -52,8 +69,10 @@ export function buildMethod(entry: MethodEntry, model: VisionTransformer, option
   return [method];
 }
 
-/** How a training step runs the attached methods: VQT's query path alone on the tape, else the model's forward. */
-export function trainingForwardFor(model: VisionTransformer, methods: readonly TuningMethod[]): TrainingForward {
-  const vqt = methods.find((method): method is VisualQueryTuning => method.name === 'vqt');
-  return vqt === undefined ? modelForward(model) : (queryTrainingForward(vqt) as unknown as TrainingForward);
+/** Detaches and frees what `buildMethod` attached. */
+export function disposeMethods(model: VisionTransformer, methods: readonly TuningMethod[]): void {
+  for (const method of methods) {
+    model.detach(method);
+    method.dispose();
+  }
 }

@@ -1,15 +1,16 @@
 import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from '@visual-peft/datasets';
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
-import type { ProgressEvent, TrainResult, TrainerConfigInput, TrainingForward } from '@visual-peft/training';
+import type { EpochSummary, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
 import { Trainer } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, VisualPeftError, applyTrainablePolicy, loadStateDict } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
-import type { MicroBatchChoice, MicroBatchSetting } from './micro-batch';
-import { chooseMicroBatch, probeMicroBatch } from './micro-batch';
+import type { MicroBatchChoice, MicroBatchSetting } from './step/micro-batch';
+import { chooseMicroBatch, probeMicroBatch } from './step/micro-batch';
 import type { MethodEntry } from './methods';
-import { buildMethod, trainingForwardFor } from './methods';
+import { buildMethod } from './methods';
 import type { OptionValue } from './set-options';
+import type { Diagnostics } from './suite/result-record';
 
 /** Pretrained backbone weights, read once and shared by every job on that backbone. */
 export interface BackboneWeights {
@@ -44,6 +45,12 @@ export interface TrainJobSpec {
   readonly recompute?: boolean;
   /** Told the micro-batch before training starts (for `auto`, after its probe passes). */
   readonly onMicroBatch?: (choice: MicroBatchChoice) => void;
+  /**
+   * Ask the methods for their diagnostics after every epoch (recorded in the trainer's history):
+   * `images` gives the fixed probe (its first batch through the evaluation pipeline), `source` the
+   * labelled split read through the evaluation pipeline (null: none). Default: none.
+   */
+  readonly diagnostics?: { readonly images: ClassificationSplit; readonly source: ClassificationSplit | null };
 }
 
 /** What a finished (or stopped) run leaves for its caller to inspect before everything is freed. */
@@ -51,7 +58,6 @@ export interface TrainedJob {
   readonly model: VisionTransformer;
   readonly methods: readonly TuningMethod[];
   readonly trainer: Trainer;
-  readonly forward: TrainingForward;
   readonly result: TrainResult;
   /** A batch source over any split with this run's evaluation pipeline and batch size. */
   evalSource(split: ClassificationSplit): DatasetBatchSource;
@@ -61,10 +67,22 @@ export interface TrainedJob {
 export interface TrainSetup {
   readonly model: VisionTransformer;
   readonly methods: readonly TuningMethod[];
-  readonly forward: TrainingForward;
   readonly trainer: Trainer;
   readonly trainSource: DatasetBatchSource;
   evalSource(split: ClassificationSplit): DatasetBatchSource;
+}
+
+/**
+ * A run's diagnostics for its record (`run`) or result (`train`): every epoch's, except `channels` records, kept for
+ * the last epoch only (every channel's score of every block each epoch would make the file megabytes).
+ */
+export function recordedDiagnostics(history: readonly EpochSummary[]): Diagnostics {
+  const last = history.at(-1)?.epoch;
+  return history.flatMap(({ epoch, diagnostics }) => {
+    if (diagnostics === undefined) return [];
+    const methods = Object.fromEntries(Object.entries(diagnostics).map(([method, records]) => [method, epoch === last ? records : records.filter((record) => record.kind !== 'channels')]));
+    return [{ epoch, methods }];
+  });
 }
 
 /** The first batch a source yields in epoch 0. */
@@ -119,24 +137,19 @@ export async function trainJob<T>(
     const evalPipeline = pipelinePreset(spec.pipelines.eval, { imageSize });
     const evalSource = (split: ClassificationSplit) => createBatchSource(split, { ...loader, pipeline: evalPipeline });
     const trainSource = createBatchSource(spec.train, { ...loader, pipeline: pipelinePreset(spec.pipelines.train, { imageSize }), shuffle: true, dropLast: true });
-    // Each method prepares on the backbone alone: Self-Prompt Tuning reads the tokens without its
-    // own prompts, SCT's importance pass the unmodified features.
-    for (const method of methods) {
-      if (method.prepare === undefined) continue;
-      model.detach(method);
-      try {
-        await method.prepare(evalSource(spec.train));
-      } finally {
-        model.attach(method);
-      }
-    }
-    const forward = trainingForwardFor(model, methods);
+    // Data-dependent initialisation on the unaugmented training split; a method that needs the
+    // backbone without itself switches itself off (model.disableExtensions).
+    for (const method of methods) await method.prepare?.(evalSource(spec.train));
     const config = { ...spec.trainer, stepsPerEpoch: trainSource.batchesPerEpoch, seed };
     const recompute = spec.recompute ?? false;
-    const choice = await resolveMicroBatch(spec.microBatch, batchSize, () => new Trainer(model, methods, config, { forward, recompute }), trainSource);
+    const choice = await resolveMicroBatch(spec.microBatch, batchSize, () => new Trainer(model, methods, config, { recompute }), trainSource);
     spec.onMicroBatch?.(choice);
-    trainer = new Trainer(model, methods, config, { forward, recompute, microBatch: choice.microBatch });
-    const replaced = await setup?.({ model, methods, forward, trainer, trainSource, evalSource });
+    const diagnostics =
+      spec.diagnostics === undefined
+        ? {}
+        : { diagnostics: { images: await firstBatch(evalSource(spec.diagnostics.images)), source: spec.diagnostics.source === null ? null : evalSource(spec.diagnostics.source) } };
+    trainer = new Trainer(model, methods, config, { recompute, microBatch: choice.microBatch, ...diagnostics });
+    const replaced = await setup?.({ model, methods, trainer, trainSource, evalSource });
     const result = await trainer.fit({
       train: replaced ?? trainSource,
       ...(spec.validation === null ? {} : { validation: evalSource(spec.validation) }),
@@ -144,7 +157,7 @@ export async function trainJob<T>(
       ...(spec.signal === undefined ? {} : { signal: spec.signal }),
       ...(spec.onProgress === undefined ? {} : { onProgress: spec.onProgress }),
     });
-    return await inspect({ model, methods, trainer, forward, result, evalSource });
+    return await inspect({ model, methods, trainer, result, evalSource });
   } finally {
     trainer?.dispose();
     methods.forEach((method) => method.dispose());

@@ -40,3 +40,5 @@ export type { TunedWeightsManifest } from './tuned-weights';
 export { TUNED_WEIGHTS_FORMAT, loadTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
 export { WeightEma } from './weight-ema';
 export { fromHostTensor, toHostTensor } from './host-tensors';
+export type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';
+export { collectDiagnostics } from './diagnostics';

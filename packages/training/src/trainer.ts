@@ -8,6 +8,8 @@ import { ConfigError, FormatError, flag, integer, knownOptions, leanVariableGrad
 import { batchTensors, checkBatch, checkLogits, sliceBatch } from './batch-tensors';
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
+import type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';
+import { checkDiagnosticsOptions, collectDiagnostics } from './diagnostics';
 import { DivergenceError } from './errors';
 import { firstDifference } from './fingerprint';
 import type { EvaluationResult } from './evaluate';
@@ -60,6 +62,11 @@ export interface EpochSummary {
   readonly learningRate: number;
   /** Metrics on the validation source, when it was evaluated after this epoch. */
   readonly evaluation: EvaluationResult | null;
+  /**
+   * What each attached method's `diagnostics(probe)` reported after this epoch, by method name;
+   * present when `TrainerOptions.diagnostics` is set.
+   */
+  readonly diagnostics?: MethodDiagnostics;
 }
 
 /** The best evaluated epoch so far by `bestMetric`. */
@@ -130,6 +137,13 @@ export interface TrainerOptions {
    * are recomputed in the backward pass instead of keeping their activations. Default false.
    */
   readonly recompute?: boolean;
+  /**
+   * After each epoch, every attached method's `diagnostics(probe)` runs on these fixed images (and
+   * the labelled training source, when given) and its records go into that epoch's history entry,
+   * which checkpoints keep. They run like evaluation: evaluation mode, off the gradient tape, with
+   * the averaged weights when `config.ema.evaluate`; tensors a method leaves are freed. Default: none.
+   */
+  readonly diagnostics?: DiagnosticsOptions;
 }
 
 /** Where a training step's passes are: the step's seed (shared by its micro-batches) and its place in the run. */
@@ -149,7 +163,7 @@ export interface BatchGradients {
   readonly gradients: Map<string, tf.Tensor>;
 }
 
-const TRAINER_OPTIONS = ['forward', 'microBatch', 'recompute'] as const;
+const TRAINER_OPTIONS = ['forward', 'microBatch', 'recompute', 'diagnostics'] as const;
 
 /** `a + b` as a new tensor; both inputs are freed. */
 function addInto<T extends tf.Tensor>(a: T, b: T): T {
@@ -176,6 +190,7 @@ export class Trainer {
   /** Whether training passes recompute each block in the backward pass. */
   readonly recompute: boolean;
   private readonly forward: TrainingForward;
+  private readonly diagnostics: DiagnosticsOptions | null;
   private random: SeededRandom;
   private epochsDone = 0;
   private stepsDone = 0;
@@ -213,6 +228,7 @@ export class Trainer {
     this.ema = this.config.ema === null ? null : new WeightEma(this.parameters, this.config.ema.decay);
     this.random = new SeededRandom(this.config.seed);
     this.forward = options.forward ?? modelForward(model);
+    this.diagnostics = runtime.diagnostics === undefined ? null : checkDiagnosticsOptions(model, runtime.diagnostics);
   }
 
   /** Epochs completed. */
@@ -310,7 +326,8 @@ export class Trainer {
         this.best = { epoch, metric, value: evaluation[metric], evaluation };
         if (outputDir !== undefined) await this.withEvaluatedWeights(() => saveTunedWeights(join(outputDir, 'best.safetensors'), this.model, this.methods));
       }
-      const summary: EpochSummary = { epoch, trainLoss: lossSum / step, learningRate, evaluation };
+      const diagnostics = this.diagnostics === null ? {} : { diagnostics: await this.collectDiagnostics(this.diagnostics, epoch) };
+      const summary: EpochSummary = { epoch, trainLoss: lossSum / step, learningRate, evaluation, ...diagnostics };
       this.history.push(summary);
       const checkpoint = outputDir !== undefined && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(outputDir) : null;
       await onProgress?.({ type: 'epoch', ...summary, epochs, best: this.best, improved, checkpoint });
@@ -326,6 +343,11 @@ export class Trainer {
     return this.withEvaluatedWeights(() =>
       evaluate(this.model, source, { forward: this.forward, epoch: this.epochsDone, globalStep: this.stepsDone }),
     );
+  }
+
+  /** Every attached method's diagnostics after `epoch`, with the weights evaluation uses. */
+  private collectDiagnostics(options: DiagnosticsOptions, epoch: number): Promise<MethodDiagnostics> {
+    return this.withEvaluatedWeights(() => collectDiagnostics(this.model, this.methods, options, epoch));
   }
 
   /** Runs `fn` with the averaged weights in place (then restores the trained ones); needs `config.ema`. */

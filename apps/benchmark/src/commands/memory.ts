@@ -12,7 +12,7 @@ import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, findMethod } from '../methods';
+import { buildMethod, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { markdownTable } from '../step/markdown-table';
@@ -154,10 +154,7 @@ function planMethods(config: VitConfig, options: ReadonlyMap<string, Record<stri
       try {
         return { name, options: given, trainable: countParameters(model, methods).trainable, config: methods[0]?.config ?? {} };
       } finally {
-        methods.forEach((method) => {
-          model.detach(method);
-          method.dispose();
-        });
+        disposeMethods(model, methods);
       }
     });
   } finally {

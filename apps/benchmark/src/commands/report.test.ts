@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import type { Diagnostic } from '@visual-peft/vit-core';
 import { makeRecord } from '../report/__fixtures__/make-record';
-import type { ResultRecord } from '../suite/result-record';
+import type { Diagnostics, ResultRecord } from '../suite/result-record';
 import { runCli } from '../run-cli';
 
 function writeStore(records: readonly ResultRecord[]): string {
@@ -15,16 +16,63 @@ function writeStore(records: readonly ResultRecord[]): string {
 }
 
 const tasks = ['fmnist-unseen', 'fmnist-rotation'];
-/** A demo store: five methods x two tasks x two seeds, with each method's own diagnostics. */
-const records = tasks.flatMap((task, taskIndex) =>
-  [0, 1].flatMap((seed) => [
-    makeRecord({ method: 'linear', task, seed, value: 0.5 + taskIndex / 10 + seed / 100, trainable: 330 }),
-    makeRecord({ method: 'full', task, seed, value: 0.7 + seed / 100, trainable: 60_000, peakBytes: 40 * 2 ** 20, stepSeconds: 0.2 }),
-    makeRecord({ method: 'gated-prompt', task, seed, value: 0.65, trainable: 2_000, diagnostics: { gateSelectionRatios: [0.9, 0.5, 0.2, 0.1], temperatures: [1, 1, 1, 1], nmiPerEpoch: [0.1, 0.2 + seed / 10, 0.3] } }),
-    makeRecord({ method: 'vqt', task, seed, value: 0.62, trainable: 1_500, diagnostics: { queryBlockImportance: [0.1, 0.2, 0.3, 0.4] } }),
-    makeRecord({ method: 'sct', task, seed, value: 0.66, trainable: 1_200, diagnostics: { salientChannels: [[0, 3], [seed, 5], [2, 7], [1, 6]], channelScores: [0, 1, 2, 3].map(() => Array.from({ length: 8 }, (_, index) => index / 8)) } }),
-  ]),
-);
+
+/** Each method's diagnostics of a seed, as schema 1 named them and as schema 2's records (what reading schema 1 gives). */
+function methodDiagnostics(seed: number) {
+  const channelScores = [0, 1, 2, 3].map(() => Array.from({ length: 8 }, (_, index) => index / 8));
+  const salientChannels = [[0, 3], [seed, 5], [2, 7], [1, 6]];
+  const nmi = [0.1, 0.2 + seed / 10, 0.3];
+  const scalar = (value: number): Diagnostic => ({ kind: 'scalar', name: 'prompt-patch-nmi', title: 'prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2)', value });
+  const perBlock = (name: string, title: string, values: number[]): Diagnostic => ({ kind: 'per-block', name, title, firstBlock: 0, values });
+  return {
+    'gated-prompt': {
+      legacy: { gateSelectionRatios: [0.9, 0.5, 0.2, 0.1], temperatures: [1, 1, 1, 1], nmiPerEpoch: nmi },
+      records: [
+        { epoch: 0, methods: { 'gated-prompt': [scalar(nmi[0]!)] } },
+        {
+          epoch: 1,
+          methods: {
+            'gated-prompt': [
+              scalar(nmi[1]!),
+              perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', [0.9, 0.5, 0.2, 0.1]),
+              perBlock('attention-temperature', 'learned attention temperature of each block (GatedPT)', [1, 1, 1, 1]),
+            ],
+          },
+        },
+        { epoch: 2, methods: { 'gated-prompt': [scalar(nmi[2]!)] } },
+      ],
+    },
+    vqt: {
+      legacy: { queryBlockImportance: [0.1, 0.2, 0.3, 0.4] },
+      records: [{ epoch: 1, methods: { vqt: [perBlock('query-importance', "share of the head's weight norm on each block's query features (VQT)", [0.1, 0.2, 0.3, 0.4])] } }],
+    },
+    sct: {
+      legacy: { salientChannels, channelScores },
+      records: [
+        { epoch: 1, methods: { sct: [{ kind: 'channels', name: 'salient-channels', title: 'channels chosen per block by class-aware importance (SCT, CAIS)', selected: salientChannels, scores: channelScores }] } },
+      ],
+    },
+  } satisfies Record<string, { legacy: Record<string, unknown>; records: Diagnostics }>;
+}
+
+/** A demo store: five methods x two tasks x two seeds, with each method's own diagnostics (schema 1's named fields with `legacy`). */
+function demoStore(legacy = false): ResultRecord[] {
+  return tasks.flatMap((task, taskIndex) =>
+    [0, 1].flatMap((seed) => {
+      const diagnostics = methodDiagnostics(seed);
+      const withDiagnostics = (method: keyof typeof diagnostics, record: ResultRecord): ResultRecord =>
+        legacy ? ({ ...record, schema: 'visual-peft-bench/result@1', diagnostics: diagnostics[method].legacy } as unknown as ResultRecord) : { ...record, diagnostics: diagnostics[method].records };
+      return [
+        makeRecord({ method: 'linear', task, seed, value: 0.5 + taskIndex / 10 + seed / 100, trainable: 330 }),
+        makeRecord({ method: 'full', task, seed, value: 0.7 + seed / 100, trainable: 60_000, peakBytes: 40 * 2 ** 20, stepSeconds: 0.2 }),
+        withDiagnostics('gated-prompt', makeRecord({ method: 'gated-prompt', task, seed, value: 0.65, trainable: 2_000 })),
+        withDiagnostics('vqt', makeRecord({ method: 'vqt', task, seed, value: 0.62, trainable: 1_500 })),
+        withDiagnostics('sct', makeRecord({ method: 'sct', task, seed, value: 0.66, trainable: 1_200 })),
+      ];
+    }),
+  );
+}
+const records = demoStore();
 
 describe('visual-peft-bench report', () => {
   it('writes the tables (Markdown, CSV, JSON), every plot as SVG and PNG, and prints the tables', async () => {
@@ -32,7 +80,7 @@ describe('visual-peft-bench report', () => {
     const result = await runCli('report', '--out', out);
     expect(result.code).toBe(0);
     expect(result.stdout.join('\n')).toContain('| gated-prompt | 65.0 ± 0.0 | 65.0 ± 0.0 | 65.0 |');
-    expect(result.stderr).toEqual([`report: 20 results, 1 table, 9 plots in ${join(out, 'report')}`]);
+    expect(result.stderr).toEqual([`report: 20 results, 1 table, 10 plots in ${join(out, 'report')}`]);
 
     const report = join(out, 'report');
     const markdown = readFileSync(join(report, 'report.md'), 'utf8');
@@ -41,11 +89,12 @@ describe('visual-peft-bench report', () => {
     expect(json.tables[0]!.rows.find((row) => row.method === 'linear')!.cells['fmnist-rotation']!.mean).toBeCloseTo(60.5, 10);
     expect(json.plots.map((plot) => plot.name).sort()).toEqual([
       'accuracy-vs-parameters-demo-tiny',
-      'gateselectionratios-demo-tiny',
-      'nmi-demo-tiny-fmnist-rotation',
-      'nmi-demo-tiny-fmnist-unseen',
+      'attention-temperature-demo-tiny',
+      'gate-selection-ratio-demo-tiny',
       'peak-memory-demo-tiny',
-      'queryblockimportance-demo-tiny',
+      'prompt-patch-nmi-demo-tiny-fmnist-rotation',
+      'prompt-patch-nmi-demo-tiny-fmnist-unseen',
+      'query-importance-demo-tiny',
       'salient-channels-demo-tiny-sct-fmnist-rotation',
       'salient-channels-demo-tiny-sct-fmnist-unseen',
       'step-time-demo-tiny',
@@ -60,6 +109,25 @@ describe('visual-peft-bench report', () => {
       'method,fmnist-rotation,fmnist-rotation std,fmnist-unseen,fmnist-unseen std,Mean,params (M),params (%)',
     );
     expect(markdown).not.toContain('Not drawn');
+    // Each plot by its kind, titled from the records: NMI over epochs (mean over seeds), gates over blocks, SCT's channels.
+    const nmi = readFileSync(join(report, 'plots', 'prompt-patch-nmi-demo-tiny-fmnist-unseen.svg'), 'utf8');
+    expect(nmi).toContain('<title>prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2): fmnist-unseen, tiny</title>');
+    expect(nmi.match(/<circle /g)).toHaveLength(3);
+    const gates = readFileSync(join(report, 'plots', 'gate-selection-ratio-demo-tiny.svg'), 'utf8');
+    expect(gates).toContain('<title>fmnist-unseen, 1: 0.9</title>');
+    expect(gates).toContain('<title>fmnist-rotation, 4: 0.1</title>');
+    expect(readFileSync(join(report, 'plots', 'salient-channels-demo-tiny-sct-fmnist-unseen.svg'), 'utf8')).toContain('selected (share of 2 seeds)');
+  });
+
+  it('reports a store of the previous schema: the same plots from its named diagnostics', async () => {
+    const current = writeStore(records);
+    const legacy = writeStore(demoStore(true));
+    expect((await runCli('report', '--out', current)).code).toBe(0);
+    const result = await runCli('report', '--out', legacy);
+    expect(result.code, result.stderr.join('\n')).toBe(0);
+    const plots = (out: string) => (JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8')) as { plots: { name: string; svg: string }[] }).plots;
+    expect(plots(legacy).map((plot) => plot.name)).toEqual(plots(current).map((plot) => plot.name));
+    for (const plot of plots(current)) expect(readFileSync(join(legacy, 'report', plot.svg), 'utf8'), plot.name).toBe(readFileSync(join(current, 'report', plot.svg), 'utf8'));
   });
 
   it('skips plots without data, saying so in the Markdown', async () => {
@@ -68,8 +136,9 @@ describe('visual-peft-bench report', () => {
     expect(result.code).toBe(0);
     const markdown = readFileSync(join(out, 'report', 'report.md'), 'utf8');
     expect(markdown).toContain('- Accuracy versus trainable parameters (Demo, tiny): no method has a result for "Mean" yet.');
-    expect(markdown).toContain('- GatedPT gate selection ratio per block (Demo, tiny): no result holds diagnostics.gateSelectionRatios.');
-    expect(markdown).toContain('- Salient channel maps (Demo, tiny): no result holds diagnostics.salientChannels or channelScores.');
+    expect(markdown).toContain('- Scalar diagnostics per epoch (Demo, tiny): no result holds a scalar diagnostic.');
+    expect(markdown).toContain('- Per-block diagnostics (Demo, tiny): no result holds a per-block diagnostic.');
+    expect(markdown).toContain('- Channel maps (Demo, tiny): no result holds a channels diagnostic.');
     expect(markdown).toContain('2 of 4 jobs (methods x tasks x seeds) have no result yet');
     expect(existsSync(join(out, 'report', 'plots', 'peak-memory-demo-tiny.png'))).toBe(true);
   });

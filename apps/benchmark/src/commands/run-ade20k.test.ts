@@ -7,6 +7,7 @@ import { readTrainingCheckpoint } from '@visual-peft/training';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSuite } from './run';
 import { runCli } from '../run-cli';
+import { registerResidualScale } from './__fixtures__/residual-scale';
 import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from '../suite/run-job';
 import { auxiliaryTaps, decodeStages, slideStride } from '../suite/segmentation-job';
@@ -14,6 +15,8 @@ import { auxiliaryTaps, decodeStages, slideStride } from '../suite/segmentation-
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-ade20k-'));
 const data = join(directory, 'data');
 const quiet = { stdout: () => undefined, stderr: () => undefined };
+// A method only this test defines: the ade20k suite runs it like the packages' methods.
+registerResidualScale();
 
 /**
  * A tiny ADE20K suite: the 2-block 32x32 ViT run at 40x40 crops (its position embedding resampled
@@ -31,8 +34,8 @@ function writeSuite(name: string, methods: string[], iterations: number): string
       'batchSize: 2',
       'cropSize: 40',
       'headChannels: 8',
-      ...(methods.some((method) => method !== 'linear') ? ['options:'] : []),
-      ...methods.filter((method) => method !== 'linear').map((method) => `  ${method}: { numPrompts: 2 }`),
+      ...(methods.some((method) => method.includes('prompt')) ? ['options:'] : []),
+      ...methods.filter((method) => method.includes('prompt')).map((method) => `  ${method}: { numPrompts: 2 }`),
     ].join('\n'),
   );
   return path;
@@ -57,12 +60,12 @@ describe('visual-peft-bench run --suite ade20k', () => {
   it('trains SETR-PUP on the tuned backbone, scores validation mIoU, records it, and reports it', async () => {
     const out = join(directory, 'all');
     const before = tf.memory().numTensors;
-    const { code, stdout, stderr } = await runCli(...runArgs(writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow'], 2), out));
+    const { code, stdout, stderr } = await runCli(...runArgs(writeSuite('all', ['linear', 'gated-prompt', 'residual-scale'], 2), out));
     expect(code, stderr.join('\n')).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
     expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'ade20k', jobs: 3, ran: 3 });
     const records = storedResults(out);
-    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow'].map((method) => `tiny-vit__ade20k__${method}__seed42`).sort());
+    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'residual-scale'].map((method) => `tiny-vit__ade20k__${method}__seed42`).sort());
     for (const [id, record] of records) {
       expect(record.metric.name, id).toBe('mIoU');
       expect(record.metric.value, id).toBeGreaterThanOrEqual(0);
@@ -87,8 +90,21 @@ describe('visual-peft-bench run --suite ade20k', () => {
     expect(linear.parameters.trainableBackbone).toBe(0);
     const gated = records.get('tiny-vit__ade20k__gated-prompt__seed42')!;
     expect(gated.parameters.trainable).toBe(heads + gated.parameters.extra);
-    expect(gated.diagnostics.gateSelectionRatios).toHaveLength(1);
-    expect(gated.diagnostics.temperatures).toHaveLength(2);
+    // The methods' diagnostics once, after the last iteration (2 iterations of 2 images from 5: epoch 0 of the data).
+    expect(gated.diagnostics.map((entry) => entry.epoch)).toEqual([0]);
+    const scale = records.get('tiny-vit__ade20k__residual-scale__seed42')!;
+    expect(scale.parameters.extra).toBe(2);
+    expect(scale.diagnostics).toEqual([
+      {
+        epoch: 0,
+        methods: {
+          'residual-scale': [
+            { kind: 'per-block', name: 'mlp-scale', title: expect.any(String), firstBlock: 0, values: [expect.any(Number), expect.any(Number)] },
+            { kind: 'scalar', name: 'probe-mean-logit', title: expect.any(String), value: expect.any(Number) },
+          ],
+        },
+      },
+    ]);
 
     const report = await runCli('report', '--out', out);
     expect(report.code, report.stderr.join('\n')).toBe(0);

@@ -4,15 +4,19 @@ import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { PerBlockDiagnostic } from '@visual-peft/vit-core';
 import { runSuite } from './run';
 import { DEMO_LEARNING_RATES } from '../demo/demo-suite';
 import { runCli } from '../run-cli';
+import { registerResidualScale } from './__fixtures__/residual-scale';
 import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from '../suite/run-job';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-run-'));
 const data = join(directory, 'vtab-1k');
 const quiet = { stdout: () => undefined, stderr: () => undefined };
+// A method only this test defines: the suite runner takes it by name like the packages' methods.
+registerResidualScale();
 
 /** A tiny VTAB-1k suite: 32x32 ViT with 2 blocks, one task, 2 epochs, a 2-point grid. */
 /** `fixed` methods get a one-point grid (no search), which keeps the file fast. */
@@ -64,7 +68,7 @@ describe('visual-peft-bench run', () => {
   it('runs a suite end to end with the protocol, fills every field of each record and each method’s diagnostics', async () => {
     const out = join(directory, 'all');
     // Linear searches its 2-point grid; the others run their final run only, as SPT's fixed recipe does.
-    const suite = writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'vqt', 'sct'], [], ['gated-prompt', 'spt-shallow', 'vqt', 'sct']);
+    const suite = writeSuite('all', ['linear', 'gated-prompt', 'residual-scale', 'vqt', 'sct'], [], ['gated-prompt', 'residual-scale', 'vqt', 'sct']);
     const before = tf.memory().numTensors;
     const { code, stdout, stderr } = await runCli(...runArgs(suite, out));
     expect(code, stderr.join('\n')).toBe(0);
@@ -77,10 +81,10 @@ describe('visual-peft-bench run', () => {
 
     const stored = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
     const records = storedResults(out);
-    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
+    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'residual-scale', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
     expect(existsSync(join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42'))).toBe(false);
     for (const record of records.values()) {
-      expect(record).toMatchObject({ schema: 'visual-peft-bench/result@1', suite: 'vtab-1k', suiteHash: stored.hash, metric: { name: 'top1' } });
+      expect(record).toMatchObject({ schema: 'visual-peft-bench/result@2', suite: 'vtab-1k', suiteHash: stored.hash, metric: { name: 'top1' } });
       expect(record.job).toMatchObject({ task: 'vtab-eurosat', group: 'specialized', seed: 42, backbone: 'tiny-vit' });
       expect(record.metric.value).toBeGreaterThanOrEqual(0);
       expect(record.metric.value).toBeLessThanOrEqual(1);
@@ -99,27 +103,27 @@ describe('visual-peft-bench run', () => {
     expect(linear.protocol.grid.map((point) => point.learningRate)).toEqual([0.5, 0.05]);
     const best = Math.max(...linear.protocol.grid.map((point) => point.score!));
     expect(linear.protocol.grid.find((point) => point.learningRate === linear.protocol.chosen.learningRate)!.score).toBe(best);
-    expect(linear.diagnostics).toEqual({});
-    // SPT fixes lr and wd: no search, its k-means initialisation and prompt NMI per epoch.
-    const spt = byMethod('spt-shallow');
-    expect(spt.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'adamw', options: { init: 'kmeans', numPrompts: 2, seed: 42 } });
-    expect(spt.diagnostics.nmiPerEpoch).toHaveLength(2);
-    const gated = byMethod('gated-prompt');
-    expect(gated.diagnostics.gateSelectionRatios).toHaveLength(1);
-    expect(gated.diagnostics.temperatures).toHaveLength(2);
-    expect(gated.diagnostics.nmiPerEpoch).toHaveLength(2);
-    for (const value of gated.diagnostics.nmiPerEpoch!) expect(value).toBeGreaterThanOrEqual(0);
-    const vqt = byMethod('vqt');
-    expect(vqt.diagnostics.queryBlockImportance).toHaveLength(2);
-    expect(vqt.diagnostics.queryBlockImportance!.reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 6);
-    const sct = byMethod('sct');
-    expect(sct.diagnostics.salientChannels!.map((channels) => channels.length)).toEqual([4, 4]);
-    expect(sct.diagnostics.channelScores!.map((scores) => scores.length)).toEqual([32, 32]);
-    // The chosen channels are the top-4 CAIS scores of each block.
-    sct.diagnostics.channelScores!.forEach((scores, block) => {
-      const top = scores.map((score, channel) => [score, channel] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 4).map(([, channel]) => channel).sort((a, b) => a - b);
-      expect(sct.diagnostics.salientChannels![block]).toEqual(top);
-    });
+    // Each final-run epoch's diagnostics, by the method's name: none for a method without them.
+    expect(linear.diagnostics).toEqual([{ epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
+    const scale = byMethod('residual-scale');
+    expect(scale.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'sgd', options: { seed: 42 } });
+    expect(scale.parameters.extra).toBe(2);
+    expect(scale.diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+    for (const { methods } of scale.diagnostics) {
+      expect(methods['residual-scale']!.map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['per-block:mlp-scale', 'scalar:probe-mean-logit']);
+    }
+    // The scales train away from 1 over the two epochs.
+    const scales = scale.diagnostics.map(({ methods }) => (methods['residual-scale']![0] as PerBlockDiagnostic).values);
+    expect(scales[0]).toHaveLength(2);
+    expect(scales[1]).not.toEqual(scales[0]);
+    expect(scales[1]!.some((value) => value !== 1)).toBe(true);
+    // Every record's diagnostics are per epoch of the final run, in order.
+    for (const method of ['gated-prompt', 'vqt', 'sct']) expect(byMethod(method).diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+
+    // Its diagnostics reach the report: one plot over blocks, one over epochs.
+    expect((await runCli('report', '--out', out)).code).toBe(0);
+    const plots = (JSON.parse(readFileSync(join(out, 'report', 'report.json'), 'utf8')) as { plots: { name: string }[] }).plots.map((plot) => plot.name);
+    expect(plots).toEqual(expect.arrayContaining(['mlp-scale-vtab-1k-tiny-vit', 'probe-mean-logit-vtab-1k-tiny-vit-eurosat']));
 
     // Running it again skips every finished job.
     const again = await runCli(...runArgs(suite, out));
@@ -157,7 +161,8 @@ describe('visual-peft-bench run', () => {
     for (const [id, record] of resumed) {
       const reference = uninterrupted.get(id)!;
       expect(record.protocol, id).toEqual(reference.protocol);
-      expect(record.diagnostics.nmiPerEpoch?.length, id).toEqual(reference.diagnostics.nmiPerEpoch?.length);
+      // The epochs before the stop come from the checkpoint's history, the rest from the resumed session.
+      expect(record.diagnostics.map((entry) => entry.epoch), id).toEqual(reference.diagnostics.map((entry) => entry.epoch));
       expect(record.metric.value, id).toBeCloseTo(reference.metric.value, 5);
     }
   });

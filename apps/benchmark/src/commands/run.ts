@@ -13,7 +13,7 @@ import { processIo } from '../io';
 import type { MethodEntry } from '../methods';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
-import { buildMethod, findMethod } from '../methods';
+import { buildMethod, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import type { BackboneWeights } from '../train-job';
 import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
@@ -70,10 +70,7 @@ function checkMethodOptions(plan: SuitePlan, entries: ReadonlyMap<string, Method
     try {
       for (const method of plan.resolved.methods) {
         try {
-          buildMethod(entries.get(method.name)!, model, method.recipe.options as Record<string, OptionValue>).forEach((built) => {
-            model.detach(built);
-            built.dispose();
-          });
+          disposeMethods(model, buildMethod(entries.get(method.name)!, model, method.recipe.options as Record<string, OptionValue>));
         } catch (error) {
           if (!(error instanceof VisualPeftError)) throw error;
           throw new SuiteOptionError(`options of ${method.name} (${JSON.stringify(method.recipe.options)}): ${error.message}`);

@@ -4,11 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerResidualScale } from './__fixtures__/residual-scale';
 import { runCli } from '../run-cli';
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-train-'));
 const root = join(directory, 'vtab-1k');
+// A method only this test defines: `train` takes it by name like the packages' methods.
+registerResidualScale();
 
 function trainArgs(method: string, out: string, ...extra: string[]): string[] {
   return [
@@ -51,6 +54,17 @@ describe('visual-peft-bench train', () => {
     const vqt = await runCli(...trainArgs('vqt', join(directory, 'vqt'), '--epochs', '1', '--optimizer', 'adam', '--lr', '0.001'));
     expect(vqt.code, vqt.stderr.join('\n')).toBe(0);
     expect(JSON.parse(vqt.stdout[0]!)).toMatchObject({ method: 'vqt', parameters: { extra: 64, trainableBackbone: 0 } });
+  });
+
+  it('trains a method registered at run time and writes each epoch’s diagnostics into the result', async () => {
+    const trained = await runCli(...trainArgs('residual-scale', join(directory, 'scale')));
+    expect(trained.code, trained.stderr.join('\n')).toBe(0);
+    const result = JSON.parse(trained.stdout[0]!);
+    expect(result).toMatchObject({ method: 'residual-scale', parameters: { extra: 2 } });
+    expect(result.diagnostics.map((entry: { epoch: number }) => entry.epoch)).toEqual([0, 1]);
+    expect(result.diagnostics[1].methods['residual-scale'].map((record: { name: string }) => record.name)).toEqual(['mlp-scale', 'probe-mean-logit']);
+    // The linear probe has no diagnostics: its epochs carry none.
+    expect(JSON.parse(readFileSync(join(directory, 'linear', 'result.json'), 'utf8')).diagnostics).toEqual([{ epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
   });
 
   it('runs batches as micro-batches (a number, or auto from two probe passes), says so and records it; the result stays the batch’s', async () => {

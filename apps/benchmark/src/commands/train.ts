@@ -13,7 +13,7 @@ import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
 import { findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
-import { trainJob } from '../train-job';
+import { recordedDiagnostics, trainJob } from '../train-job';
 
 export const TRAIN_USAGE =
   'train --backbone <preset | config.json> [--weights <checkpoint>] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
@@ -108,6 +108,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         labelSmoothing,
       },
       outputDir: join(out, 'checkpoints'),
+      // Each method's diagnostics after every epoch: the evaluation split's first batch as probe, the training split as labelled source.
+      ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
       ...(microBatch === undefined ? {} : { microBatch }),
       recompute,
       onMicroBatch: (choice) => {
@@ -138,6 +140,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         bestEpoch: result.best?.epoch ?? null,
         bestTop1: result.best?.evaluation.top1 ?? null,
         parameters: countParameters(model, methods),
+        diagnostics: recordedDiagnostics(result.history),
         // How the batches ran: they change the time, not the result.
         microBatch: chosen.microBatch,
         recompute,

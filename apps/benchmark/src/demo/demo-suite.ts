@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { DEMO_BACKBONES_DIR } from '../demo-assets';
+import { UsageError } from '../errors';
 import type { Recipe } from '../suite/recipes';
 import { RECIPES } from '../suite/recipes';
 import type { SuiteTask } from '../suite/suite-config';
@@ -82,7 +83,8 @@ const DEMO_OPTIONS: Readonly<Record<string, Readonly<Record<string, unknown>>>> 
  */
 export function demoRecipe(name: string): Recipe {
   const paper = RECIPES[name]!;
-  const learningRate = DEMO_LEARNING_RATES[name]!;
+  const learningRate = DEMO_LEARNING_RATES[name];
+  if (learningRate === undefined) throw new UsageError(`the demo suite runs its own methods (${Object.keys(DEMO_LEARNING_RATES).join(', ')}), not ${name}: it has no demo learning rate`);
   return {
     ...paper,
     options: { ...paper.options, ...DEMO_OPTIONS[name] },

@@ -1,4 +1,5 @@
-import type { Diagnostics, ResultRecord } from '../suite/result-record';
+import type { Diagnostic, PerBlockDiagnostic } from '@visual-peft/vit-core';
+import type { ResultRecord } from '../suite/result-record';
 import type { ResultTable } from './result-tables';
 import { taskName } from './result-tables';
 import type { ChartSpec } from './svg-chart';
@@ -37,42 +38,6 @@ function meanLists(lists: readonly (readonly number[])[]): number[] {
   return Array.from({ length }, (_, index) => mean(lists.filter((list) => index < list.length).map((list) => list[index]!)));
 }
 
-const blockNames = (count: number) => Array.from({ length: count }, (_, index) => `${index + 1}`);
-
-type ListDiagnostic = 'gateSelectionRatios' | 'nmiPerEpoch' | 'queryBlockImportance';
-
-/** Records of the table holding a diagnostic, grouped by a series name (the task, with the method when several methods have it). */
-function bySeries(records: readonly ResultRecord[], suite: ResultTable['suite'], has: (diagnostics: Diagnostics) => boolean): Map<string, ResultRecord[]> {
-  const holding = records.filter((record) => has(record.diagnostics));
-  const severalMethods = new Set(holding.map((record) => record.job.method)).size > 1;
-  const series = new Map<string, ResultRecord[]>();
-  for (const record of holding) {
-    const task = taskName(suite, record.job.task);
-    const name = severalMethods ? `${record.job.method}, ${task}` : task;
-    series.set(name, [...(series.get(name) ?? []), record]);
-  }
-  return new Map([...series.entries()].sort(([a], [b]) => a.localeCompare(b)));
-}
-
-/** Per-block bars (GatedPT's gates, VQT's importance): blocks on x, one bar per task, means over seeds. */
-function perBlockBars(table: ResultTable, records: readonly ResultRecord[], key: ListDiagnostic, what: string, yLabel: string): PlannedPlot | SkippedPlot {
-  const series = bySeries(records, table.suite, (diagnostics) => (diagnostics[key]?.length ?? 0) > 0);
-  if (series.size === 0) return { plot: `${what} (${table.title})`, reason: `no result holds diagnostics.${key}` };
-  const lists = [...series.entries()].map(([name, members]) => ({ name, values: meanLists(members.map((record) => record.diagnostics[key]!)) }));
-  const blocks = Math.max(...lists.map((list) => list.values.length));
-  return {
-    name: slug(key, table.suite, table.backbone),
-    chart: {
-      kind: 'bar',
-      title: `${what}: ${table.title}`,
-      xLabel: 'block',
-      yLabel,
-      categories: blockNames(blocks),
-      series: lists.map((list) => ({ name: list.name, values: blockNames(blocks).map((_, index) => list.values[index] ?? null) })),
-    },
-  };
-}
-
 function accuracyVersusParameters(table: ResultTable): PlannedPlot | SkippedPlot {
   const plot = `Accuracy versus trainable parameters (${table.title})`;
   const column = table.columns.find((candidate) => candidate.key === table.headlineColumn)!;
@@ -91,63 +56,142 @@ function accuracyVersusParameters(table: ResultTable): PlannedPlot | SkippedPlot
   };
 }
 
-/** Prompt-patch NMI per epoch, one chart per task, a line per method (mean over seeds). */
-function nmiCurves(table: ResultTable, records: readonly ResultRecord[]): (PlannedPlot | SkippedPlot)[] {
-  const holding = records.filter((record) => (record.diagnostics.nmiPerEpoch?.length ?? 0) > 0);
-  if (holding.length === 0) return [{ plot: `Prompt NMI per epoch (${table.title})`, reason: 'no result holds diagnostics.nmiPerEpoch' }];
-  const tasks = [...new Set(holding.map((record) => taskName(table.suite, record.job.task)))].sort();
-  return tasks.map((task) => {
-    const forTask = holding.filter((record) => taskName(table.suite, record.job.task) === task);
-    const methods = [...new Set(forTask.map((record) => record.job.method))];
+/** One diagnostic of one record: the job it belongs to, the method that reported it, the epoch. */
+interface Reported<D extends Diagnostic = Diagnostic> {
+  readonly record: ResultRecord;
+  readonly owner: string;
+  readonly epoch: number;
+  readonly diagnostic: D;
+}
+
+/** Every diagnostic of the records of one kind, in record and epoch order. */
+function reportedOfKind<K extends Diagnostic['kind']>(records: readonly ResultRecord[], kind: K): Reported<Extract<Diagnostic, { kind: K }>>[] {
+  return records.flatMap((record) =>
+    record.diagnostics.flatMap(({ epoch, methods }) =>
+      Object.entries(methods).flatMap(([owner, list]) =>
+        list.filter((diagnostic): diagnostic is Extract<Diagnostic, { kind: K }> => diagnostic.kind === kind).map((diagnostic) => ({ record, owner, epoch, diagnostic })),
+      ),
+    ),
+  );
+}
+
+/** Groups by a key, keys sorted. */
+function groupBy<T>(items: readonly T[], key: (item: T) => string): [string, T[]][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b));
+}
+
+/** The last epoch's record of each (job, reporting method, name): what a plot over blocks or channels shows. */
+function lastEpoch<D extends Diagnostic>(reported: readonly Reported<D>[]): Reported<D>[] {
+  return groupBy(reported, (item) => JSON.stringify([item.record.job.id, item.owner, item.diagnostic.name])).map(([, items]) => items.reduce((last, item) => (item.epoch > last.epoch ? item : last)));
+}
+
+/** A series name per job: the suite's method, with the reporting method when a job's method holds several of the same name. */
+function seriesNamer(reported: readonly Reported[]): (item: Reported) => string {
+  const owners = new Map<string, Set<string>>();
+  for (const { record, owner } of reported) owners.set(record.job.method, (owners.get(record.job.method) ?? new Set()).add(owner));
+  return ({ record, owner }) => (owners.get(record.job.method)!.size > 1 ? `${record.job.method} (${owner})` : record.job.method);
+}
+
+/** Block labels, 1-based as the papers number blocks, from the first to the last block any series covers. */
+function blockRange(reported: readonly Reported<PerBlockDiagnostic>[]): { first: number; labels: string[] } {
+  const first = Math.min(...reported.map(({ diagnostic }) => diagnostic.firstBlock));
+  const end = Math.max(...reported.map(({ diagnostic }) => diagnostic.firstBlock + diagnostic.values.length));
+  return { first, labels: Array.from({ length: end - first }, (_, index) => `${first + index + 1}`) };
+}
+
+/** `scalar` diagnostics over epochs: per diagnostic name and task one chart, a line per method (mean over seeds). */
+function scalarCurves(table: ResultTable, records: readonly ResultRecord[]): (PlannedPlot | SkippedPlot)[] {
+  const reported = reportedOfKind(records, 'scalar');
+  if (reported.length === 0) return [{ plot: `Scalar diagnostics per epoch (${table.title})`, reason: 'no result holds a scalar diagnostic' }];
+  return groupBy(reported, (item) => JSON.stringify([item.diagnostic.name, taskName(table.suite, item.record.job.task)])).map(([key, items]) => {
+    const [name, task] = JSON.parse(key) as [string, string];
+    const series = seriesNamer(items);
     return {
-      name: slug('nmi', table.suite, table.backbone, task),
+      name: slug(name, table.suite, table.backbone, task),
       chart: {
         kind: 'line',
-        title: `Prompt-patch NMI per epoch: ${task}, ${table.backbone}`,
+        title: `${items[0]!.diagnostic.title}: ${task}, ${table.backbone}`,
         xLabel: 'epoch',
-        yLabel: 'NMI',
-        series: methods.map((method) => ({
-          name: method,
-          points: meanLists(forTask.filter((record) => record.job.method === method).map((record) => record.diagnostics.nmiPerEpoch!)).map((y, index) => ({ x: index + 1, y })),
+        yLabel: name,
+        series: groupBy(items, series).map(([seriesName, members]) => ({
+          name: seriesName,
+          points: groupBy(members, (item) => String(item.epoch).padStart(9, '0')).map(([, atEpoch]) => ({ x: atEpoch[0]!.epoch + 1, y: mean(atEpoch.map((item) => item.diagnostic.value)) })),
         })),
       },
     };
   });
 }
 
-/** SCT's channels: per task, a block x channel map of how often a channel was selected over seeds (or its mean score). */
-function salientChannelMaps(table: ResultTable, records: readonly ResultRecord[]): (PlannedPlot | SkippedPlot)[] {
-  const holding = records.filter((record) => (record.diagnostics.salientChannels?.length ?? 0) > 0 || (record.diagnostics.channelScores?.length ?? 0) > 0);
-  if (holding.length === 0) return [{ plot: `Salient channel maps (${table.title})`, reason: 'no result holds diagnostics.salientChannels or channelScores' }];
-  const keys = [...new Set(holding.map((record) => JSON.stringify([record.job.method, taskName(table.suite, record.job.task)])))].sort();
-  return keys.map((key) => {
-    const [method, task] = JSON.parse(key) as [string, string];
-    const members = holding.filter((record) => record.job.method === method && taskName(table.suite, record.job.task) === task);
-    const selected = members.filter((record) => (record.diagnostics.salientChannels?.length ?? 0) > 0);
+/** `per-block` diagnostics of the last epoch: per name one chart, blocks on x, a bar per task (and method when several have it), means over seeds. */
+function perBlockBars(table: ResultTable, records: readonly ResultRecord[]): (PlannedPlot | SkippedPlot)[] {
+  const reported = lastEpoch(reportedOfKind(records, 'per-block'));
+  if (reported.length === 0) return [{ plot: `Per-block diagnostics (${table.title})`, reason: 'no result holds a per-block diagnostic' }];
+  return groupBy(reported, (item) => item.diagnostic.name).map(([name, items]) => {
+    const methodOf = seriesNamer(items);
+    const severalMethods = new Set(items.map(methodOf)).size > 1;
+    const seriesOf = (item: Reported) => (severalMethods ? `${methodOf(item)}, ${taskName(table.suite, item.record.job.task)}` : taskName(table.suite, item.record.job.task));
+    const { first, labels } = blockRange(items);
+    return {
+      name: slug(name, table.suite, table.backbone),
+      chart: {
+        kind: 'bar',
+        title: `${items[0]!.diagnostic.title}: ${table.title}`,
+        xLabel: 'block',
+        yLabel: name,
+        categories: labels,
+        series: groupBy(items, seriesOf).map(([seriesName, members]) => ({
+          name: seriesName,
+          values: labels.map((_, index) => {
+            const block = first + index;
+            const values = members.flatMap(({ diagnostic }) => {
+              const value = diagnostic.values[block - diagnostic.firstBlock];
+              return value === undefined ? [] : [value];
+            });
+            return values.length === 0 ? null : mean(values);
+          }),
+        })),
+      },
+    };
+  });
+}
+
+/**
+ * `channels` diagnostics of the last epoch: per method, name and task a block x channel map of how
+ * often a channel was selected over seeds, or the mean score when none records a selection.
+ */
+function channelMaps(table: ResultTable, records: readonly ResultRecord[]): (PlannedPlot | SkippedPlot)[] {
+  const reported = lastEpoch(reportedOfKind(records, 'channels'));
+  if (reported.length === 0) return [{ plot: `Channel maps (${table.title})`, reason: 'no result holds a channels diagnostic' }];
+  const methodOf = seriesNamer(reported);
+  return groupBy(reported, (item) => JSON.stringify([methodOf(item), item.diagnostic.name, taskName(table.suite, item.record.job.task)])).map(([key, members]) => {
+    const [method, name, task] = JSON.parse(key) as [string, string, string];
+    const selected = members.map(({ diagnostic }) => diagnostic).filter((diagnostic) => diagnostic.selected.some((block) => block.length > 0));
     let values: number[][];
     let valueLabel: string;
     if (selected.length > 0) {
-      const blocks = Math.max(...selected.map((record) => record.diagnostics.salientChannels!.length));
+      const blocks = Math.max(...selected.map((diagnostic) => diagnostic.selected.length));
       // The channel count comes from the scores when recorded; else from the highest index selected.
       const channels = Math.max(
         1,
-        ...members.flatMap((record) => (record.diagnostics.channelScores ?? []).map((scores) => scores.length)),
-        ...selected.flatMap((record) => record.diagnostics.salientChannels!.flatMap((block) => block.map((channel) => channel + 1))),
+        ...members.flatMap(({ diagnostic }) => (diagnostic.scores ?? []).map((scores) => scores.length)),
+        ...selected.flatMap((diagnostic) => diagnostic.selected.flatMap((block) => block.map((channel) => channel + 1))),
       );
       values = Array.from({ length: blocks }, () => new Array<number>(channels).fill(0));
       // A channel counts once per seed and block, so a cell is the share of seeds that selected it.
-      for (const record of selected) record.diagnostics.salientChannels!.forEach((block, index) => new Set(block).forEach((channel) => (values[index]![channel]! += 1 / selected.length)));
+      for (const diagnostic of selected) diagnostic.selected.forEach((block, index) => new Set(block).forEach((channel) => (values[index]![channel]! += 1 / selected.length)));
       valueLabel = selected.length > 1 ? `selected (share of ${selected.length} seeds)` : 'selected';
     } else {
-      values = [];
-      const scored = members.map((record) => record.diagnostics.channelScores!);
-      const blocks = Math.max(...scored.map((perBlock) => perBlock.length));
-      for (let block = 0; block < blocks; block += 1) values.push(meanLists(scored.filter((perBlock) => block < perBlock.length).map((perBlock) => perBlock[block]!)));
-      valueLabel = 'channel importance';
+      const scored = members.flatMap(({ diagnostic }) => (diagnostic.scores === null ? [] : [diagnostic.scores]));
+      const blocks = Math.max(0, ...scored.map((perBlock) => perBlock.length));
+      values = Array.from({ length: blocks }, (_, block) => meanLists(scored.filter((perBlock) => block < perBlock.length).map((perBlock) => perBlock[block]!)));
+      valueLabel = 'score';
     }
+    if (values.length === 0) return { plot: `${members[0]!.diagnostic.title} (${method}, ${task})`, reason: 'no channel is selected and no score recorded' };
     return {
-      name: slug('salient-channels', table.suite, table.backbone, method, task),
-      chart: { kind: 'heatmap', title: `${method} salient channels: ${task}, ${table.backbone}`, xLabel: 'channel', yLabel: 'block', rows: blockNames(values.length), values, valueLabel },
+      name: slug(name, table.suite, table.backbone, method, task),
+      chart: { kind: 'heatmap', title: `${method} ${members[0]!.diagnostic.title}: ${task}, ${table.backbone}`, xLabel: 'channel', yLabel: 'block', rows: values.map((_, index) => `${index + 1}`), values, valueLabel },
     };
   });
 }
@@ -175,10 +219,9 @@ export function planPlots(table: ResultTable, records: readonly ResultRecord[]):
   const own = records.filter((record) => record.suite === table.suite && record.job.backbone === table.backbone);
   const candidates = [
     accuracyVersusParameters(table),
-    perBlockBars(table, own, 'gateSelectionRatios', 'GatedPT gate selection ratio per block', 'selection ratio'),
-    ...nmiCurves(table, own),
-    perBlockBars(table, own, 'queryBlockImportance', 'VQT importance of each block', 'share of head weight norm'),
-    ...salientChannelMaps(table, own),
+    ...scalarCurves(table, own),
+    ...perBlockBars(table, own),
+    ...channelMaps(table, own),
     perMethodBars(table, own, 'Training memory per method', 'peak-memory', 'peak tensor memory (MiB)', (record) => record.timing.peakBytes / 2 ** 20),
     perMethodBars(table, own, 'Training step time per method', 'step-time', 'seconds per training step', (record) => record.timing.stepSeconds),
   ];

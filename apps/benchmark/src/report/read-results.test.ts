@@ -13,7 +13,8 @@ function store(files: Record<string, unknown>): string {
   return out;
 }
 
-const good = makeRecord({ method: 'linear', task: 'fmnist-unseen', value: 0.5 });
+const SCALAR = { kind: 'scalar', name: 'nmi', title: 'NMI (test)', value: 0.5 } as const;
+const good = makeRecord({ method: 'linear', task: 'fmnist-unseen', value: 0.5, diagnostics: [{ epoch: 0, methods: { linear: [SCALAR] } }] });
 const file = `/store/results/${good.job.id}.json`;
 
 /** A copy of the good record with one field replaced (dotted path). */
@@ -40,7 +41,7 @@ describe('validateResultRecord', () => {
   });
 
   it.each([
-    ['schema', 'visual-peft-bench/result@0', 'schema must be "visual-peft-bench/result@1", got "visual-peft-bench/result@0"'],
+    ['schema', 'visual-peft-bench/result@0', 'schema must be "visual-peft-bench/result@2" (or the previous "visual-peft-bench/result@1"), got "visual-peft-bench/result@0"'],
     ['suite', 'imagenet', 'suite must be one of demo, fgvc, vtab-1k, ade20k, got "imagenet"'],
     ['job.seed', 1.5, 'job.seed must be an integer, got 1.5'],
     ['job.group', 'other', 'job.group must be one of natural, specialized, structured, fgvc, ade20k, demo, got "other"'],
@@ -55,12 +56,47 @@ describe('validateResultRecord', () => {
     ['timing.microBatch', 2.5, 'timing.microBatch must be an integer, got 2.5'],
     ['timing.recompute', 'yes', 'timing.recompute must be true or false, got "yes"'],
     ['protocol.grid', [], 'protocol.grid must be a non-empty array, got []'],
-    ['diagnostics.salientChannels', [[1, 2], [3, 'x']], 'diagnostics.salientChannels[1][1] must be a finite number, got "x"'],
-    ['diagnostics.nmiPerEpoch', 0.5, 'diagnostics.nmiPerEpoch must be an array of numbers, got 0.5'],
+    ['diagnostics', {}, 'diagnostics must be an array (one entry per epoch), got {}'],
+    ['diagnostics', [{ epoch: 1, methods: {} }, { epoch: 1, methods: {} }], "diagnostics[1].epoch must be after the previous entry's (1), got 1"],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'histogram', name: 'h', title: 't' }] } }], 'diagnostics[0].methods.m[0].kind must be one of scalar, per-block, channels, got "histogram"'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'scalar', name: 'Gate', title: 't', value: 1 }] } }], 'diagnostics[0].methods.m[0].name must be kebab-case, got "Gate"'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [SCALAR, SCALAR] } }], 'diagnostics[0].methods.m[1].name must be unique within m, got "nmi"'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ ...SCALAR, value: null }] } }], 'diagnostics[0].methods.m[0].value must be a finite number, got null'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'per-block', name: 'g', title: 't', firstBlock: -1, values: [] }] } }], 'diagnostics[0].methods.m[0].firstBlock must be >= 0, got -1'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'channels', name: 'c', title: 't', selected: [[1, 2], [3, 'x']], scores: null }] } }], 'diagnostics[0].methods.m[0].selected[1][1] must be a finite number, got "x"'],
+    ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'channels', name: 'c', title: 't', selected: [[0.5]], scores: null }] } }], 'diagnostics[0].methods.m[0].selected[0][0] must be an integer, got 0.5'],
     ['environment.device', '', 'environment.device must be a non-empty string, got ""'],
   ])('names the file and the field when %s is wrong', (path, value, message) => {
     expect(() => validateResultRecord(broken(path, value), file)).toThrow(ResultFileError);
     expect(() => validateResultRecord(broken(path, value), file)).toThrow(`${file}: ${message}`);
+  });
+});
+
+describe('records of the previous schema', () => {
+  const legacy = (diagnostics: Record<string, unknown>) => ({ ...structuredClone(good), schema: 'visual-peft-bench/result@1', diagnostics });
+
+  it('read as today’s: named diagnostics become typed records of the job’s method, NMI per epoch, the rest in the last epoch', () => {
+    const record = validateResultRecord(
+      legacy({ nmiPerEpoch: [0.1, 0.2], gateSelectionRatios: [0.9, 0.4], temperatures: [1, 2, 3], queryBlockImportance: [0.25, 0.75], salientChannels: [[1], [0]], channelScores: [[0, 1], [1, 0]] }),
+      file,
+    );
+    expect(record.schema).toBe('visual-peft-bench/result@2');
+    expect(record.diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+    expect(record.diagnostics[0]!.methods).toEqual({ linear: [{ kind: 'scalar', name: 'prompt-patch-nmi', title: expect.stringContaining('SPT, Figure 2'), value: 0.1 }] });
+    expect(record.diagnostics[1]!.methods.linear!.map((diagnostic) => [diagnostic.kind, diagnostic.name])).toEqual([
+      ['scalar', 'prompt-patch-nmi'],
+      ['per-block', 'gate-selection-ratio'],
+      ['per-block', 'attention-temperature'],
+      ['per-block', 'query-importance'],
+      ['channels', 'salient-channels'],
+    ]);
+    expect(record.diagnostics[1]!.methods.linear![4]).toMatchObject({ selected: [[1], [0]], scores: [[0, 1], [1, 0]] });
+    expect(validateResultRecord(legacy({}), file).diagnostics).toEqual([]);
+  });
+
+  it('still checks the named fields, naming them', () => {
+    expect(() => validateResultRecord(legacy({ salientChannels: [[1, 2], [3, 'x']] }), file)).toThrow(`${file}: diagnostics.salientChannels[1][1] must be a finite number, got "x"`);
+    expect(() => validateResultRecord(legacy({ nmiPerEpoch: 0.5 }), file)).toThrow(`${file}: diagnostics.nmiPerEpoch must be an array of numbers, got 0.5`);
   });
 });
 

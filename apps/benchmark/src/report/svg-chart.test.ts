@@ -139,6 +139,14 @@ describe('renderChart', () => {
     );
   });
 
+  it('cuts a title too long for the width, keeping it whole in the document title', () => {
+    const title = `selection ratio of each gated block (GatedPT eq. 10-11, Figure 4): ${'VTAB-1k, ViT-B/16 '.repeat(3)}`;
+    const svg = renderChart({ ...base, title, kind: 'bar', categories: ['1'], series: [{ name: 'y', values: [1] }] });
+    const shown = parseXml(svg).texts.filter((text) => text.startsWith('selection ratio'));
+    expect(shown).toEqual([title, expect.stringMatching(/…$/)]);
+    expect(shown[1]!.length).toBeLessThan(80);
+  });
+
   it('escapes XML and shortens tick labels', () => {
     expect(escapeXml(`<a href="x">Tom & Jerry's</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;Tom &amp; Jerry&apos;s&lt;/a&gt;');
     expect([0.25, 1500, 2e6, 12, 0].map(formatTick)).toEqual(['0.25', '1.5k', '2M', '12', '0']);

@@ -114,11 +114,16 @@ function frameFor(legend: boolean): Frame {
   return { left: MARGIN.left, right: WIDTH - MARGIN.right - (legend ? LEGEND_WIDTH : 0), top: MARGIN.top, bottom: HEIGHT - MARGIN.bottom };
 }
 
+/** Characters of a bold 16-unit title that fit the width (about 9.5 units each). */
+const TITLE_CHARACTERS = Math.floor((WIDTH - 20) / 9.5);
+
 /** Title, axis labels and the plot's border: the parts every chart shares. */
 function decorations(spec: ChartSpec, frame: Frame): string[] {
   const middleY = (frame.top + frame.bottom) / 2;
+  // Titles come from the records (a method's own line): a longer one is cut, whole in the document's <title>.
+  const title = spec.title.length > TITLE_CHARACTERS ? `${spec.title.slice(0, TITLE_CHARACTERS - 1)}…` : spec.title;
   return [
-    text(WIDTH / 2, 26, spec.title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
+    text(WIDTH / 2, 26, title, 'text-anchor="middle" font-size="16" font-weight="bold"'),
     text((frame.left + frame.right) / 2, HEIGHT - 10, spec.xLabel, 'text-anchor="middle" font-size="13"'),
     text(18, middleY, spec.yLabel, `text-anchor="middle" font-size="13" transform="rotate(-90 18 ${round(middleY)})"`),
     `<rect x="${frame.left}" y="${frame.top}" width="${frame.right - frame.left}" height="${frame.bottom - frame.top}" fill="none" stroke="#333"/>`,
@@ -299,6 +304,7 @@ export function renderChart(spec: ChartSpec): string {
   const parts = [...body(spec, frame), ...decorations(spec, frame), ...legend(names, frame)];
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="${FONT}">`,
+    `<title>${escapeXml(spec.title)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
     ...parts,
     '</svg>',

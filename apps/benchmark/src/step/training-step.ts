@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { Trainer } from '@visual-peft/training';
 import type { TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { applyTrainablePolicy } from '@visual-peft/vit-core';
-import { buildMethod, findMethod, trainingForwardFor } from '../methods';
+import { buildMethod, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { syntheticBatch, syntheticSource } from './synthetic-data';
 
@@ -47,16 +47,12 @@ export async function trainingStep(model: VisionTransformer, methodName: string,
   const entry = findMethod(methodName);
   applyTrainablePolicy(model, entry.policy);
   const methods: TuningMethod[] = buildMethod(entry, model, stepOptions(methodName, model.config, settings.options));
-  const dispose = () =>
-    methods.forEach((method) => {
-      model.detach(method);
-      method.dispose();
-    });
+  const dispose = () => disposeMethods(model, methods);
   try {
     const { inChans, imgSize } = model.config;
     const source = syntheticSource(syntheticBatch([batch, inChans, imgSize[0], imgSize[1]], model.numClasses));
     for (const method of methods) await method.prepare?.(source);
-    const options = { forward: trainingForwardFor(model, methods), recompute: settings.recompute ?? false };
+    const options = { recompute: settings.recompute ?? false };
     const run = async () => {
       const trainer = new Trainer(model, methods, TRAINER_CONFIG, options);
       try {

@@ -10,15 +10,13 @@ export interface JobState {
   seconds: number;
   /** Wall seconds of each final-run step measured so far. */
   readonly stepSeconds: number[];
-  /** Prompt-patch NMI after each final-run epoch, by epoch. */
-  readonly nmi: Record<string, number>;
 }
 
 async function readState(path: string): Promise<JobState> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as JobState;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { grid: [], seconds: 0, stepSeconds: [], nmi: {} };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { grid: [], seconds: 0, stepSeconds: [] };
     if (error instanceof SyntaxError) throw new FormatError(path, `not valid JSON (${error.message}); delete the job's work folder to start it afresh`);
     throw error;
   }

@@ -1,5 +1,6 @@
 import type { PipelinePresetName } from '@visual-peft/datasets';
 import type { ScheduleConfigInput } from '@visual-peft/training';
+import { ConfigError } from '@visual-peft/vit-core';
 import type { TaskGroup } from './result-record';
 
 /** The learning-rate x weight-decay grid searched on the tuning splits. */
@@ -99,7 +100,7 @@ function spt(method: 'vpt-shallow' | 'vpt-deep', numPrompts: number): Recipe {
  * probe, full fine-tuning, BitFit, Adapter, AdaptFormer, LoRA, SSF) follow VPT's protocol: it is the
  * one the VPT, GatedPT and VQT tables ran them under (grid search with SGD on the same splits).
  */
-export const RECIPES: Readonly<Record<string, Recipe>> = {
+const recipes: Record<string, Recipe> = {
   linear: { ...VPT, method: 'linear', source: 'VPT protocol (baseline)' },
   full: { ...VPT, method: 'full', source: 'VPT protocol (baseline)' },
   bias: { ...VPT, method: 'bias', source: 'VPT protocol (baseline)' },
@@ -149,7 +150,18 @@ export const RECIPES: Readonly<Record<string, Recipe>> = {
   },
 };
 
-export const RECIPE_NAMES: readonly string[] = Object.keys(RECIPES);
+export const RECIPES: Readonly<Record<string, Recipe>> = recipes;
+
+const recipeNames = Object.keys(recipes);
+/** Every recipe's name, those added by `registerRecipe` included. */
+export const RECIPE_NAMES: readonly string[] = recipeNames;
+
+/** Adds the recipe of a method registered by the app's `registerMethod`, so that suites can run it. */
+export function registerRecipe(name: string, recipe: Recipe): void {
+  if (recipes[name] !== undefined) throw new ConfigError('recipe name', name, 'is taken by a built-in recipe');
+  recipes[name] = recipe;
+  recipeNames.push(name);
+}
 
 /** The seeds VPT reports means over. */
 export const PAPER_SEEDS: readonly number[] = [42, 44, 82, 100, 800];

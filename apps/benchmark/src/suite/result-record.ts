@@ -1,7 +1,9 @@
-import type { ParameterCounts } from '@visual-peft/vit-core';
+import type { Diagnostic, ParameterCounts } from '@visual-peft/vit-core';
 
-/** Version tag of a result file; readers refuse any other. */
-export const RESULT_SCHEMA = 'visual-peft-bench/result@1';
+/** Version tag of a result file. Readers also take `PREVIOUS_RESULT_SCHEMA` (converting it) and refuse any other. */
+export const RESULT_SCHEMA = 'visual-peft-bench/result@2';
+/** Records before per-epoch diagnostics: their named diagnostics fields are converted to records on read. */
+export const PREVIOUS_RESULT_SCHEMA = 'visual-peft-bench/result@1';
 
 /** The suites `run --suite` knows. */
 export type SuiteName = 'demo' | 'fgvc' | 'vtab-1k' | 'ade20k';
@@ -36,19 +38,30 @@ export interface GridPoint {
   readonly failure: string | null;
 }
 
-/** Method-specific measurements the report plots; each present only for the methods that have it. */
-export interface Diagnostics {
-  /** GatedPT: the paper's selection ratio r_l per block after training (eq. 10-11; Figure 4). */
+/**
+ * What the methods reported after one epoch of the final run (an iteration-based run: once, after
+ * its last iteration, at the epoch of its data it ended in): each method's typed records
+ * (`TuningMethod.diagnostics`), by the method's own name.
+ */
+export interface EpochDiagnostics {
+  /** 0-based. */
+  readonly epoch: number;
+  readonly methods: Readonly<Record<string, readonly Diagnostic[]>>;
+}
+
+/**
+ * The final run's diagnostics, epoch by epoch. `channels` records are kept for the last epoch only:
+ * every channel's score of every block each epoch would make a result file megabytes.
+ */
+export type Diagnostics = readonly EpochDiagnostics[];
+
+/** Schema 1's named diagnostics, each present only for the methods that had it; read and converted, never written. */
+export interface LegacyDiagnostics {
   readonly gateSelectionRatios?: readonly number[];
-  /** GatedPT: learned attention temperature tau_l per block after training. */
   readonly temperatures?: readonly number[];
-  /** Prompt methods (SPT, VPT): prompt-patch NMI per epoch of the final training (SPT's Figure 2). */
   readonly nmiPerEpoch?: readonly number[];
-  /** VQT: per block, the share of the head's weight norm on that block's query features (sums to 1). */
   readonly queryBlockImportance?: readonly number[];
-  /** SCT: per block, the selected channel indices (ascending). */
   readonly salientChannels?: readonly (readonly number[])[];
-  /** SCT: per block, the class-aware importance score of every channel. */
   readonly channelScores?: readonly (readonly number[])[];
 }
 

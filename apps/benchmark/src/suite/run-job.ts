@@ -1,25 +1,19 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { computeChannelImportance } from '@visual-peft/channel-tuning';
-import type { SalientChannelTuning } from '@visual-peft/channel-tuning';
 import type { ClassificationSplit } from '@visual-peft/datasets';
 import { classificationProtocol } from '@visual-peft/datasets';
-import type { PromptTuning } from '@visual-peft/prompt-methods';
-import { promptNmiAtBlock } from '@visual-peft/prompt-methods';
-import type { VisualQueryTuning } from '@visual-peft/query-tuning';
 import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
 import { DivergenceError } from '@visual-peft/training';
-import type { BatchSource, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import type { VitConfig } from '@visual-peft/vit-core';
 import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
 import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
 import { gradientPass, profileStep } from '../step/profile-step';
 import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
-import { firstBatch, trainJob } from '../train-job';
+import { firstBatch, recordedDiagnostics, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
-import type { Diagnostics, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
+import type { GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
 import type { SuiteTask } from './suite-config';
 
@@ -85,51 +79,16 @@ export interface JobContext {
   readonly onMicroBatch?: (choice: MicroBatchChoice) => void;
 }
 
-const PROMPT_METHODS = new Set(['vpt-shallow', 'vpt-deep', 'gated-prompt']);
-
-/** VQT: per block, the share of the head's weight norm (L2 over its rows) on that block's query features. */
-function queryBlockImportance(vqt: VisualQueryTuning, embedDim: number): number[] {
-  const weight = vqt.headVariables().weight;
-  const rowNorms = tf.tidy(() => tf.sum(tf.square(weight), 1).dataSync() as Float32Array);
-  const selected = vqt.selectedFeatures();
-  // Feature layout: the backbone's pooled features (D), then each block's T_l * D query outputs.
-  const bounds = [embedDim, ...vqt.config.numQueries.map((count) => count * embedDim)];
-  const starts = bounds.map((_, index) => bounds.slice(0, index).reduce((sum, size) => sum + size, 0));
-  const squares = new Float64Array(bounds.length);
-  rowNorms.forEach((value, row) => {
-    const feature = selected === null ? row : selected[row]!;
-    let group = bounds.length - 1;
-    while (starts[group]! > feature) group -= 1;
-    squares[group]! += value;
-  });
-  const norms = Array.from(squares.slice(1), Math.sqrt);
-  const total = norms.reduce((sum, norm) => sum + norm, 0);
-  return norms.map((norm) => (total === 0 ? 0 : norm / total));
-}
-
-/** SCT: the channels chosen per block at its first tuned position, and every channel's CAIS score there. */
-async function channelDiagnostics(model: VisionTransformer, sct: SalientChannelTuning, source: BatchSource): Promise<Pick<Diagnostics, 'salientChannels' | 'channelScores'>> {
-  const [position, channels = []] = Object.entries(sct.selectedChannels())[0]!;
-  // CAIS reads the frozen backbone's features: without SCT's own edits.
-  model.detach(sct);
-  try {
-    const importance = await computeChannelImportance(model, source, { position: position as 'attn' | 'mlp', numClasses: model.numClasses });
-    return {
-      salientChannels: channels.map((selected) => Array.from(selected ?? [])),
-      channelScores: importance.scores.map((scores) => Array.from(scores)),
-    };
-  } finally {
-    model.attach(sct);
-  }
-}
-
 /**
  * One job of a suite, the papers' protocol: every grid point (lr x wd) trained on the search split
  * and scored by top-1 on the validation split after its last epoch; the best point (the first in
  * grid order on a tie) trained on the final split and evaluated on test. A job is one seed and runs
  * its own search with that seed (search once per job), so seeds repeat the whole protocol. A
- * one-point grid (a recipe that fixes lr and wd) skips the search. Scored points, step times and NMI
- * are saved in `<work>/state.json` as they come, and each phase resumes from its trainer checkpoint.
+ * one-point grid (a recipe that fixes lr and wd) skips the search. The final run asks the methods for
+ * their diagnostics after every epoch (a fixed validation batch as probe images, the final training
+ * split as labelled source); the trainer's history, kept by its checkpoints, carries them into the
+ * record. Scored points and step times are saved in `<work>/state.json` as they come, and each
+ * phase resumes from its trainer checkpoint.
  */
 export async function runJob(context: JobContext): Promise<ResultRecord> {
   const { job, recipe, task, splits, workDir } = context;
@@ -229,12 +188,9 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
   const chosen = points[chosenIndex]!;
 
   // Final run on the final split with the chosen point.
-  const diagnostics: { -readonly [K in keyof Diagnostics]: Diagnostics[K] } = {};
   const searchedSteps = searching ? points.length * stepsOf(splits.train) : 0;
   let lastStep = performance.now();
-  let nmiImages: tf.Tensor4D | null = null;
   let profiled = { peakBytes: 0, seconds: 0 };
-  let nmiOf: ((model: VisionTransformer) => number) | null = null;
   try {
     const finalRun = spec(splits.finalTrain, null, chosen, join(workDir, 'final'), (event) => {
       if (event.type === 'step') {
@@ -247,6 +203,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
     const measured = await trainJob(
       {
         ...finalRun,
+        diagnostics: { images: splits.validation, source: splits.finalTrain },
         onProgress: async (event) => {
           finalRun.onProgress?.(event);
           if (event.type === 'epoch') await saveState();
@@ -254,34 +211,19 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       },
       async ({ model, methods, trainer, result, evalSource }) => {
         if (result.status === 'stopped') throw stopped();
-        if (nmiOf !== null && state.nmi[String(recipe.epochs - 1)] === undefined) state.nmi[String(recipe.epochs - 1)] = nmiOf(model);
         const test = await trainer.evaluate(evalSource(splits.test));
         const method = methods[0];
-        if (method !== undefined && PROMPT_METHODS.has(method.name)) {
-          diagnostics.nmiPerEpoch = Array.from({ length: recipe.epochs }, (_, epoch) => state.nmi[String(epoch)]).filter((value): value is number => value !== undefined);
-          if (method.name === 'gated-prompt') {
-            diagnostics.gateSelectionRatios = (method as PromptTuning).selectionRatios();
-            diagnostics.temperatures = (method as PromptTuning).temperatures();
-          }
-        }
-        if (method?.name === 'vqt') diagnostics.queryBlockImportance = queryBlockImportance(method as VisualQueryTuning, model.config.embedDim);
-        if (method?.name === 'sct') Object.assign(diagnostics, await channelDiagnostics(model, method as SalientChannelTuning, evalSource(splits.finalTrain)));
-        return { top1: test.top1, parameters: countParameters(model, methods), options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown> };
+        return {
+          top1: test.top1,
+          parameters: countParameters(model, methods),
+          options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown>,
+          diagnostics: recordedDiagnostics(result.history),
+        };
       },
-      async ({ model, methods, trainer, trainSource, evalSource }: TrainSetup) => {
+      async ({ trainer, trainSource }: TrainSetup) => {
         profiled = await profileStep(gradientPass(trainer, await firstBatch(trainSource)));
-        const prompt = methods.find((method) => PROMPT_METHODS.has(method.name)) as PromptTuning | undefined;
-        if (prompt !== undefined) {
-          // SPT's Figure 2: NMI between prompts and patch tokens entering block 1, on one fixed validation batch.
-          const batch = await firstBatch(evalSource(splits.validation));
-          const images = tf.tensor4d(batch.images, [...batch.shape]);
-          nmiImages = images;
-          nmiOf = (trained) => promptNmiAtBlock(trained, images, { numPrompts: prompt.config.numPrompts }).mean;
-        }
-        // An epoch's NMI is taken as the next epoch starts (after a resume too: the weights are then
-        // exactly that epoch's); step times restart there, leaving out evaluation and checkpoints.
+        // Step times restart as each epoch starts, leaving out evaluation, diagnostics and checkpoints.
         return (epoch: number) => {
-          if (nmiOf !== null && epoch > 0 && state.nmi[String(epoch - 1)] === undefined) state.nmi[String(epoch - 1)] = nmiOf(model);
           lastStep = performance.now();
           return trainSource(epoch);
         };
@@ -313,14 +255,12 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         microBatch: (chosenMicroBatch as MicroBatchChoice | null)?.microBatch ?? recipe.batchSize,
         recompute: context.recompute ?? false,
       },
-      diagnostics,
+      diagnostics: measured.diagnostics,
       environment: context.environment,
       finishedAt: new Date().toISOString(),
     };
   } catch (error) {
     if (error instanceof DivergenceError) throw new JobFailedError(`job ${job.id}: the final run diverged (${error.message})`);
     throw error;
-  } finally {
-    (nmiImages as tf.Tensor | null)?.dispose();
   }
 }

@@ -2,10 +2,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { SegmentationSplit } from '@visual-peft/datasets';
 import { createSegmentationSource } from '@visual-peft/datasets';
-import type { PromptTuning } from '@visual-peft/prompt-methods';
 import type { SegmentationStepResult } from '@visual-peft/segmentation-heads';
 import { SegmentationLoop, SetrPup, evaluateSegmentation } from '@visual-peft/segmentation-heads';
-import { DivergenceError } from '@visual-peft/training';
+import { DivergenceError, collectDiagnostics } from '@visual-peft/training';
 import type { BatchSource, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, applyTrainablePolicy, countParameters, loadStateDict } from '@visual-peft/vit-core';
 import { buildMethod } from '../methods';
@@ -16,6 +15,7 @@ import type { Diagnostics, ResultRecord } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
 import type { JobContext } from './run-job';
 import { JobFailedError, RunInterruptedError } from './run-job';
+import { firstBatch } from '../train-job';
 
 /** ADE20K's protocol: train on `training`, report mIoU on `validation` (the papers' table). */
 export interface SegmentationSplits {
@@ -146,15 +146,8 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
         // Self-Prompt Tuning's initialisation reads the backbone without the prompts (a resumed run restores them instead).
         onStart: async (resumedFrom) => {
           if (resumedFrom !== null) return;
-          for (const method of methods) {
-            if (method.prepare === undefined) continue;
-            model.detach(method);
-            try {
-              await method.prepare(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
-            } finally {
-              model.attach(method);
-            }
-          }
+          // Data-dependent initialisation (Self-Prompt Tuning's prompts); a resumed run restores it instead.
+          for (const method of methods) await method.prepare?.(promptInitSource(splits.train, settings, recipe.batchSize, job.seed));
         },
         runStep: async (step) => {
           const begun = performance.now();
@@ -201,12 +194,12 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
     const { mIoU } = evaluation.metrics;
     if (!Number.isFinite(mIoU)) throw new JobFailedError(`job ${job.id}: the validation split has no labelled pixel, so mIoU is undefined`);
 
-    const diagnostics: { -readonly [K in keyof Diagnostics]: Diagnostics[K] } = {};
+    // The methods' diagnostics once, after the last iteration: probe images are a fixed batch of
+    // validation crops; there is no labelled source (ADE20K has no image-level labels).
+    const probe = await firstBatch(promptInitSource(splits.test, settings, recipe.batchSize, job.seed));
+    const lastEpoch = Math.floor((iterations - 1) / Math.max(1, Math.floor(splits.train.examples.length / recipe.batchSize)));
+    const diagnostics: Diagnostics = [{ epoch: lastEpoch, methods: await collectDiagnostics(model, methods, { images: probe, source: null }, lastEpoch) }];
     const method = methods[0];
-    if (method?.name === 'gated-prompt') {
-      diagnostics.gateSelectionRatios = (method as PromptTuning).selectionRatios();
-      diagnostics.temperatures = (method as PromptTuning).temperatures();
-    }
     // The heads (decode and auxiliary) train with the method: they count as trainable parameters.
     const counts = countParameters(model, methods);
     const headCount = heads.numParameters();

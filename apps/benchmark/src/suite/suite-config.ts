@@ -7,7 +7,7 @@ import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets'
 import type { VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
-import { DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
+import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
 import type { Grid, Recipe } from './recipes';
 import { PAPER_SEEDS, RECIPES, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, segmentationRecipe } from './recipes';
@@ -274,7 +274,8 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   } else if (fileMethods !== undefined) {
     methodNames = fileMethods;
   } else if (suite === 'demo') {
-    methodNames = [...RECIPE_NAMES];
+    // The demo's own table of methods (a method registered at run time is not in it).
+    methodNames = Object.keys(DEMO_LEARNING_RATES);
   } else {
     throw new UsageError('run: --methods is required (or a suite file with methods)');
   }

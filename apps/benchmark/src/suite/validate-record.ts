@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
-import { VisualPeftError } from '@visual-peft/vit-core';
-import type { ResultRecord } from './result-record';
-import { RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS } from './result-record';
+import type { Diagnostic } from '@visual-peft/vit-core';
+import { DIAGNOSTIC_KINDS, VisualPeftError } from '@visual-peft/vit-core';
+import type { Diagnostics, EpochDiagnostics, LegacyDiagnostics, ResultRecord } from './result-record';
+import { PREVIOUS_RESULT_SCHEMA, RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS } from './result-record';
 
 /** A result file that is not a valid record: names the file, the field, the rule and the value. */
 export class ResultFileError extends VisualPeftError {
@@ -59,12 +60,98 @@ class RecordChecker {
     return value as T;
   }
 
-  numberList(value: unknown, field: string): void {
+  numberList(value: unknown, field: string, rule: { min?: number; integer?: boolean } = {}): void {
     if (!Array.isArray(value)) this.fail(field, 'must be an array of numbers', value);
     value.forEach((entry, index) => {
       if (typeof entry !== 'number' || !Number.isFinite(entry)) this.fail(`${field}[${index}]`, 'must be a finite number', entry);
+      if (rule.integer === true && !Number.isInteger(entry)) this.fail(`${field}[${index}]`, 'must be an integer', entry);
+      if (rule.min !== undefined && entry < rule.min) this.fail(`${field}[${index}]`, `must be >= ${rule.min}`, entry);
     });
   }
+
+  /** A list of number lists, one per block. */
+  perBlockLists(value: unknown, field: string, rule: { min?: number; integer?: boolean } = {}): void {
+    if (!Array.isArray(value)) this.fail(field, 'must be an array (one list per block)', value);
+    value.forEach((block: unknown, index: number) => this.numberList(block, `${field}[${index}]`, rule));
+  }
+}
+
+const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+/** Checks schema 2's diagnostics: epochs ascending, each method's records of a known kind, names unique within it. */
+function checkDiagnostics(check: RecordChecker, value: unknown): void {
+  if (!Array.isArray(value)) check.fail('diagnostics', 'must be an array (one entry per epoch)', value);
+  let previous = -1;
+  value.forEach((entry: unknown, index: number) => {
+    const field = `diagnostics[${index}]`;
+    const epoch = check.number(check.object(entry, field), 'epoch', field, { min: 0, integer: true });
+    if (epoch <= previous) check.fail(`${field}.epoch`, `must be after the previous entry's (${previous})`, epoch);
+    previous = epoch;
+    const methods = check.object((entry as Record<string, unknown>).methods, `${field}.methods`);
+    for (const [method, records] of Object.entries(methods)) {
+      const methodField = `${field}.methods.${method}`;
+      if (!Array.isArray(records)) check.fail(methodField, 'must be an array of diagnostics', records);
+      const names = new Set<string>();
+      records.forEach((raw: unknown, position: number) => {
+        const at = `${methodField}[${position}]`;
+        const record = check.object(raw, at);
+        const kind = check.oneOf(record, 'kind', at, DIAGNOSTIC_KINDS);
+        const name = check.string(record, 'name', at);
+        if (!KEBAB.test(name)) check.fail(`${at}.name`, 'must be kebab-case', name);
+        if (names.has(name)) check.fail(`${at}.name`, `must be unique within ${method}`, name);
+        names.add(name);
+        check.string(record, 'title', at);
+        if (kind === 'scalar') check.number(record, 'value', at);
+        if (kind === 'per-block') {
+          check.number(record, 'firstBlock', at, { min: 0, integer: true });
+          check.numberList(record.values, `${at}.values`);
+        }
+        if (kind === 'channels') {
+          check.perBlockLists(record.selected, `${at}.selected`, { min: 0, integer: true });
+          if (record.scores !== null) check.perBlockLists(record.scores, `${at}.scores`);
+        }
+      });
+    }
+  });
+}
+
+/** Checks schema 1's named diagnostics fields. */
+function checkLegacyDiagnostics(check: RecordChecker, value: unknown): void {
+  const diagnostics = check.object(value, 'diagnostics');
+  for (const key of ['gateSelectionRatios', 'temperatures', 'nmiPerEpoch', 'queryBlockImportance']) {
+    if (diagnostics[key] !== undefined) check.numberList(diagnostics[key], `diagnostics.${key}`);
+  }
+  for (const key of ['salientChannels', 'channelScores']) {
+    if (diagnostics[key] !== undefined) check.perBlockLists(diagnostics[key], `diagnostics.${key}`);
+  }
+}
+
+/**
+ * Schema 1's named fields as schema 2's records, under the job's method: NMI per epoch as a scalar
+ * per epoch; the rest, measured after training, in the last epoch.
+ */
+export function convertLegacyDiagnostics(legacy: LegacyDiagnostics, method: string, epochs: number): Diagnostics {
+  const byEpoch = new Map<number, Diagnostic[]>();
+  const add = (epoch: number, record: Diagnostic) => byEpoch.set(epoch, [...(byEpoch.get(epoch) ?? []), record]);
+  const last = Math.max(epochs - 1, 0);
+  (legacy.nmiPerEpoch ?? []).forEach((value, epoch) => add(epoch, { kind: 'scalar', name: 'prompt-patch-nmi', title: 'prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2)', value }));
+  const perBlock = (name: string, title: string, values: readonly number[] | undefined) => {
+    if (values !== undefined && values.length > 0) add(last, { kind: 'per-block', name, title, firstBlock: 0, values });
+  };
+  perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', legacy.gateSelectionRatios);
+  perBlock('attention-temperature', 'learned attention temperature of each block (GatedPT)', legacy.temperatures);
+  perBlock('query-importance', "share of the head's weight norm on each block's query features (VQT)", legacy.queryBlockImportance);
+  const { salientChannels, channelScores } = legacy;
+  if ((salientChannels?.length ?? 0) > 0 || (channelScores?.length ?? 0) > 0) {
+    add(last, {
+      kind: 'channels',
+      name: 'salient-channels',
+      title: 'channels chosen per block by class-aware importance (SCT, CAIS)',
+      selected: salientChannels ?? channelScores!.map(() => []),
+      scores: channelScores ?? null,
+    });
+  }
+  return [...byEpoch.entries()].sort(([a], [b]) => a - b).map(([epoch, records]): EpochDiagnostics => ({ epoch, methods: { [method]: records } }));
 }
 
 /** Checks a parsed result file against ResultRecord; the first broken field ends it with a ResultFileError. */
@@ -72,7 +159,9 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   // Annotated, so that TypeScript treats check.fail (never returns) as ending the branch.
   const check: RecordChecker = new RecordChecker(file);
   const record = check.object(value, 'record');
-  if (record.schema !== RESULT_SCHEMA) check.fail('schema', `must be ${JSON.stringify(RESULT_SCHEMA)}`, record.schema);
+  if (record.schema !== RESULT_SCHEMA && record.schema !== PREVIOUS_RESULT_SCHEMA) {
+    check.fail('schema', `must be ${JSON.stringify(RESULT_SCHEMA)} (or the previous ${JSON.stringify(PREVIOUS_RESULT_SCHEMA)})`, record.schema);
+  }
   check.oneOf(record, 'suite', '', SUITE_NAMES);
   check.string(record, 'suiteHash', '');
   check.string(record, 'finishedAt', '');
@@ -123,20 +212,16 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   if (timing.microBatch !== undefined) check.number(timing, 'microBatch', 'timing', { min: 1, max: protocol.batchSize as number, integer: true });
   if (timing.recompute !== undefined && typeof timing.recompute !== 'boolean') check.fail('timing.recompute', 'must be true or false', timing.recompute);
 
-  const diagnostics = check.object(record.diagnostics, 'diagnostics');
-  for (const key of ['gateSelectionRatios', 'temperatures', 'nmiPerEpoch', 'queryBlockImportance']) {
-    if (diagnostics[key] !== undefined) check.numberList(diagnostics[key], `diagnostics.${key}`);
-  }
-  for (const key of ['salientChannels', 'channelScores']) {
-    const perBlock = diagnostics[key];
-    if (perBlock === undefined) continue;
-    if (!Array.isArray(perBlock)) check.fail(`diagnostics.${key}`, 'must be an array (one list per block)', perBlock);
-    perBlock.forEach((block: unknown, index: number) => check.numberList(block, `diagnostics.${key}[${index}]`));
-  }
+  const legacy = record.schema === PREVIOUS_RESULT_SCHEMA;
+  if (legacy) checkLegacyDiagnostics(check, record.diagnostics);
+  else checkDiagnostics(check, record.diagnostics);
 
   const environment = check.object(record.environment, 'environment');
   for (const key of ['backend', 'backendPackage', 'backendVersion', 'device', 'tfjsCoreVersion', 'node', 'hostname']) check.string(environment, key, 'environment');
   const packages = check.object(environment.packages, 'environment.packages');
   for (const key of Object.keys(packages)) check.string(packages, key, 'environment.packages');
-  return value as ResultRecord;
+  if (!legacy) return value as ResultRecord;
+  // An older file reads as today's record; the file itself is left as it is.
+  const converted = convertLegacyDiagnostics(record.diagnostics as LegacyDiagnostics, job.method as string, protocol.epochs as number);
+  return { ...(value as ResultRecord), schema: RESULT_SCHEMA, diagnostics: converted };
 }

@@ -43,7 +43,7 @@ export function makeRecord(spec: RecordSpec): ResultRecord {
     metric: { name: suite === 'ade20k' ? 'mIoU' : 'top1', value: spec.value },
     parameters: { total: spec.total ?? 1_010_000, trainable: spec.trainable ?? 10_000, extra: 0, trainableBackbone: 0 },
     timing: { seconds: 12, stepSeconds: spec.stepSeconds ?? 0.05, peakBytes: spec.peakBytes ?? 8 * 2 ** 20, microBatch: 4, recompute: false },
-    diagnostics: spec.diagnostics ?? {},
+    diagnostics: spec.diagnostics ?? [],
     environment: {
       backend: 'wasm',
       backendPackage: '@tensorflow/tfjs-backend-wasm',

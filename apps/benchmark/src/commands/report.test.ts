@@ -23,7 +23,7 @@ function methodDiagnostics(seed: number) {
   const salientChannels = [[0, 3], [seed, 5], [2, 7], [1, 6]];
   const nmi = [0.1, 0.2 + seed / 10, 0.3];
   const scalar = (value: number): Diagnostic => ({ kind: 'scalar', name: 'prompt-patch-nmi', title: 'prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2)', value });
-  const perBlock = (name: string, title: string, values: number[]): Diagnostic => ({ kind: 'per-block', name, title, firstBlock: 0, values });
+  const perBlock = (name: string, title: string, values: number[], firstBlock = 0): Diagnostic => ({ kind: 'per-block', name, title, firstBlock, values });
   return {
     'gated-prompt': {
       legacy: { gateSelectionRatios: [0.9, 0.5, 0.2, 0.1], temperatures: [1, 1, 1, 1], nmiPerEpoch: nmi },
@@ -34,7 +34,7 @@ function methodDiagnostics(seed: number) {
           methods: {
             'gated-prompt': [
               scalar(nmi[1]!),
-              perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', [0.9, 0.5, 0.2, 0.1]),
+              perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', [0.9, 0.5, 0.2, 0.1], 1),
               perBlock('attention-temperature', 'learned attention temperature of each block (GatedPT)', [1, 1, 1, 1]),
             ],
           },
@@ -109,13 +109,13 @@ describe('visual-peft-bench report', () => {
       'method,fmnist-rotation,fmnist-rotation std,fmnist-unseen,fmnist-unseen std,Mean,params (M),params (%)',
     );
     expect(markdown).not.toContain('Not drawn');
-    // Each plot by its kind, titled from the records: NMI over epochs (mean over seeds), gates over blocks, SCT's channels.
+    // Each plot by its kind, titled from the records: NMI over epochs (mean over seeds), gates over the blocks they feed (2 ..), SCT's channels.
     const nmi = readFileSync(join(report, 'plots', 'prompt-patch-nmi-demo-tiny-fmnist-unseen.svg'), 'utf8');
     expect(nmi).toContain('<title>prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2): fmnist-unseen, tiny</title>');
     expect(nmi.match(/<circle /g)).toHaveLength(3);
     const gates = readFileSync(join(report, 'plots', 'gate-selection-ratio-demo-tiny.svg'), 'utf8');
-    expect(gates).toContain('<title>fmnist-unseen, 1: 0.9</title>');
-    expect(gates).toContain('<title>fmnist-rotation, 4: 0.1</title>');
+    expect(gates).toContain('<title>fmnist-unseen, 2: 0.9</title>');
+    expect(gates).toContain('<title>fmnist-rotation, 5: 0.1</title>');
     expect(readFileSync(join(report, 'plots', 'salient-channels-demo-tiny-sct-fmnist-unseen.svg'), 'utf8')).toContain('selected (share of 2 seeds)');
   });
 

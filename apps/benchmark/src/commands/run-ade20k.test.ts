@@ -34,8 +34,8 @@ function writeSuite(name: string, methods: string[], iterations: number): string
       'batchSize: 2',
       'cropSize: 40',
       'headChannels: 8',
-      ...(methods.some((method) => method.includes('prompt')) ? ['options:'] : []),
-      ...methods.filter((method) => method.includes('prompt')).map((method) => `  ${method}: { numPrompts: 2 }`),
+      ...(methods.some((method) => /prompt|spt|vpt/.test(method)) ? ['options:'] : []),
+      ...methods.filter((method) => /prompt|spt|vpt/.test(method)).map((method) => `  ${method}: { numPrompts: 2 }`),
     ].join('\n'),
   );
   return path;
@@ -60,12 +60,12 @@ describe('visual-peft-bench run --suite ade20k', () => {
   it('trains SETR-PUP on the tuned backbone, scores validation mIoU, records it, and reports it', async () => {
     const out = join(directory, 'all');
     const before = tf.memory().numTensors;
-    const { code, stdout, stderr } = await runCli(...runArgs(writeSuite('all', ['linear', 'gated-prompt', 'residual-scale'], 2), out));
+    const { code, stdout, stderr } = await runCli(...runArgs(writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'residual-scale'], 2), out));
     expect(code, stderr.join('\n')).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
-    expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'ade20k', jobs: 3, ran: 3 });
+    expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'ade20k', jobs: 4, ran: 4 });
     const records = storedResults(out);
-    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'residual-scale'].map((method) => `tiny-vit__ade20k__${method}__seed42`).sort());
+    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow', 'residual-scale'].map((method) => `tiny-vit__ade20k__${method}__seed42`).sort());
     for (const [id, record] of records) {
       expect(record.metric.name, id).toBe('mIoU');
       expect(record.metric.value, id).toBeGreaterThanOrEqual(0);

@@ -68,20 +68,20 @@ describe('visual-peft-bench run', () => {
   it('runs a suite end to end with the protocol, fills every field of each record and each method’s diagnostics', async () => {
     const out = join(directory, 'all');
     // Linear searches its 2-point grid; the others run their final run only, as SPT's fixed recipe does.
-    const suite = writeSuite('all', ['linear', 'gated-prompt', 'residual-scale', 'vqt', 'sct'], [], ['gated-prompt', 'residual-scale', 'vqt', 'sct']);
+    const suite = writeSuite('all', ['linear', 'gated-prompt', 'spt-shallow', 'residual-scale', 'vqt', 'sct'], [], ['gated-prompt', 'spt-shallow', 'residual-scale', 'vqt', 'sct']);
     const before = tf.memory().numTensors;
     const { code, stdout, stderr } = await runCli(...runArgs(suite, out));
     expect(code, stderr.join('\n')).toBe(0);
     expect(tf.memory().numTensors).toBe(before);
-    expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'vtab-1k', jobs: 5, ran: 5, skipped: 0, shard: '0/1' });
+    expect(JSON.parse(stdout.at(-1)!)).toMatchObject({ suite: 'vtab-1k', jobs: 6, ran: 6, skipped: 0, shard: '0/1' });
     // Plain progress lines per epoch with both ETAs, and one summary per job.
-    expect(stderr).toContainEqual(expect.stringMatching(/^\[2\/5\] linear vtab-eurosat seed 42: search 1\/2 \(lr 0.5, wd 0\) epoch 1\/2, train loss [\d.]+ \| job ETA \S+, suite ETA \S+$/));
-    expect(stderr.filter((line) => line.startsWith('done ['))).toHaveLength(5);
-    expect(stderr.find((line) => line.startsWith('done [5/5]'))).toMatch(/^done \[5\/5\] vqt vtab-eurosat seed 42: lr 0.05 wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
+    expect(stderr).toContainEqual(expect.stringMatching(/^\[2\/6\] linear vtab-eurosat seed 42: search 1\/2 \(lr 0.5, wd 0\) epoch 1\/2, train loss [\d.]+ \| job ETA \S+, suite ETA \S+$/));
+    expect(stderr.filter((line) => line.startsWith('done ['))).toHaveLength(6);
+    expect(stderr.find((line) => line.startsWith('done [6/6]'))).toMatch(/^done \[6\/6\] vqt vtab-eurosat seed 42: lr 0.05 wd 0, test top1 \d+\.\d\d%, \S+ \(\d+\.\d s\)$/);
 
     const stored = JSON.parse(readFileSync(join(out, 'suite.json'), 'utf8'));
     const records = storedResults(out);
-    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'residual-scale', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
+    expect([...records.keys()].sort()).toEqual(['linear', 'gated-prompt', 'spt-shallow', 'residual-scale', 'sct', 'vqt'].map((method) => `tiny-vit__vtab-eurosat__${method}__seed42`).sort());
     expect(existsSync(join(out, 'work', 'tiny-vit__vtab-eurosat__linear__seed42'))).toBe(false);
     for (const record of records.values()) {
       expect(record).toMatchObject({ schema: 'visual-peft-bench/result@2', suite: 'vtab-1k', suiteHash: stored.hash, metric: { name: 'top1' } });
@@ -117,8 +117,34 @@ describe('visual-peft-bench run', () => {
     expect(scales[0]).toHaveLength(2);
     expect(scales[1]).not.toEqual(scales[0]);
     expect(scales[1]!.some((value) => value !== 1)).toBe(true);
-    // Every record's diagnostics are per epoch of the final run, in order.
-    for (const method of ['gated-prompt', 'vqt', 'sct']) expect(byMethod(method).diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+    // Every record's diagnostics are per epoch of the final run, in order, under the method's name.
+    // Keyed by the method's own name: SPT's recipe runs vpt-shallow with its data-dependent init.
+    const reported = (job: string, epoch: number, method = job) => byMethod(job).diagnostics[epoch]!.methods[method]!;
+    const named = (method: string, epoch: number, name: string) => reported(method, epoch).find((diagnostic) => diagnostic.name === name)!;
+    for (const method of ['gated-prompt', 'spt-shallow', 'vqt', 'sct']) expect(byMethod(method).diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+    // SPT fixes lr and wd (no search), initialises its prompts by k-means, and reports the prompt-patch NMI every epoch.
+    const spt = byMethod('spt-shallow');
+    expect(spt.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'adamw', options: { init: 'kmeans', numPrompts: 2, seed: 42 } });
+    for (const epoch of [0, 1]) expect(reported('spt-shallow', epoch, 'vpt-shallow').map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['scalar:prompt-patch-nmi']);
+    // GatedPT: NMI, one gate (after block 0 of 2, feeding block 1) and a temperature per block.
+    expect(reported('gated-prompt', 1).map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`).sort()).toEqual(['per-block:attention-temperature', 'per-block:gate-selection-ratio', 'scalar:prompt-patch-nmi']);
+    expect(named('gated-prompt', 1, 'gate-selection-ratio')).toMatchObject({ firstBlock: 1, values: [expect.any(Number)] });
+    expect((named('gated-prompt', 1, 'attention-temperature') as PerBlockDiagnostic).values).toHaveLength(2);
+    const nmi = named('gated-prompt', 1, 'prompt-patch-nmi');
+    expect(nmi.kind === 'scalar' && nmi.value >= 0 && nmi.value <= 1).toBe(true);
+    // VQT: each block's share of the head's weight norm.
+    const importance = named('vqt', 1, 'query-importance') as PerBlockDiagnostic;
+    expect(importance.values).toHaveLength(2);
+    expect(importance.values.reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 6);
+    // SCT: the chosen channels are the top-4 CAIS scores of each block.
+    const channels = named('sct', 1, 'salient-channels');
+    if (channels.kind !== 'channels' || channels.scores === null) throw new Error(`sct reported ${JSON.stringify(channels)}`);
+    expect(channels.selected.map((selected) => selected.length)).toEqual([4, 4]);
+    expect(channels.scores.map((scores) => scores.length)).toEqual([32, 32]);
+    channels.scores.forEach((scores, block) => {
+      const top = scores.map((score, channel) => [score, channel] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, 4).map(([, channel]) => channel).sort((a, b) => a - b);
+      expect(channels.selected[block]).toEqual(top);
+    });
 
     // Its diagnostics reach the report: one plot over blocks, one over epochs.
     expect((await runCli('report', '--out', out)).code).toBe(0);
@@ -128,7 +154,7 @@ describe('visual-peft-bench run', () => {
     // Running it again skips every finished job.
     const again = await runCli(...runArgs(suite, out));
     expect(again.code).toBe(0);
-    expect(JSON.parse(again.stdout.at(-1)!)).toMatchObject({ jobs: 5, ran: 0, skipped: 5 });
+    expect(JSON.parse(again.stdout.at(-1)!)).toMatchObject({ jobs: 6, ran: 0, skipped: 6 });
   });
 
   it('resumes after an interruption: nothing finished is lost and the store equals an uninterrupted run’s', async () => {

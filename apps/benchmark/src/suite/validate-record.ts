@@ -135,10 +135,11 @@ export function convertLegacyDiagnostics(legacy: LegacyDiagnostics, method: stri
   const add = (epoch: number, record: Diagnostic) => byEpoch.set(epoch, [...(byEpoch.get(epoch) ?? []), record]);
   const last = Math.max(epochs - 1, 0);
   (legacy.nmiPerEpoch ?? []).forEach((value, epoch) => add(epoch, { kind: 'scalar', name: 'prompt-patch-nmi', title: 'prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2)', value }));
-  const perBlock = (name: string, title: string, values: readonly number[] | undefined) => {
-    if (values !== undefined && values.length > 0) add(last, { kind: 'per-block', name, title, firstBlock: 0, values });
+  const perBlock = (name: string, title: string, values: readonly number[] | undefined, firstBlock = 0) => {
+    if (values !== undefined && values.length > 0) add(last, { kind: 'per-block', name, title, firstBlock, values });
   };
-  perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', legacy.gateSelectionRatios);
+  // Gate l mixes the prompts entering block l (0-based 1 .. L-1), as prompt-methods reports it.
+  perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', legacy.gateSelectionRatios, 1);
   perBlock('attention-temperature', 'learned attention temperature of each block (GatedPT)', legacy.temperatures);
   perBlock('query-importance', "share of the head's weight norm on each block's query features (VQT)", legacy.queryBlockImportance);
   const { salientChannels, channelScores } = legacy;

@@ -17,7 +17,7 @@ import {
   writeTrainingCheckpoint,
 } from '@visual-peft/training';
 import type { HostTensor, TuningMethod } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, fromHostTensor, integer, knownOptions, leanVariableGrads, numberInRange, positiveNumber, toHostTensor } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, deriveSeed, fromHostTensor, integer, knownOptions, leanVariableGrads, numberInRange, positiveNumber, toHostTensor } from '@visual-peft/vit-core';
 import type { SegmentationBatchLike } from './segmentation-batch';
 import { batchTensors } from './segmentation-batch';
 import type { SetrPup } from './setr-pup';
@@ -36,7 +36,7 @@ export interface SegmentationLoopConfig {
    * then decay to the same floor, so their rate is exactly 10x the backbone's only with 0.
    */
   readonly minLearningRate: number;
-  /** Step i's random ops (drop path, prompt dropout, head dropout) use seed + i. Default 0. */
+  /** Step i's random ops (drop path, prompt dropout, head dropout) draw from `deriveSeed(seed, i)`. Default 0. */
   readonly seed: number;
   /**
    * `@visual-peft/training`'s optimiser over both groups, its rate being `learningRate`. Default SGD
@@ -248,7 +248,7 @@ export class SegmentationLoop {
     const { maxIterations, seed } = this.config;
     if (iteration >= maxIterations) throw new ConfigError('iteration', iteration, `must be below maxIterations (${maxIterations}): the run is complete`);
     const learningRates = this.learningRates(iteration);
-    const losses = segmentationPass(this.model, this.variables, batch, seed + iteration, (gradients, { loss }) => {
+    const losses = segmentationPass(this.model, this.variables, batch, deriveSeed(seed, iteration), (gradients, { loss }) => {
       if (!Number.isFinite(loss)) throw new DivergenceError('loss', loss, 0, iteration, iteration);
       const byKey = new Map(Object.entries(gradients).map(([name, gradient]) => [this.keyOf.get(name)!, gradient]));
       this.optimizer.step(byKey, [learningRates.backbone, learningRates.head]);

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, integer, knownOptions } from '@visual-peft/vit-core';
+import { ConfigError, deriveSeed, integer, knownOptions } from '@visual-peft/vit-core';
 import { polyLearningRate } from './poly-learning-rate';
 import type { SegmentationBatchLike } from './segmentation-batch';
 import type { GroupLearningRates, SegmentationLoopConfig, SegmentationStepResult } from './segmentation-loop';
@@ -105,7 +105,7 @@ export class SegmentationTrainer {
       throw new ConfigError('iteration', iteration, `must be below maxIterations (${this.config.maxIterations}): the run is complete`);
     }
     const learningRates = this.learningRates(iteration);
-    const losses = segmentationPass(this.model, [...this.groups.values()].flat(), batch, this.config.seed + iteration, (gradients) => {
+    const losses = segmentationPass(this.model, [...this.groups.values()].flat(), batch, deriveSeed(this.config.seed, iteration), (gradients) => {
       for (const [group, groupVariables] of this.groups) {
         const own = Object.fromEntries(groupVariables.filter((variable) => variable.name in gradients).map((variable) => [variable.name, gradients[variable.name]!]));
         if (Object.keys(own).length > 0) this.updates.get(group)!(own, learningRates[group]);

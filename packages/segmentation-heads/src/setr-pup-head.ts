@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError, ShapeError, integer, knownOptions, layerNorm, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
+import { ConfigError, ShapeError, deriveSeed, integer, knownOptions, layerNorm, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from '@visual-peft/vit-core';
 import { BatchNorm2d } from './batch-norm-2d';
 import { Conv2d } from './conv2d';
 import type { HeadParameter } from './head-parameter';
@@ -123,13 +123,13 @@ export class SetrPupHead {
       // mmcv's kaiming_init(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / (out * k * k)).
       const std = Math.sqrt(2 / (channels * kernelSize * kernelSize));
       return {
-        conv: new Conv2d(`${prefix}.conv`, input, channels, kernelSize, { bias: false, weightInit: { kind: 'normal', std, seed: seed + index } }),
+        conv: new Conv2d(`${prefix}.conv`, input, channels, kernelSize, { bias: false, weightInit: { kind: 'normal', std, seed: deriveSeed(seed, index) } }),
         norm: new BatchNorm2d(`${prefix}.bn`, channels, this.config.batchNormEps, this.config.batchNormMomentum),
       };
     });
     this.convSeg = new Conv2d(`${key}.conv_seg`, channels, numClasses, 1, {
       bias: true,
-      weightInit: { kind: 'normal', std: 0.01, seed: seed + numStages },
+      weightInit: { kind: 'normal', std: 0.01, seed: deriveSeed(seed, numStages) },
     });
   }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, integer, knownOptions, numberInRange, oneOf } from '@visual-peft/vit-core';
+import { ConfigError, deriveSeed, integer, knownOptions, numberInRange, oneOf, randomSite, tfjsSeed } from '@visual-peft/vit-core';
 import type { HeadParameter } from './head-parameter';
 import { exportWeights, importWeights } from './head-parameter';
 import type { LossAverage } from './segmentation-loss';
@@ -113,7 +113,7 @@ export class SetrPup {
     const inChannels = backbone.config.embedDim;
     this.decodeHead = new SetrPupHead({ ...this.config.decodeHead, inChannels, numClasses, key: 'decode_head', seed });
     this.auxiliaryHeads = this.config.auxiliaryIndices.map(
-      (_, index) => new SetrPupHead({ ...this.config.auxiliaryHead, inChannels, numClasses, key: `auxiliary_head.${index}`, seed: seed + 1000 * (index + 1) }),
+      (_, index) => new SetrPupHead({ ...this.config.auxiliaryHead, inChannels, numClasses, key: `auxiliary_head.${index}`, seed: deriveSeed(seed, HEAD_INIT_SITE, index + 1) }),
     );
   }
 
@@ -196,7 +196,13 @@ export class SetrPup {
   }
 }
 
+/** The key of the auxiliary heads' initial draws (with the head's index). */
+const HEAD_INIT_SITE = randomSite('segmentation-heads/auxiliary-head-init');
+
+/** The key of the heads' dropout draws (with the head's index). */
+const HEAD_DROPOUT_SITE = randomSite('segmentation-heads/head-dropout');
+
 /** Each head's dropout draws from its own seed, derived from the pass's. */
 function headSeed(seed: number | undefined, head: number): number | undefined {
-  return seed === undefined ? undefined : seed * 16 + head + 1;
+  return seed === undefined ? undefined : tfjsSeed(seed, HEAD_DROPOUT_SITE, head);
 }

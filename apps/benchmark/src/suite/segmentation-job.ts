@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import type { SegmentationSplit } from '@visual-peft/datasets';
 import { createSegmentationSource } from '@visual-peft/datasets';
 import type { SegmentationStepResult } from '@visual-peft/segmentation-heads';
@@ -15,6 +14,7 @@ import type { Diagnostics, ResultRecord } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
 import type { JobContext } from './run-job';
 import { JobFailedError, RunInterruptedError } from './run-job';
+import { profileStep } from '../step/profile-step';
 import { firstBatch } from '../train-job';
 
 /** ADE20K's protocol: train on `training`, report mIoU on `validation` (the papers' table). */
@@ -143,7 +143,6 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
         outputDir: checkpointDir,
         fingerprint,
         signal: context.signal,
-        // Self-Prompt Tuning's initialisation reads the backbone without the prompts (a resumed run restores them instead).
         onStart: async (resumedFrom) => {
           if (resumedFrom !== null) return;
           // Data-dependent initialisation (Self-Prompt Tuning's prompts); a resumed run restores it instead.
@@ -154,12 +153,11 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
           let result: SegmentationStepResult | undefined;
           if (profiled) result = step();
           else {
-            // The session's first step runs under tf.profile: its peak is the record's training memory.
-            const info = await tf.profile(() => {
+            // The session's first step is profiled: its peak is the record's training memory.
+            ({ peakBytes } = await profileStep(() => {
               result = step();
-            });
+            }));
             profiled = true;
-            peakBytes = info.peakBytes;
           }
           state.stepSeconds.push((performance.now() - begun) / 1000);
           return result!;

@@ -3,24 +3,18 @@
  * prompts, its deep replacements and its gates stay in its own slots whatever was attached before it.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, VisionTransformer } from '@visual-peft/vit-core';
+import type { VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blockInputTokens, promptNmiAtBlock, promptPatchNmi } from './prompt-nmi';
 import type { PromptTuning } from './prompt-tuning';
 import { createGatedPrompt, createVpt } from './prompt-tuning';
+import { rawBlock, sigmoid, slots, values } from './__fixtures__/blocks';
 
 const DIM = 32;
 const PATCHES = 16;
 const DEPTH = 3;
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-const values = (tensor: tf.Tensor) => Array.from(tensor.dataSync());
-/** Tokens [from, from + count) of a sequence, as a host array. */
-const slots = (tokens: tf.Tensor3D, from: number, count: number) => tf.tidy(() => values(tf.slice(tokens, [0, from, 0], [-1, count, -1])));
-const context = (model: VisionTransformer, blockIndex: number): BlockContext => ({ training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex, depth: model.config.depth });
-/** Block `index` of the backbone alone (no hook) on given tokens. */
-const rawBlock = (model: VisionTransformer, index: number, tokens: tf.Tensor3D) => tf.tidy(() => model.blocks[index]!.forward(tokens, context(model, index)));
 /** Each of `sets` repeated for a batch of 2, flattened: what a prompt set looks like in a sequence. */
 const batchOf = (set: Float32Array) => [...set, ...set];
 

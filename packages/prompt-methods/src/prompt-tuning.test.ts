@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, SlotContext, VisionTransformer } from '@visual-peft/vit-core';
+import type { SlotContext, VisionTransformer } from '@visual-peft/vit-core';
 import { CheckpointMismatchError, ShapeError } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -7,16 +7,10 @@ import { blockInputTokens } from './prompt-nmi';
 import type { PromptTuning } from './prompt-tuning';
 import { TEMPERATURE_RANGE, createGatedPrompt, createVpt, uniformPromptBound } from './prompt-tuning';
 import { selectionRatios } from './selection-ratio';
+import { context, rawBlock, sigmoid, slots, values } from './__fixtures__/blocks';
 
 const DIM = 32;
 const PATCHES = 16;
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-const values = (tensor: tf.Tensor) => Array.from(tensor.dataSync());
-/** Tokens [from, from + count) of a sequence, as a host array. */
-const slots = (tokens: tf.Tensor3D, from: number, count: number) => tf.tidy(() => values(tf.slice(tokens, [0, from, 0], [-1, count, -1])));
-const context = (model: VisionTransformer, blockIndex: number): BlockContext => ({ training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex, depth: model.config.depth });
-/** Block `index` of the backbone alone (no exit hook) on given tokens. */
-const rawBlock = (model: VisionTransformer, index: number, tokens: tf.Tensor3D) => tf.tidy(() => model.blocks[index]!.forward(tokens, context(model, index)));
 
 function weightNames(method: PromptTuning): string[] {
   const weights = method.weights();

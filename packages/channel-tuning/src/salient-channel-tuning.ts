@@ -190,7 +190,7 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
   /** CAIS over `source` on the model without this method's edits (attached or not). */
   private channelImportance(source: BatchSource, position: TuningPosition): Promise<readonly Float32Array[]> {
     const run = async () => (await computeChannelImportance(this.model, source, { position, numClasses: this.model.numClasses })).scores;
-    return this.model.extensions.includes(this) ? this.model.disableExtensions(run, [this]) : run();
+    return this.withoutSelf(this.model, run);
   }
 
   private checkChannels(position: TuningPosition, channels: readonly Int32Array[]): void {

@@ -143,7 +143,7 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
     const { init, numPrompts, seed, sampleSize } = this.config;
     if (init === 'uniform') return;
     const read = () => selfPromptInit(this.model, source, { strategy: init, numPrompts, deep: this.settings.deep, seed, sampleSize });
-    const result = await (this.model.extensions.includes(this) ? this.model.disableExtensions(read, [this]) : read());
+    const result = await this.withoutSelf(this.model, read);
     this.setPromptSets(result.prompts);
   }
 

@@ -137,7 +137,7 @@ export class VqtMethod extends MethodBase<VqtConfig> implements VisualQueryTunin
         // tidy keeps every tensor nested in the returned object; only its type signature is narrower.
         return { pooled: this.model.pool(tokens, options), keysValues } satisfies FrozenFeatures as unknown as tf.TensorContainer;
       }) as unknown as FrozenFeatures;
-    return this.model.extensions.includes(this) ? this.model.disableExtensions(run, [this]) : run();
+    return this.withoutSelf(this.model, run);
   }
 
   featuresFromFrozen(frozen: FrozenFeatures, options: ForwardOptions = {}): tf.Tensor2D {

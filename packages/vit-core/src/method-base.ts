@@ -3,6 +3,7 @@ import { ConfigError, checkTensors } from './errors';
 import type { TuningMethod } from './extension';
 import { randomSite } from './per-image-random';
 import { tfjsSeed } from './random';
+import type { VisionTransformer } from './vision-transformer';
 
 /** How a method's variable is saved: as held, or transposed (a [in, out] weight saved as PyTorch's Linear [out, in]). */
 export type SavedLayout = 'as-is' | 'transposed';
@@ -96,6 +97,14 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
   /** True when `name` is registered (a variable that exists only in some configurations). */
   protected hasVariable(name: string): boolean {
     return this.entries.has(name);
+  }
+
+  /**
+   * Runs `run` with this method switched off on `model` (when attached; detached it is off anyway):
+   * what a data-dependent `prepare` and a frozen pass read, the backbone with every other method.
+   */
+  protected withoutSelf<T>(model: VisionTransformer, run: () => T): T {
+    return model.extensions.includes(this) ? model.disableExtensions(run, [this]) : run();
   }
 
   /** Tensors saved besides the variables; the caller disposes them. Default none. */

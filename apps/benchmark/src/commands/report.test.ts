@@ -74,6 +74,11 @@ function demoStore(legacy = false): ResultRecord[] {
 }
 const records = demoStore();
 
+/** The markers of a plot: outline, colour and tooltip (which names the series). */
+function markersOf(svg: string): { d: string; fill: string; title: string }[] {
+  return [...svg.matchAll(/<path transform="[^"]+" d="([^"]+)" fill="([^"]+)"[^>]*><title>([^<]+)<\/title>/g)].map((match) => ({ d: match[1]!, fill: match[2]!, title: match[3]! }));
+}
+
 describe('visual-peft-bench report', () => {
   it('writes the tables (Markdown, CSV, JSON), every plot as SVG and PNG, and prints the tables', async () => {
     const out = writeStore(records);
@@ -112,11 +117,34 @@ describe('visual-peft-bench report', () => {
     // Each plot by its kind, titled from the records: NMI over epochs (mean over seeds), gates over the blocks they feed (2 ..), SCT's channels.
     const nmi = readFileSync(join(report, 'plots', 'prompt-patch-nmi-demo-tiny-fmnist-unseen.svg'), 'utf8');
     expect(nmi).toContain('<title>prompt-patch NMI of the tokens entering block 1 (SPT, Figure 2): fmnist-unseen, tiny</title>');
-    expect(nmi.match(/<circle /g)).toHaveLength(3);
+    expect(markersOf(nmi).filter((marker) => marker.title.startsWith('gated-prompt, '))).toHaveLength(3);
     const gates = readFileSync(join(report, 'plots', 'gate-selection-ratio-demo-tiny.svg'), 'utf8');
     expect(gates).toContain('<title>fmnist-unseen, 2: 0.9</title>');
     expect(gates).toContain('<title>fmnist-rotation, 5: 0.1</title>');
     expect(readFileSync(join(report, 'plots', 'salient-channels-demo-tiny-sct-fmnist-unseen.svg'), 'utf8')).toContain('selected (share of 2 seeds)');
+  });
+
+  it('gives 20 methods pairwise distinct colour and marker pairs', async () => {
+    const methods = Array.from({ length: 20 }, (_, index) => `method-${String(index).padStart(2, '0')}`);
+    const out = writeStore(methods.map((method, index) => makeRecord({ method, task: 'fmnist-unseen', value: 0.5 + index / 100, trainable: 1_000 * (index + 1) })));
+    expect((await runCli('report', '--out', out)).code).toBe(0);
+    const svg = readFileSync(join(out, 'report', 'plots', 'accuracy-vs-parameters-demo-tiny.svg'), 'utf8');
+    const markers = markersOf(svg);
+    expect(markers.map((marker) => marker.title.split(':')[0]).sort()).toEqual(methods);
+    expect(new Set(markers.map((marker) => `${marker.fill} ${marker.d}`)).size).toBe(20);
+  });
+
+  it('draws a method in the same colour and marker in every plot of the report', async () => {
+    const out = writeStore(records);
+    expect((await runCli('report', '--out', out)).code).toBe(0);
+    const plot = (name: string) => markersOf(readFileSync(join(out, 'report', 'plots', `${name}.svg`), 'utf8'));
+    const inScatter = plot('accuracy-vs-parameters-demo-tiny').find((marker) => marker.title.startsWith('gated-prompt: '))!;
+    // The NMI plot's only series: by its index alone it would take the first style, as linear does in the scatter.
+    const linear = plot('accuracy-vs-parameters-demo-tiny').find((marker) => marker.title.startsWith('linear: '))!;
+    expect([inScatter.fill, inScatter.d]).not.toEqual([linear.fill, linear.d]);
+    for (const task of tasks) {
+      for (const marker of plot(`prompt-patch-nmi-demo-tiny-${task}`)) expect([marker.fill, marker.d]).toEqual([inScatter.fill, inScatter.d]);
+    }
   });
 
   it('reports a store of the previous schema: the same plots from its named diagnostics', async () => {

@@ -3,6 +3,7 @@ import type { ResultRecord } from '../suite/result-record';
 import type { ResultTable } from './result-tables';
 import { taskName } from './result-tables';
 import type { ChartSpec } from './svg-chart';
+import { stylesByName } from './svg-chart';
 
 /** One plot to draw: `name` is its file stem under report/plots/. */
 export interface PlannedPlot {
@@ -229,4 +230,23 @@ export function planPlots(table: ResultTable, records: readonly ResultRecord[]):
     plots: candidates.filter((candidate): candidate is PlannedPlot => 'chart' in candidate),
     skipped: candidates.filter((candidate): candidate is SkippedPlot => 'reason' in candidate),
   };
+}
+
+/**
+ * Every plot of a report, its tables in order, with one style per series name across all of them:
+ * the tables' methods first, in their order, then other line and scatter series as they come, so a
+ * method has the same colour and marker in every plot of the report.
+ */
+export function planReportPlots(tables: readonly ResultTable[], records: readonly ResultRecord[]): PlotPlan {
+  const plans = tables.map((table) => planPlots(table, records));
+  const plots = plans.flatMap((plan) => plan.plots);
+  // Bars keep their series' index colours: their series are tasks or one measure, not methods.
+  const markedSeries = (chart: ChartSpec) => (chart.kind === 'line' || chart.kind === 'scatter' ? chart.series : []);
+  const styles = stylesByName([...tables.flatMap((table) => table.rows.map((row) => row.method)), ...plots.flatMap(({ chart }) => markedSeries(chart).map((series) => series.name))]);
+  const withStyles = (chart: ChartSpec): ChartSpec => {
+    if (chart.kind === 'line') return { ...chart, series: chart.series.map((series) => ({ ...series, style: styles.get(series.name)! })) };
+    if (chart.kind === 'scatter') return { ...chart, series: chart.series.map((series) => ({ ...series, style: styles.get(series.name)! })) };
+    return chart;
+  };
+  return { plots: plots.map((plot) => ({ ...plot, chart: withStyles(plot.chart) })), skipped: plans.flatMap((plan) => plan.skipped) };
 }

@@ -1,6 +1,7 @@
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import type { ChartSpec } from './svg-chart';
-import { escapeXml, formatTick, renderChart } from './svg-chart';
+import { CHART_SIZE, escapeXml, formatTick, MARKERS, renderChart, styleAt, stylesByName, textBox, textWidth } from './svg-chart';
 
 interface XmlSummary {
   readonly root: string;
@@ -50,6 +51,11 @@ function parseXml(xml: string): XmlSummary {
 
 const base = { title: 'A <chart> & "more"', xLabel: 'x', yLabel: 'y' };
 
+/** The markers of a chart: centre, outline and colour. */
+function markersOf(svg: string): { x: number; y: number; d: string; fill: string }[] {
+  return [...svg.matchAll(/<path transform="translate\(([\d.-]+) ([\d.-]+)\)" d="([^"]+)" fill="([^"]+)"/g)].map((match) => ({ x: Number(match[1]), y: Number(match[2]), d: match[3]!, fill: match[4]! }));
+}
+
 describe('renderChart', () => {
   it('draws grouped bars, one rect per present value, with escaped text', () => {
     const spec: ChartSpec = {
@@ -89,9 +95,10 @@ describe('renderChart', () => {
       ],
     });
     const summary = parseXml(svg);
-    expect(summary.counts.circle).toBe(2);
+    expect(summary.counts.path).toBe(2);
     for (const tick of ['1k', '10k', '100k', '1M', '10M']) expect(summary.texts).toContain(tick);
-    expect(summary.texts.filter((text) => text === 'linear')).toHaveLength(2);
+    // The label, no legend entry: a labelled scatter needs none.
+    expect(summary.texts.filter((text) => text === 'linear')).toHaveLength(1);
   });
 
   it('draws a polyline per series and a heatmap cell per non-zero value', () => {
@@ -108,7 +115,8 @@ describe('renderChart', () => {
     expect(lines.counts.polyline).toBe(2);
     // Epochs 1 to 3: whole-number ticks only.
     expect(lines.texts.filter((text) => /^\d/.test(text)).slice(-3)).toEqual(['1', '2', '3']);
-    expect(lines.counts.circle).toBe(5);
+    // A marker per point and one per legend entry.
+    expect(lines.counts.path).toBe(5 + 2);
     const heatmap = parseXml(
       renderChart({
         ...base,
@@ -145,6 +153,71 @@ describe('renderChart', () => {
     const shown = parseXml(svg).texts.filter((text) => text.startsWith('selection ratio'));
     expect(shown).toEqual([title, expect.stringMatching(/…$/)]);
     expect(shown[1]!.length).toBeLessThan(80);
+  });
+
+  it('gives the first 70 series pairwise distinct colour and marker pairs, each name one style', () => {
+    const pairs = Array.from({ length: 70 }, (_, index) => styleAt(index)).map((style) => `${style.color} ${style.marker}`);
+    expect(new Set(pairs).size).toBe(70);
+    expect(styleAt(70)).toEqual(styleAt(0));
+    expect(new Set(Array.from({ length: 70 }, (_, index) => styleAt(index).marker))).toEqual(new Set(MARKERS));
+    const styles = stylesByName(['linear', 'full', 'linear', 'vqt']);
+    expect([...styles.keys()]).toEqual(['linear', 'full', 'vqt']);
+    expect(styles.get('vqt')).toEqual(styleAt(2));
+  });
+
+  it("draws each series' own style: its colour on the line, its marker at every point and in the legend", () => {
+    const style = { color: '#123456', marker: 'star' } as const;
+    const svg = renderChart({ ...base, kind: 'line', series: [{ name: 'vqt', style, points: [1, 2].map((x) => ({ x, y: x })) }, { name: 'spt', points: [{ x: 1, y: 3 }] }] });
+    const markers = markersOf(svg);
+    expect(markers.filter((marker) => marker.fill === '#123456')).toHaveLength(3);
+    expect(new Set(markers.filter((marker) => marker.fill === '#123456').map((marker) => marker.d)).size).toBe(1);
+    expect(svg).toContain('stroke="#123456"');
+    // The unstyled series takes its index's style; a star and a square differ in outline.
+    expect(markers.filter((marker) => marker.fill === styleAt(1).color)).toHaveLength(2);
+    expect(markers.find((marker) => marker.fill === styleAt(1).color)!.d).not.toBe(markers[0]!.d);
+  });
+
+  it('moves labels of points a few pixels apart so that no two overlap, nor any marker, with leader lines', () => {
+    const names = ['gated-prompt', 'vpt-shallow', 'spt-shallow', 'vpt-deep', 'spt-deep', 'vqt'];
+    const svg = renderChart({
+      ...base,
+      kind: 'scatter',
+      logX: true,
+      // Six methods within 3 pixels of each other at the middle of the axes, and two far away to fix the scale.
+      series: [
+        ...names.map((name, index) => ({ name, points: [{ x: 800 * 1.01 ** index, y: 50 + (index % 3) * 0.05, label: name }] })),
+        { name: 'linear', points: [{ x: 100, y: 40, label: 'linear' }] },
+        { name: 'full', points: [{ x: 1e6, y: 60, label: 'full' }] },
+      ],
+    });
+    const labels = [...svg.matchAll(/<text x="([\d.]+)" y="([\d.]+)" font-size="11">([^<]+)<\/text>/g)]
+      .filter((match) => names.includes(match[3]!) || ['linear', 'full'].includes(match[3]!))
+      .map((match) => ({ name: match[3]!, box: textBox(Number(match[1]), Number(match[2]), match[3]!, 11) }));
+    expect(labels.map((label) => label.name).sort()).toEqual([...names, 'linear', 'full'].sort());
+    const centres = markersOf(svg).map((marker) => ({ x: marker.x, y: marker.y }));
+    const cluster = centres.slice(0, names.length);
+    expect(Math.max(...cluster.map((point) => point.x)) - Math.min(...cluster.map((point) => point.x))).toBeLessThan(4);
+    expect(Math.max(...cluster.map((point) => point.y)) - Math.min(...cluster.map((point) => point.y))).toBeLessThan(4);
+    type Box = ReturnType<typeof textBox>;
+    const overlap = (a: Box, b: Box) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    for (const [index, label] of labels.entries()) {
+      for (const other of labels.slice(index + 1)) expect(overlap(label.box, other.box), `${label.name} and ${other.name}`).toBe(false);
+      // A marker's reach: its star's outer points, 1.35 times the radius of 5.
+      for (const centre of centres) expect(overlap(label.box, { left: centre.x - 6.75, top: centre.y - 6.75, right: centre.x + 6.75, bottom: centre.y + 6.75 }), label.name).toBe(false);
+      expect(label.box.left >= 0 && label.box.right <= CHART_SIZE.width && label.box.top >= 0 && label.box.bottom <= CHART_SIZE.height).toBe(true);
+    }
+    // Six labels cannot all sit beside their points: the moved ones are joined by a leader line.
+    expect((svg.match(/stroke="#888"/g) ?? []).length).toBeGreaterThan(0);
+  });
+
+  it('estimates text widths at or above what librsvg draws', async () => {
+    for (const label of ['gated-prompt', 'linear', 'adaptformer', 'spt-deep[init=max-pool]', 'MAE ViT-B/16', 'mmmm']) {
+      const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="30"><rect width="300" height="30" fill="#fff"/><text x="10" y="20" font-size="11" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">${escapeXml(label)}</text></svg>`;
+      // Rendered at 4 pixels per unit and trimmed to the ink.
+      const { info } = await sharp(Buffer.from(svg), { density: 72 * 4 }).trim().toBuffer({ resolveWithObject: true });
+      expect(textWidth(label, 11), label).toBeGreaterThanOrEqual(info.width / 4);
+      expect(textWidth(label, 11), label).toBeLessThan((info.width / 4) * 1.25);
+    }
   });
 
   it('escapes XML and shortens tick labels', () => {

@@ -7,7 +7,7 @@ import type { ResultRecord } from '../suite/result-record';
 import { readStoredSuite } from '../suite/result-store';
 import { tableToCsv, tableToMarkdown } from './format-tables';
 import type { SkippedPlot } from './plan-plots';
-import { planPlots } from './plan-plots';
+import { planReportPlots } from './plan-plots';
 import { readResults } from './read-results';
 import type { ResultTable } from './result-tables';
 import { buildResultTables } from './result-tables';
@@ -83,17 +83,13 @@ export async function writeReport(out: string): Promise<Report> {
   for (const table of tables) await writeFileAtomic(join(directory, 'tables', `${tableFileStem(table)}.csv`), tableToCsv(table));
 
   const plots: WrittenPlot[] = [];
-  const skipped: SkippedPlot[] = [];
-  for (const table of tables) {
-    const plan = planPlots(table, records);
-    skipped.push(...plan.skipped);
-    for (const plot of plan.plots) {
-      const svg = renderChart(plot.chart);
-      const written: WrittenPlot = { name: plot.name, title: plot.chart.title, svg: `plots/${plot.name}.svg`, png: `plots/${plot.name}.png`, chart: plot.chart };
-      await writeFileAtomic(join(directory, written.svg), svg);
-      await writeFileAtomic(join(directory, written.png), await svgToPng(svg));
-      plots.push(written);
-    }
+  const { plots: planned, skipped } = planReportPlots(tables, records);
+  for (const plot of planned) {
+    const svg = renderChart(plot.chart);
+    const written: WrittenPlot = { name: plot.name, title: plot.chart.title, svg: `plots/${plot.name}.svg`, png: `plots/${plot.name}.png`, chart: plot.chart };
+    await writeFileAtomic(join(directory, written.svg), svg);
+    await writeFileAtomic(join(directory, written.png), await svgToPng(svg));
+    plots.push(written);
   }
 
   const markdown = reportMarkdown(records, tables, plots, skipped);

@@ -2,8 +2,8 @@ import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
 import type { EpochSummary, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
 import { Trainer } from '@visual-peft/training';
-import type { BatchSource, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { VisionTransformer, VisualPeftError, applyTrainablePolicy, loadStateDict } from '@visual-peft/vit-core';
+import type { BatchSource, HeadInit, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError, applyTrainablePolicy, deriveSeed, loadStateDict } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
 import type { MicroBatchChoice, MicroBatchSetting } from './step/micro-batch';
 import { chooseMicroBatch, probeMicroBatch } from './step/micro-batch';
@@ -19,6 +19,18 @@ export interface BackboneWeights {
   readonly stateDict: StateDict;
 }
 
+/** The fresh classifier of a run and where an average-pooled backbone's LayerNorm comes from. */
+export interface HeadSetup {
+  readonly init: HeadInit;
+  /** The 'timm' init's std; null: 0.02. */
+  readonly std: number | null;
+  /**
+   * For a backbone with `fcNorm` (average pooling): the checkpoint's `fc_norm` ('checkpoint'), its
+   * final `norm` ('from-norm', MAE read as GatedPT and SPT read it), or a fresh one ('fresh').
+   */
+  readonly norm: 'checkpoint' | 'from-norm' | 'fresh';
+}
+
 /** One training run: a method on a backbone, one split, one learning rate and weight decay, one seed. */
 export interface TrainJobSpec {
   /** The backbone's config with the task's class count. */
@@ -27,6 +39,8 @@ export interface TrainJobSpec {
   readonly weights: BackboneWeights | null;
   readonly method: MethodEntry;
   readonly options: Readonly<Record<string, unknown>>;
+  /** The classifier's initialisation and pooled norm. Default: timm's init (std 0.02), the checkpoint's norm. */
+  readonly head?: HeadSetup;
   readonly train: ClassificationSplit;
   /** Evaluated by the trainer (every `trainer.evaluateEvery` epochs); null: none. */
   readonly validation: ClassificationSplit | null;
@@ -110,6 +124,9 @@ async function resolveMicroBatch(setting: MicroBatchSetting | undefined, batchSi
   }
 }
 
+/** The site of the head's draw in `deriveSeed` (apart from the batch order and the methods' draws). */
+const HEAD_SEED_SITE = 0x4845_4144;
+
 /**
  * Trains one method on one split: the unit shared by `train` and every grid point and final run of
  * `run`. Builds the backbone (pretrained weights with a fresh head of the split's classes), the
@@ -130,7 +147,10 @@ export async function trainJob<T>(
   const methods: TuningMethod[] = [];
   let trainer: Trainer | undefined;
   try {
-    if (spec.weights !== null) loadStateDict(model, spec.weights.stateDict, { source: spec.weights.source, head: 'discard' });
+    const head = spec.head ?? { init: 'timm', std: null, norm: 'checkpoint' };
+    if (spec.weights !== null) loadStateDict(model, spec.weights.stateDict, { source: spec.weights.source, head: 'discard', fcNorm: head.norm });
+    // A fresh head drawn as the method's official code draws it (the zeros above only spared a draw the checkpoint overwrites).
+    model.resetHead(backbone.numClasses, { init: head.init, ...(head.std === null ? {} : { std: head.std }), seed: deriveSeed(seed, HEAD_SEED_SITE) });
     applyTrainablePolicy(model, spec.method.policy);
     methods.push(...buildMethod(spec.method, model, spec.options as Record<string, OptionValue>));
     const loader = { batchSize, seed };

@@ -26,7 +26,8 @@ export type Initializer =
   | { readonly kind: 'ones' }
   | { readonly kind: 'constant'; readonly value: number }
   | { readonly kind: 'normal'; readonly std: number }
-  | { readonly kind: 'trunc-normal'; readonly std: number };
+  | { readonly kind: 'trunc-normal'; readonly std: number }
+  | { readonly kind: 'uniform'; readonly limit: number };
 
 export function internalShape(timmShape: readonly number[], layout: ParameterLayout): number[] {
   switch (layout) {
@@ -73,6 +74,8 @@ function initialValue(shape: number[], init: Initializer, seed: number): tf.Tens
       // tfjs redraws beyond two standard deviations; timm's trunc_normal_(std=0.02) cuts at +-2 absolute,
       // which at std 0.02 truncates nothing. Only fresh weights differ; checkpoints overwrite them.
       return tf.truncatedNormal(shape, 0, init.std, 'float32', tfjsSeed(seed));
+    case 'uniform':
+      return tf.randomUniform(shape, -init.limit, init.limit, 'float32', tfjsSeed(seed));
   }
 }
 

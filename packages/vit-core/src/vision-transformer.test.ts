@@ -4,6 +4,7 @@ import { ConfigError, ShapeError } from './errors';
 import type { BlockContext, VitExtension } from './extension';
 import { layerNorm } from './ops';
 import { applyTrainablePolicy, countParameters } from './trainable';
+import type { HeadOptions } from './vision-transformer';
 import { VisionTransformer } from './vision-transformer';
 
 const TINY = { imgSize: 32, patchSize: 8, embedDim: 32, depth: 2, numHeads: 4, numClasses: 10 } as const;
@@ -165,6 +166,35 @@ describe('VisionTransformer', () => {
     expect(logits.shape).toEqual([2, 5]);
     logits.dispose();
     expect(() => model.resetHead(-1)).toThrow(/numClasses must be an integer >= 0, got -1/);
+  });
+
+  it('initialises a fresh head as each official code does: timm (its std), vpt, torch (uniform +-1/sqrt(D)), zeros', () => {
+    const values = (options: HeadOptions) => {
+      model.resetHead(50, { seed: 7, ...options });
+      return { weight: Array.from(model.head!.weight.variable.dataSync()), bias: Array.from(model.head!.bias!.variable.dataSync()) };
+    };
+    const std = (xs: number[]) => Math.sqrt(xs.reduce((sum, x) => sum + x * x, 0) / xs.length);
+    const timm = values({ init: 'timm' });
+    expect(std(timm.weight)).toBeGreaterThan(0.015);
+    expect(std(timm.weight)).toBeLessThan(0.02);
+    expect(timm.bias.every((b) => b === 0)).toBe(true);
+    const narrow = values({ init: 'timm', std: 0.01 });
+    expect(std(narrow.weight)).toBeGreaterThan(0.0075);
+    expect(std(narrow.weight)).toBeLessThan(0.01);
+    // D = 32 in the tiny config: PyTorch's nn.Linear bound 1/sqrt(32).
+    const torch = values({ init: 'torch' });
+    const bound = 1 / Math.sqrt(32);
+    for (const x of [...torch.weight, ...torch.bias]) expect(Math.abs(x)).toBeLessThanOrEqual(bound);
+    expect(Math.max(...torch.weight.map(Math.abs))).toBeGreaterThan(0.9 * bound);
+    expect(new Set(torch.bias).size).toBe(50);
+    const vpt = values({ init: 'vpt' });
+    expect(std(vpt.weight)).toBeGreaterThan(0.8 * Math.sqrt(2 / 50));
+    expect(std(vpt.weight)).toBeLessThan(1.2 * Math.sqrt(2 / 50));
+    expect(values({ init: 'zeros' }).weight.every((w) => w === 0)).toBe(true);
+    expect(() => model.resetHead(5, { init: 'vpt', std: 0.01 })).toThrow(/applies to the 'timm' head init only/);
+    expect(model.numClasses).toBe(50);
+    expect(() => model.resetHead(5, { init: 'xavier' as never })).toThrow(/init must be one of timm, vpt, torch, zeros, got "xavier"/);
+    expect(() => model.resetHead(5, { std: 0 })).toThrow(/std must be a finite number > 0, got 0/);
   });
 
   it('returns pooled features without a head when numClasses is 0', () => {

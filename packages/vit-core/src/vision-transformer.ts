@@ -10,7 +10,7 @@ import { recomputeSegment } from './lean-tape';
 import { reshape } from './ops';
 import type { Initializer, Parameter } from './parameter';
 import { createParameter } from './parameter';
-import { integer, oneOf } from './validate';
+import { integer, oneOf, positiveNumber } from './validate';
 
 export interface ForwardOptions {
   /** Training mode: drop path and the extensions' dropout are active. Default false. */
@@ -55,29 +55,40 @@ export interface IntermediatesOptions extends ForwardOptions {
 }
 
 /**
- * How a classifier head is initialised: 'timm' truncated normal (std 0.02) and zero bias; 'vpt' the
- * VPT/GatedPT/VQT head, kaiming-normal weights (fan_out) and bias -log((1 - 0.01) / 0.01), so every
- * class starts at probability about 0.01; 'zeros' everything zero.
+ * How a classifier head is initialised: 'timm' truncated normal (std 0.02 unless `HeadOptions.std`)
+ * and zero bias; 'vpt' the VPT/GatedPT/VQT head, kaiming-normal weights (fan_out) and bias
+ * -log((1 - 0.01) / 0.01), so every class starts at probability about 0.01; 'torch' PyTorch's
+ * `nn.Linear` default, weight and bias uniform in +-1/sqrt(D) (what timm's `reset_classifier` leaves,
+ * as SCT's code uses it); 'zeros' everything zero.
  */
-export type HeadInit = 'timm' | 'vpt' | 'zeros';
+export type HeadInit = 'timm' | 'vpt' | 'torch' | 'zeros';
 
 export interface HeadOptions {
   readonly init?: HeadInit;
+  /** Standard deviation of the 'timm' init's truncated normal. Default 0.02 (SPT's MoCo v3 script uses 0.01). */
+  readonly std?: number;
   readonly seed?: number;
 }
 
 const PRIOR_PROBABILITY = 0.01;
 
-function headInitializers(init: HeadInit, numClasses: number): { weight: Initializer; bias: Initializer } {
+function headInitializers(options: HeadOptions, numClasses: number, inFeatures: number): { weight: Initializer; bias: Initializer } {
+  const init = oneOf('init', options.init ?? 'timm', ['timm', 'vpt', 'torch', 'zeros'] as const);
+  if (options.std !== undefined && init !== 'timm') throw new ConfigError('std', options.std, "applies to the 'timm' head init only");
   switch (init) {
     case 'timm':
-      return { weight: { kind: 'trunc-normal', std: 0.02 }, bias: { kind: 'zeros' } };
+      return { weight: { kind: 'trunc-normal', std: positiveNumber('std', options.std ?? 0.02) }, bias: { kind: 'zeros' } };
     case 'vpt':
       // kaiming_normal_(mode='fan_out') on a [classes, D] weight: fan_out = classes, gain sqrt(2).
       return {
         weight: { kind: 'normal', std: Math.sqrt(2 / numClasses) },
         bias: { kind: 'constant', value: -Math.log((1 - PRIOR_PROBABILITY) / PRIOR_PROBABILITY) },
       };
+    case 'torch': {
+      // kaiming_uniform_(a=sqrt(5)) gives bound sqrt(6 / ((1 + 5) * fan_in)) = 1/sqrt(fan_in); the bias uses the same bound.
+      const limit = 1 / Math.sqrt(inFeatures);
+      return { weight: { kind: 'uniform', limit }, bias: { kind: 'uniform', limit } };
+    }
     case 'zeros':
       return { weight: { kind: 'zeros' }, bias: { kind: 'zeros' } };
   }
@@ -214,8 +225,10 @@ export class VisionTransformer {
   resetHead(numClasses: number, options: HeadOptions = {}): void {
     integer('numClasses', numClasses, 0);
     const trainable = this.classifierHead?.weight.variable.trainable ?? false;
+    // Built before the old head is freed: bad options leave the model as it was.
+    const head = this.makeHead(numClasses, options);
     this.classifierHead?.parameters.forEach((parameter) => parameter.variable.dispose());
-    this.classifierHead = this.makeHead(numClasses, options);
+    this.classifierHead = head;
     this.classifierHead?.parameters.forEach((parameter) => (parameter.variable.trainable = trainable));
   }
 
@@ -316,7 +329,7 @@ export class VisionTransformer {
 
   private makeHead(numClasses: number, options: HeadOptions): Linear | null {
     if (numClasses === 0) return null;
-    const init = headInitializers(options.init ?? 'timm', numClasses);
+    const init = headInitializers(options, numClasses, this.config.embedDim);
     return new Linear('head', 'head', this.config.embedDim, numClasses, {
       bias: true,
       seed: options.seed ?? 0,

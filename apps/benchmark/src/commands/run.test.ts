@@ -98,6 +98,17 @@ describe('visual-peft-bench run', () => {
       expect(Object.keys(record.environment.packages)).toContain('@visual-peft/vit-core');
     }
     const byMethod = (method: string) => records.get(`tiny-vit__vtab-eurosat__${method}__seed42`)!;
+    // The suite's backbone family (supervised by default) and each method's classifier, as its official code builds it.
+    expect(stored.suite.family).toBe('supervised');
+    expect(Object.fromEntries(['linear', 'gated-prompt', 'spt-shallow', 'residual-scale', 'vqt', 'sct'].map((method) => [method, byMethod(method).protocol.head]))).toEqual({
+      linear: { pool: 'token', norm: 'checkpoint', init: 'vpt', std: null },
+      'gated-prompt': { pool: 'token', norm: 'checkpoint', init: 'vpt', std: null },
+      'spt-shallow': { pool: 'token', norm: 'checkpoint', init: 'timm', std: null },
+      'residual-scale': { pool: 'token', norm: 'checkpoint', init: 'vpt', std: null },
+      vqt: { pool: 'token', norm: 'checkpoint', init: 'vpt', std: null },
+      sct: { pool: 'token', norm: 'checkpoint', init: 'torch', std: null },
+    });
+    for (const record of records.values()) expect(record.protocol.family).toBe('supervised');
     // A searched grid: both points scored on val200, the best one chosen.
     const linear = byMethod('linear');
     expect(linear.protocol.grid.map((point) => point.learningRate)).toEqual([0.5, 0.05]);

@@ -31,7 +31,7 @@ import { resolveSuite, taskRoot } from '../suite/suite-config';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '--data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
+  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -141,6 +141,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     shard: { type: 'string' },
     'micro-batch': { type: 'string' },
     recompute: { type: 'boolean' },
+    family: { type: 'string' },
     ...BACKEND_OPTION,
   });
   const suite = requireFlag('run', 'suite', flags.suite);
@@ -160,6 +161,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...(methods === undefined ? {} : { methods }),
     ...(seeds === undefined ? {} : { seeds }),
     ...(flags.backbone === undefined ? {} : { backbone: { config: flags.backbone, weights: flags.weights === undefined ? null : resolve(flags.weights) } }),
+    ...(flags.family === undefined ? {} : { family: flags.family }),
   });
   const { resolved, hash } = plan;
   // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.

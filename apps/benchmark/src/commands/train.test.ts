@@ -2,10 +2,16 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSyntheticDataset } from '@visual-peft/datasets';
+import * as tf from '@tensorflow/tfjs-core';
+import { loadClassificationSplit, writeSyntheticDataset } from '@visual-peft/datasets';
+import { layerNorm } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeTinyMaeCheckpoint } from './__fixtures__/mae-checkpoint';
 import { registerResidualScale } from './__fixtures__/residual-scale';
+import { resolveBackbone } from '../backbone';
+import { findMethod } from '../methods';
 import { runCli } from '../run-cli';
+import { firstBatch, trainJob } from '../train-job';
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-train-'));
@@ -82,6 +88,77 @@ describe('visual-peft-bench train', () => {
       /^train: micro-batch [1-4] of 4 images per pass \(auto: [\d.]+ MiB per image, [\d.]+ MiB fixed, 80% of [\d.]+ MiB \(half the host memory\)\)$/,
     );
     expect(JSON.parse(auto.stdout[0]!)).toMatchObject({ microBatch: expect.any(Number), recompute: true });
+  });
+
+  it('reads an MAE-layout checkpoint (norm, no fc_norm, no head) per family: --family mae pools the mean into the pretrained norm for GatedPT, a fresh fc_norm for VPT', async () => {
+    const mae = writeTinyMaeCheckpoint(directory);
+    const maeArgs = (method: string, out: string, ...extra: string[]) =>
+      ['train', '--backbone', tinyVit('config.json'), '--weights', mae.weights, '--dataset', 'vtab-eurosat', '--root', root, '--method', method, '--out', join(directory, out), '--epochs', '1', '--batch-size', '4', '--lr', '0.05', '--backend', 'cpu', ...extra];
+    const gated = await runCli(...maeArgs('gated-prompt', 'mae-gated', '--family', 'mae', '--set', 'numPrompts=2'));
+    expect(gated.code, gated.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(gated.stdout[0]!)).toMatchObject({ family: 'mae', head: { pool: 'avg', norm: 'from-norm', init: 'vpt', std: null } });
+    const vpt = await runCli(...maeArgs('vpt-shallow', 'mae-vpt', '--family', 'mae'));
+    expect(vpt.code, vpt.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(vpt.stdout[0]!)).toMatchObject({ family: 'mae', head: { pool: 'avg', norm: 'fresh', init: 'vpt' } });
+    // SCT's code draws its head as PyTorch's nn.Linear; --head-init replaces any method's.
+    const sct = await runCli(...maeArgs('sct', 'mae-sct', '--family', 'moco-v3', '--set', 'k=4'));
+    expect(JSON.parse(sct.stdout[0]!)).toMatchObject({ family: 'moco-v3', head: { pool: 'token', norm: 'checkpoint', init: 'torch' } });
+    const timm = await runCli(...maeArgs('linear', 'mae-timm', '--family', 'mae', '--head-init', 'timm'));
+    expect(JSON.parse(timm.stdout[0]!)).toMatchObject({ head: { pool: 'avg', norm: 'fresh', init: 'timm' } });
+    // An average-pooling config with the MAE checkpoint loads from the command line without a family: MAE's own layout.
+    const avg = await runCli('train', '--backbone', mae.avgConfig, ...maeArgs('linear', 'mae-avg').slice(3));
+    expect(avg.code, avg.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(avg.stdout[0]!)).toMatchObject({ family: null, head: { pool: 'avg', norm: 'from-norm', init: 'vpt' } });
+    const bad = await runCli(...maeArgs('linear', 'x', '--family', 'dino'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.at(-1)).toMatch(/--family must be one of supervised, mae, moco-v3, got "dino"/);
+    const badInit = await runCli(...maeArgs('linear', 'x', '--head-init', 'xavier'));
+    expect(badInit.stderr.at(-1)).toMatch(/--head-init must be one of timm, vpt, torch, zeros, got "xavier"/);
+  });
+
+  it('feeds the classifier the pretrained norm of the mean of every token but CLS, prompts included', async () => {
+    const mae = writeTinyMaeCheckpoint(directory);
+    const split = await loadClassificationSplit('vtab-eurosat', root, 'train800', { seed: 0 });
+    const config = await resolveBackbone(mae.avgConfig, { numClasses: split.numClasses });
+    const before = tf.memory().numTensors;
+    const checked = await trainJob(
+      {
+        backbone: config,
+        weights: { source: mae.weights, stateDict: mae.stateDict },
+        method: findMethod('gated-prompt'),
+        options: { numPrompts: 3 },
+        head: { init: 'vpt', std: null, norm: 'from-norm' },
+        train: split,
+        validation: null,
+        pipelines: { train: 'vtab', eval: 'vtab' },
+        batchSize: 4,
+        seed: 0,
+        trainer: { epochs: 1, optimizer: { kind: 'sgd', learningRate: 1e-9 } },
+        outputDir: join(directory, 'mae-pool'),
+      },
+      async ({ model, evalSource }) => {
+        expect(model.norm).toBeNull();
+        const gamma = model.fcNorm!.weight.variable;
+        expect(Array.from(gamma.dataSync())).toEqual(Array.from(mae.stateDict.get('norm.weight')!.data as Float32Array));
+        const batch = await firstBatch(evalSource(split));
+        const images = tf.tensor4d(batch.images, [...batch.shape]);
+        const [logits, expected] = tf.tidy(() => {
+          const tokens = model.forwardFeatures(images);
+          expect(tokens.shape[1]).toBe(1 + 3 + 16);
+          const pooled = tf.mean(tf.slice(tokens, [0, 1, 0], [-1, -1, -1]), 1) as tf.Tensor2D;
+          const normed = layerNorm(pooled, gamma as tf.Tensor1D, model.fcNorm!.bias.variable as tf.Tensor1D, config.layerNormEps);
+          const head = model.head!;
+          return [model.forward(images), tf.add(tf.matMul(normed, head.weight.variable as tf.Tensor2D), head.bias!.variable)];
+        });
+        const gap = tf.tidy(() => tf.max(tf.abs(tf.sub(logits, expected))).dataSync()[0]!);
+        tf.dispose([logits, expected, images]);
+        // The head starts as VPT's: every class at the prior bias.
+        expect(Array.from(model.head!.bias!.variable.dataSync()).every((b) => Math.abs(b + Math.log(99)) < 1e-3)).toBe(true);
+        return gap;
+      },
+    );
+    expect(checked).toBeLessThan(1e-5);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('refuses bad command lines with one line naming the flag', async () => {

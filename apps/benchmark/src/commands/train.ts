@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classificationProtocol, isDatasetName, loadClassificationSplit, DATASET_NAMES } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
+import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
 import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
@@ -13,10 +14,13 @@ import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
 import { findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
+import type { BackboneFamily } from '../suite/recipes';
+import { BACKBONE_FAMILIES, RECIPES, classifierSetup } from '../suite/recipes';
+import type { HeadSetup } from '../train-job';
 import { recordedDiagnostics, trainJob } from '../train-job';
 
 export const TRAIN_USAGE =
-  'train --backbone <preset | config.json> [--weights <checkpoint>] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
+  'train --backbone <preset | config.json> [--weights <checkpoint>] [--family supervised|mae|moco-v3] [--head-init timm|vpt|torch|zeros] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
   '[--train-split S] [--eval-split S] [--epochs 10] [--batch-size 32] [--optimizer sgd|adamw|adam] [--lr 0.01] [--weight-decay 0] ' +
   '[--warmup-epochs 0] [--schedule cosine|constant] [--label-smoothing 0] [--seed 0] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]';
 
@@ -25,6 +29,32 @@ function numberFlag(name: string, value: string | undefined, fallback: number, r
   const parsed = Number(value);
   if (value.trim() === '' || !rule(parsed)) throw new UsageError(`--${name} must be ${description}, got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+const HEAD_INITS: readonly HeadInit[] = ['timm', 'vpt', 'torch', 'zeros'];
+
+/** MAE's released layout: its pretraining encoder ends in the final `norm` and has no `fc_norm` (nor a head). */
+function hasMaeLayout(stateDict: StateDict): boolean {
+  return stateDict.has('norm.weight') && !stateDict.has('fc_norm.weight');
+}
+
+/**
+ * The classifier of a `train` run. With `--family`, the one the method's official code builds on
+ * that family (its recipe's head; the pooling overrides the config's). Without it, the config's
+ * pooling as given and the method's supervised head; an average-pooled config loads an MAE-layout
+ * checkpoint's final `norm` after the pooled mean, as GatedPT and SPT read MAE. `--head-init`
+ * replaces the init (e.g. SPT's timm head on `vpt-shallow --set init=kmeans`).
+ */
+function trainHead(method: string, family: BackboneFamily | undefined, config: VitConfig, stateDict: StateDict | null, headInit: HeadInit | undefined): { config: VitConfig; head: HeadSetup } {
+  const setup = classifierSetup(RECIPES[method]?.head, family ?? 'supervised');
+  const init = headInit ?? setup.init;
+  const std = headInit === undefined || headInit === setup.init ? setup.std : null;
+  if (family !== undefined) {
+    const avg = setup.pool === 'avg';
+    return { config: { ...config, globalPool: setup.pool, fcNorm: avg }, head: { init, std, norm: setup.norm } };
+  }
+  const norm = config.fcNorm && stateDict !== null && hasMaeLayout(stateDict) ? 'from-norm' : 'checkpoint';
+  return { config, head: { init, std, norm } };
 }
 
 /**
@@ -55,8 +85,14 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     seed: { type: 'string' },
     'micro-batch': { type: 'string' },
     recompute: { type: 'boolean' },
+    family: { type: 'string' },
+    'head-init': { type: 'string' },
     ...BACKEND_OPTION,
   });
+  const family = flags.family as BackboneFamily | undefined;
+  if (family !== undefined && !BACKBONE_FAMILIES.includes(family)) throw new UsageError(`--family must be one of ${BACKBONE_FAMILIES.join(', ')}, got ${JSON.stringify(family)}`);
+  const headInit = flags['head-init'] as HeadInit | undefined;
+  if (headInit !== undefined && !HEAD_INITS.includes(headInit)) throw new UsageError(`--head-init must be one of ${HEAD_INITS.join(', ')}, got ${JSON.stringify(headInit)}`);
   const dataset = requireFlag('train', 'dataset', flags.dataset);
   if (!isDatasetName(dataset)) throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(dataset)}`);
   const root = requireFlag('train', 'root', flags.root);
@@ -81,10 +117,11 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const trainSplit = await loadClassificationSplit(dataset, root, flags['train-split'] ?? protocol.train, { seed });
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, { seed });
-  const config = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
+  const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
   if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
   const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
+  const { config, head } = trainHead(entry.name, family, given, weights?.stateDict ?? null, headInit);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
   let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 
@@ -96,6 +133,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
       weights,
       method: entry,
       options,
+      head,
       train: trainSplit,
       validation: evalSplit,
       pipelines: { train: protocol.trainPipeline, eval: protocol.evalPipeline },
@@ -128,6 +166,9 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
       return {
         method: entry.name,
         options,
+        // The backbone family as asked (null: the config as given) and the classifier it trained.
+        family: family ?? null,
+        head: { pool: config.globalPool, ...head },
         dataset,
         trainSplit: trainSplit.split,
         evalSplit: evalSplit?.split ?? null,

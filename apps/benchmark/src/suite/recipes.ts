@@ -1,7 +1,53 @@
 import type { PipelinePresetName } from '@visual-peft/datasets';
 import type { ScheduleConfigInput } from '@visual-peft/training';
-import { ConfigError } from '@visual-peft/vit-core';
+import type { HeadInit } from '@visual-peft/vit-core';
+import { ConfigError, oneOf } from '@visual-peft/vit-core';
 import type { TaskGroup } from './result-record';
+
+/**
+ * The pretraining behind a ViT-B/16 checkpoint, as the papers name it: supervised ImageNet-21k
+ * (VPT, VQT, SCT, SPT), MAE and MoCo v3 on ImageNet-1k (GatedPT, SPT, VPT, VQT).
+ */
+export type BackboneFamily = 'supervised' | 'mae' | 'moco-v3';
+export const BACKBONE_FAMILIES: readonly BackboneFamily[] = ['supervised', 'mae', 'moco-v3'];
+
+/** A method's classifier as its official code builds it. */
+export interface HeadSpec {
+  readonly init: HeadInit;
+  /** Standard deviation of a 'timm' init (absent: 0.02). */
+  readonly std?: number;
+  /**
+   * What follows the mean of every non-CLS token (prompts included) on MAE: the checkpoint's own
+   * final `norm` ('from-norm', GatedPT and SPT) or a fresh `fc_norm` at gamma 1, beta 0 ('fresh', VPT
+   * and VQT, as MAE's own fine-tuning code, which deletes `norm`).
+   */
+  readonly maeNorm: 'from-norm' | 'fresh';
+  readonly source: string;
+}
+
+/** What a backbone family changes in a method's recipe, and where that comes from. */
+export interface FamilyChanges {
+  readonly options?: Readonly<Record<string, unknown>>;
+  readonly grid?: Grid;
+  readonly headWeightDecay?: number | null;
+  readonly head?: Partial<Omit<HeadSpec, 'source'>>;
+  readonly source: string;
+}
+
+/**
+ * The classifier of a resolved recipe: supervised and MoCo v3 read CLS after the final `norm`
+ * (pool 'token', norm 'checkpoint'); MAE reads the mean of every non-CLS token (prompts included)
+ * and then a LayerNorm (pool 'avg', norm 'from-norm' or 'fresh').
+ */
+export interface ClassifierSetup {
+  readonly family: BackboneFamily;
+  readonly pool: 'token' | 'avg';
+  readonly norm: 'checkpoint' | 'from-norm' | 'fresh';
+  readonly init: HeadInit;
+  /** The 'timm' init's std; null for the other inits (and 0.02's default). */
+  readonly std: number | null;
+  readonly source: string;
+}
 
 /** The learning-rate x weight-decay grid searched on the tuning splits. */
 export interface Grid {
@@ -37,6 +83,12 @@ export interface Recipe {
   readonly source: string;
   /** Present only in the ade20k suite's recipes: SETR-PUP training by iterations (`epochs` is then 0). */
   readonly segmentation?: SegmentationSettings;
+  /** The method's classifier per its official code; absent (a registered method): timm's init, MAE with a fresh `fc_norm`. */
+  readonly head?: HeadSpec;
+  /** What the MAE and MoCo v3 (or supervised) setups of its paper or code change; absent families train as given. */
+  readonly families?: Readonly<Partial<Record<BackboneFamily, FamilyChanges>>>;
+  /** Set by `recipeFor`: the family the recipe was resolved for and the classifier it trains. */
+  readonly classifier?: ClassifierSetup;
 }
 
 /** What a semantic-segmentation recipe adds: its length, crop and heads (docs/recipes.md, ADE20K). */
@@ -50,6 +102,16 @@ export interface SegmentationSettings {
   /** The heads' learning rate over the backbone group's (mmseg's lr_mult on 'head' keys). 10. */
   readonly headLearningRateMultiplier: number;
 }
+
+/**
+ * VPT's classifier: its `MLP` with no hidden layer, kaiming-normal (fan_out) weights and the prior
+ * bias of `special_bias`; on MAE, the mean of the non-CLS tokens then a fresh `fc_norm`.
+ */
+const VPT_HEAD: HeadSpec = {
+  init: 'vpt',
+  maeNorm: 'fresh',
+  source: 'KMnP/vpt src/models/mlp.py (kaiming_normal_ fan_out, special_bias) built by src/models/vit_models.py; MAE: src/models/vit_backbones/vit_mae.py (global pool, fc_norm, norm deleted)',
+};
 
 const VPT_GRID: Grid = { learningRates: [50, 25, 10, 5, 2.5, 1, 0.5, 0.25, 0.1, 0.05], weightDecays: [0.01, 1e-3, 1e-4, 0] };
 const WARMUP_COSINE: ScheduleConfigInput = { kind: 'cosine', warmupEpochs: 10 };
@@ -68,13 +130,27 @@ const VPT: Omit<Recipe, 'method' | 'source'> = {
   ema: null,
   dropPathRate: 0,
   vtabPipelines: null,
+  head: VPT_HEAD,
 };
 
 /**
+ * GatedPT's VPT baselines on MAE and MoCo v3: VPT-shallow with 100 prompts, VPT-deep with 10 per
+ * block (GatedPT Sec. 5.2.1, Table 3); the paper gives no other recipe for them, so VPT's stays.
+ */
+function gatedPtBaseline(numPrompts: number): FamilyChanges {
+  return { options: { numPrompts }, source: `${numPrompts} prompts as GatedPT (ICML 2023) Sec. 5.2.1 and Table 3 compare` };
+}
+
+/** GatedPT's learning-rate search on both self-supervised backbones (Appendix A.2), SGD without weight decay. */
+const GATED_PT_GRID: Grid = { learningRates: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], weightDecays: [0] };
+
+/**
  * Self-Prompt Tuning (Wang et al., ICML 2024): VPT's prompts initialised by k-means over the
- * training tokens, trained with AdamW (prompts wd 1e-2), cosine per step to 1e-8 after 10 warm-up
- * epochs, 100 epochs, batch 32, EMA 0.9999; lr 1e-3 (supervised and MoCo v3 backbones; MAE uses
- * 5e-2: set it in a suite file's grid). The paper fixes lr and wd, so the grid is one point.
+ * training tokens, trained with AdamW (prompts wd 1e-2, the head's weight its own wd_head, biases
+ * none), cosine per step to 1e-8 after 10 warm-up epochs, 100 epochs, batch 32, EMA 0.9999; lr 1e-3
+ * and wd_head 3.0 on supervised and MoCo v3, lr 5e-2 and wd_head 0.5 on MAE (the code's README
+ * examples). The head starts as timm's (trunc-normal std 0.02; 0.01 in the MoCo v3 script). The
+ * paper fixes lr and wd, so the grid is one point.
  */
 function spt(method: 'vpt-shallow' | 'vpt-deep', numPrompts: number): Recipe {
   return {
@@ -86,12 +162,25 @@ function spt(method: 'vpt-shallow' | 'vpt-deep', numPrompts: number): Recipe {
     batchScaling: false,
     schedule: { kind: 'cosine', unit: 'step', warmupEpochs: 10, minLr: 1e-8 },
     grid: { learningRates: [1e-3], weightDecays: [1e-2] },
-    headWeightDecay: null,
+    headWeightDecay: 3,
     labelSmoothing: {},
     ema: 0.9999,
     dropPathRate: 0,
     vtabPipelines: null,
-    source: 'SPT (ICML 2024), Sec. 4 and its released configs',
+    source: 'SPT (ICML 2024), Sec. 4; its code (SinAxCosB/Self-Prompt-Tuning) README: --lr 1e-3 --wd_head 3.0 for MoCo v3 and supervised',
+    head: {
+      init: 'timm',
+      maeNorm: 'from-norm',
+      source: 'SPT code train.py and train_MAE.py create_model (trunc_normal_ std .02, bias 0); MAE: Models/MAE_vpt.py (mean of every token but CLS, then norm)',
+    },
+    families: {
+      mae: {
+        grid: { learningRates: [5e-2], weightDecays: [1e-2] },
+        headWeightDecay: 0.5,
+        source: 'SPT code README, MAE example: --lr 5e-2 --wd_head 0.5',
+      },
+      'moco-v3': { head: { std: 0.01 }, source: 'SPT code train_MoCo.py create_model: trunc_normal_ std .01' },
+    },
   };
 }
 
@@ -108,8 +197,8 @@ const recipes: Record<string, Recipe> = {
   adaptformer: { ...VPT, method: 'adaptformer', source: 'VPT protocol (baseline)' },
   lora: { ...VPT, method: 'lora', source: 'VPT protocol (baseline)' },
   ssf: { ...VPT, method: 'ssf', source: 'VPT protocol (baseline)' },
-  'vpt-shallow': { ...VPT, method: 'vpt-shallow', source: 'VPT (ECCV 2022), Appendix A' },
-  'vpt-deep': { ...VPT, method: 'vpt-deep', source: 'VPT (ECCV 2022), Appendix A' },
+  'vpt-shallow': { ...VPT, method: 'vpt-shallow', source: 'VPT (ECCV 2022), Appendix A', families: { mae: gatedPtBaseline(100), 'moco-v3': gatedPtBaseline(100) } },
+  'vpt-deep': { ...VPT, method: 'vpt-deep', source: 'VPT (ECCV 2022), Appendix A', families: { mae: gatedPtBaseline(10), 'moco-v3': gatedPtBaseline(10) } },
   // GatedPT fixes its recipe: SGD lr 0.1, batch 64, wd 0, 100 epochs, 10 warm-up, 100 prompts, gates at -5.
   'gated-prompt': {
     ...VPT,
@@ -119,6 +208,16 @@ const recipes: Record<string, Recipe> = {
     batchScaling: false,
     grid: { learningRates: [0.1], weightDecays: [0] },
     source: 'GatedPT (ICML 2023), Sec. 5 and its README',
+    head: {
+      init: 'vpt',
+      maeNorm: 'from-norm',
+      source:
+        "GatedPromptTuning src/models/vit_models.py SSLViT.setup_head (VPT's MLP, special_bias); MAE: src/models/vit_prompt/vit_mae.py (mean of every token but CLS, then norm); MoCo v3: vit_moco.py with run.sh's VIT_POOL_TYPE original (norm, then CLS)",
+    },
+    families: {
+      mae: { grid: GATED_PT_GRID, source: 'GatedPT (ICML 2023) Appendix A.2: SGD, lr searched in {0.05, ..., 5.0}; run.sh: weight decay 0' },
+      'moco-v3': { grid: GATED_PT_GRID, source: 'GatedPT (ICML 2023) Appendix A.2: SGD, lr searched in {0.05, ..., 5.0}; run.sh: weight decay 0' },
+    },
   },
   'spt-shallow': spt('vpt-shallow', 100),
   'spt-deep': spt('vpt-deep', 20),
@@ -129,6 +228,11 @@ const recipes: Record<string, Recipe> = {
     optimizer: 'adam',
     grid: { learningRates: [1, 0.5, 0.25, 0.1, 0.05], weightDecays: [0.01, 1e-3, 1e-4, 0] },
     source: 'VQT (CVPR 2023), Sec. 4.1',
+    head: {
+      init: 'vpt',
+      maeNorm: 'fresh',
+      source: "andytu28/VQT src/models/build_h2t_model.py H2TViT.setup_head (VPT's MLP, special_bias); MAE: src/models/vit_backbones/h2t_vit_mae.py (global pool, fresh fc_norm)",
+    },
   },
   // SCT: AdamW, batch 64, cosine from a 1e-6 warm-up to 1e-5, drop path 0.1, its 8 x 7 grid;
   // on VTAB-1k RandAugment with bicubic resizing, label smoothing 0.1 on Natural and Specialized.
@@ -147,6 +251,12 @@ const recipes: Record<string, Recipe> = {
     dropPathRate: 0.1,
     vtabPipelines: { train: 'vtab-sct-train', eval: 'vtab-sct-test' },
     source: 'SCT (arXiv 2309.08513), Sec. 4.1 and its released configs',
+    head: {
+      init: 'torch',
+      maeNorm: 'fresh',
+      source:
+        "SCT's code (zhaohengyuan1/SCT) train_model_sct.py: model.reset_classifier, timm's fresh nn.Linear (PyTorch's default init); SCT runs supervised ImageNet-21k only, so MAE is read as MAE's own fine-tuning code does",
+    },
   },
 };
 
@@ -161,6 +271,44 @@ export function registerRecipe(name: string, recipe: Recipe): void {
   if (recipes[name] !== undefined) throw new ConfigError('recipe name', name, 'is taken by a built-in recipe');
   recipes[name] = recipe;
   recipeNames.push(name);
+}
+
+/** A registered method's recipe without a head: timm's reset head, and MAE as its own fine-tuning code reads it. */
+const DEFAULT_HEAD: HeadSpec = { init: 'timm', maeNorm: 'fresh', source: "timm's head (the recipe names none); MAE: MAE's models_vit.py (global pool, fc_norm)" };
+
+/** The classifier a head spec gives on a family: CLS after `norm`, or on MAE the pooled mean and the spec's norm. */
+export function classifierSetup(head: HeadSpec | undefined, family: BackboneFamily): ClassifierSetup {
+  const spec = head ?? DEFAULT_HEAD;
+  return {
+    family,
+    pool: family === 'mae' ? 'avg' : 'token',
+    norm: family === 'mae' ? spec.maeNorm : 'checkpoint',
+    init: spec.init,
+    std: spec.std ?? null,
+    source: spec.source,
+  };
+}
+
+/**
+ * A method's recipe for a backbone family: the family's changes (options, grid, head weight decay,
+ * head init) over the method's recipe, and the classifier it trains (pool, norm, init), each with
+ * its source appended.
+ */
+export function recipeFor(name: string, family: BackboneFamily): Recipe {
+  const base = RECIPES[name];
+  if (base === undefined) throw new ConfigError('recipe', name, `must be one of ${RECIPE_NAMES.join(', ')}`);
+  const checked = oneOf('family', family, BACKBONE_FAMILIES);
+  const { families, head: ownHead, ...recipe } = base;
+  const changes = families?.[checked];
+  const classifier = classifierSetup({ ...(ownHead ?? DEFAULT_HEAD), ...changes?.head }, checked);
+  return {
+    ...recipe,
+    options: { ...recipe.options, ...changes?.options },
+    grid: changes?.grid ?? recipe.grid,
+    headWeightDecay: changes?.headWeightDecay === undefined ? recipe.headWeightDecay : changes.headWeightDecay,
+    source: changes === undefined ? recipe.source : `${recipe.source}; ${checked}: ${changes.source}`,
+    classifier,
+  };
 }
 
 /** The seeds VPT reports means over. */

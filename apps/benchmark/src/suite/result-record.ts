@@ -99,6 +99,10 @@ export interface ResultRecord {
     readonly optimizer: string;
     /** The method's options as resolved (the method's own config). */
     readonly options: Readonly<Record<string, unknown>>;
+    /** The backbone family the recipe was resolved for. Absent in older records and ADE20K's. */
+    readonly family?: string;
+    /** The classifier trained: pooling, the LayerNorm after it, the head's init. Absent in older records and ADE20K's. */
+    readonly head?: { readonly pool: 'token' | 'avg'; readonly norm: 'checkpoint' | 'from-norm' | 'fresh'; readonly init: string; readonly std: number | null };
   };
   /** The headline metric on the test split (ADE20K: validation, single-scale sliding window), in [0, 1]. */
   readonly metric: { readonly name: 'top1' | 'mIoU'; readonly value: number };

@@ -104,6 +104,9 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
   const protocol = classificationProtocol(task.dataset);
   const pipelines = recipe.vtabPipelines !== null && task.dataset.startsWith('vtab-') ? recipe.vtabPipelines : { train: protocol.trainPipeline, eval: protocol.evalPipeline };
   const labelSmoothing = recipe.labelSmoothing[task.group] ?? 0;
+  // The family's classifier (recipeFor) decides the pooling whatever the backbone's config says.
+  const classifier = recipe.classifier;
+  const pooling = classifier === undefined ? {} : { globalPool: classifier.pool, fcNorm: classifier.pool === 'avg' };
   const spec = (train: ClassificationSplit, validation: ClassificationSplit | null, point: { learningRate: number; weightDecay: number }, outputDir: string, onProgress: (event: ProgressEvent) => void): TrainJobSpec => {
     const trainer: Omit<TrainerConfigInput, 'stepsPerEpoch' | 'seed'> = {
       epochs: recipe.epochs,
@@ -117,9 +120,10 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       evaluateEvery: recipe.epochs,
     };
     return {
-      backbone: { ...context.backbone, numClasses: train.numClasses, dropPathRate: recipe.dropPathRate },
+      backbone: { ...context.backbone, numClasses: train.numClasses, dropPathRate: recipe.dropPathRate, ...pooling },
       weights: context.weights,
       method: context.entry,
+      ...(classifier === undefined ? {} : { head: { init: classifier.init, std: classifier.std, norm: classifier.norm } }),
       // Each seed also re-draws the method's own initialisation, unless the suite fixes its seed.
       options: context.entry.definition === null ? recipe.options : { seed: job.seed, ...recipe.options },
       train,
@@ -244,6 +248,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         batchSize: recipe.batchSize,
         optimizer: recipe.optimizer,
         options: measured.options,
+        ...(classifier === undefined ? {} : { family: classifier.family, head: { pool: classifier.pool, norm: classifier.norm, init: classifier.init, std: classifier.std } }),
       },
       metric: { name: 'top1', value: measured.top1 },
       parameters: measured.parameters,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseShard, shardJobs, suiteJobs } from './job-list';
 import { DEMO_BATCH_SIZE, DEMO_EPOCHS, DEMO_LEARNING_RATES, DEMO_SEEDS } from '../demo/demo-suite';
-import { RECIPES } from './recipes';
+import { BACKBONE_FAMILIES, RECIPES, RECIPE_NAMES, recipeFor } from './recipes';
 import { resolveSuite, suiteHash } from './suite-config';
 
 const tinyConfig = fileURLToPath(new URL('../../../../packages/vit-core/src/__fixtures__/tiny-vit/config.json', import.meta.url));
@@ -31,6 +31,56 @@ describe('resolveSuite', () => {
     expect(fgvc.resolved.tasks.map((task) => task.task)).toEqual(['cub', 'nabirds', 'oxford-flowers', 'stanford-dogs', 'stanford-cars']);
     expect(fgvc.resolved.backbones[0]).toMatchObject({ name: 'mae', weights: 'mae.safetensors' });
     expect(fgvc.weightPaths.get('mae')).toBe('/w/mae.safetensors');
+  });
+
+  it('resolves every recipe per backbone family: the classifier of its official code, the family’s grid, prompts and head weight decay', async () => {
+    for (const name of RECIPE_NAMES) {
+      for (const family of BACKBONE_FAMILIES) {
+        const { classifier } = recipeFor(name, family);
+        expect(classifier, `${name} on ${family}`).toMatchObject({ family, pool: family === 'mae' ? 'avg' : 'token' });
+        expect(classifier!.source).not.toBe('');
+      }
+    }
+    const heads = (family: 'supervised' | 'mae' | 'moco-v3') =>
+      Object.fromEntries(['linear', 'vpt-deep', 'gated-prompt', 'spt-shallow', 'vqt', 'sct'].map((name) => [name, recipeFor(name, family).classifier!]));
+    expect(heads('supervised')).toMatchObject({
+      linear: { init: 'vpt', norm: 'checkpoint' },
+      'gated-prompt': { init: 'vpt' },
+      'spt-shallow': { init: 'timm', std: null },
+      vqt: { init: 'vpt' },
+      sct: { init: 'torch' },
+    });
+    // MAE: GatedPT and SPT read the pretrained norm after the pooled mean; VPT's and VQT's code a fresh fc_norm.
+    expect(heads('mae')).toMatchObject({
+      linear: { norm: 'fresh' },
+      'vpt-deep': { norm: 'fresh' },
+      'gated-prompt': { norm: 'from-norm' },
+      'spt-shallow': { norm: 'from-norm' },
+      vqt: { norm: 'fresh' },
+    });
+    expect(heads('moco-v3')['spt-shallow']).toMatchObject({ init: 'timm', std: 0.01, norm: 'checkpoint' });
+
+    const mae = await resolveSuite({ suite: 'fgvc', methods: ['spt-shallow', 'gated-prompt', 'vpt-shallow', 'vpt-deep'], family: 'mae', backbone: { config: tinyConfig, weights: null } });
+    expect(mae.resolved.family).toBe('mae');
+    const [spt, gated, shallow, deep] = mae.resolved.methods.map((method) => method.recipe);
+    expect(spt).toMatchObject({ grid: { learningRates: [5e-2], weightDecays: [1e-2] }, headWeightDecay: 0.5 });
+    expect(spt!.source).toMatch(/mae: SPT code README, MAE example/);
+    expect(gated!.grid).toEqual({ learningRates: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], weightDecays: [0] });
+    expect(shallow!.options).toEqual({ numPrompts: 100 });
+    expect(deep!.options).toEqual({ numPrompts: 10 });
+    const supervised = await resolveSuite({ suite: 'fgvc', methods: ['spt-shallow', 'vpt-shallow'], backbone: { config: tinyConfig, weights: null } });
+    expect(supervised.resolved.family).toBe('supervised');
+    expect(supervised.resolved.methods[0]!.recipe).toMatchObject({ grid: { learningRates: [1e-3], weightDecays: [1e-2] }, headWeightDecay: 3 });
+    expect(supervised.resolved.methods[1]!.recipe.options).toEqual({});
+    expect(supervised.hash).not.toBe((await resolveSuite({ suite: 'fgvc', methods: ['spt-shallow', 'vpt-shallow'], family: 'moco-v3', backbone: { config: tinyConfig, weights: null } })).hash);
+
+    // A suite file names its family; --family replaces it.
+    const file = suiteFile('suite: vtab-1k\nfamily: moco-v3\nmethods: [spt-deep]\n');
+    expect((await resolveSuite({ suite: file, backbone: { config: tinyConfig, weights: null } })).resolved.methods[0]!.recipe.classifier).toMatchObject({ family: 'moco-v3', std: 0.01 });
+    expect((await resolveSuite({ suite: file, family: 'mae', backbone: { config: tinyConfig, weights: null } })).resolved.family).toBe('mae');
+    await expect(resolveSuite({ suite: suiteFile('suite: fgvc\nfamily: dino\nmethods: [linear]\n'), backbone: { config: tinyConfig, weights: null } })).rejects.toThrow(/family must be one of supervised, mae, moco-v3/);
+    await expect(resolveSuite({ suite: 'fgvc', methods: ['linear'], family: 'dino', backbone: { config: tinyConfig, weights: null } })).rejects.toThrow(/--family must be one of supervised, mae, moco-v3, got "dino"/);
+    await expect(resolveSuite({ suite: 'demo', family: 'mae' })).rejects.toThrow(/the demo suite's backbones are its own supervised pretraining/);
   });
 
   it('gives ade20k SETR-PUP’s recipe (iterations, crop, heads at 10x, one lr) with the method’s own options, and leaves other suites’ hashes alone', async () => {
@@ -122,7 +172,7 @@ describe('resolveSuite', () => {
       await expect(resolveSuite({ suite: path, backbone: { config: 'vit_tiny_patch16_224', weights: null } })).rejects.toThrow(message);
       await expect(resolveSuite({ suite: path, backbone: { config: 'vit_tiny_patch16_224', weights: null } })).rejects.toThrow(path);
     };
-    await bad('suite: vtab-1k\nmethods: [linear]\nepoch: 3', /: epoch is not a known field \(fields: suite, tasks, .*\), got 3/);
+    await bad('suite: vtab-1k\nmethods: [linear]\nepoch: 3', /: epoch is not a known field \(fields: suite, family, tasks, .*\), got 3/);
     await bad('suite: imagenet\nmethods: [linear]', /: suite must be one of demo, fgvc, vtab-1k, ade20k, got "imagenet"/);
     await bad('suite: vtab-1k\nmethods: [linear, lasso]', /: methods\[1\] must be one of linear, .*, got "lasso"/);
     await bad('suite: vtab-1k\nmethods: [linear, linear]', /: methods\[1\] must not repeat an earlier entry, got "linear"/);

@@ -9,8 +9,8 @@ import { ConfigError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
-import type { Grid, Recipe } from './recipes';
-import { PAPER_SEEDS, RECIPES, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, segmentationRecipe } from './recipes';
+import type { BackboneFamily, Grid, Recipe } from './recipes';
+import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, recipeFor, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
 import { SUITE_NAMES } from './result-record';
 
@@ -39,6 +39,8 @@ export interface SuiteMethod {
 /** Everything that decides a suite's results; stored in `<out>/suite.json` and hashed. */
 export interface ResolvedSuite {
   readonly suite: SuiteName;
+  /** The backbones' pretraining: it decides each method's classifier and its family-specific recipe (`recipeFor`). */
+  readonly family: BackboneFamily;
   readonly tasks: readonly SuiteTask[];
   readonly methods: readonly SuiteMethod[];
   readonly seeds: readonly number[];
@@ -84,6 +86,8 @@ export interface SuiteRequest {
   readonly seeds?: readonly number[];
   /** A preset or a config .json, with an optional checkpoint: replaces the suite file's backbones. */
   readonly backbone?: { readonly config: string; readonly weights: string | null };
+  /** The backbones' family (`--family`): replaces the suite file's. Default supervised. */
+  readonly family?: string;
 }
 
 type Json = unknown;
@@ -149,7 +153,7 @@ class FieldReader {
 const EPOCH_OVERRIDES = ['epochs', 'warmupEpochs'] as const;
 const SEGMENTATION_OVERRIDES = ['iterations', 'cropSize', 'headChannels'] as const;
 const RECIPE_OVERRIDES = [...EPOCH_OVERRIDES, 'batchSize', 'grid', ...SEGMENTATION_OVERRIDES] as const;
-const SUITE_FILE_KEYS = ['suite', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', ...RECIPE_OVERRIDES] as const;
+const SUITE_FILE_KEYS = ['suite', 'family', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', ...RECIPE_OVERRIDES] as const;
 
 interface RecipeOverride {
   epochs?: number;
@@ -303,8 +307,14 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
       if (SEGMENTATION_UNSUPPORTED[name] !== undefined) throw new UsageError(`method ${name} cannot run on ade20k: ${SEGMENTATION_UNSUPPORTED[name]}`);
     }
   }
+  if (request.family !== undefined && !(BACKBONE_FAMILIES as readonly string[]).includes(request.family)) {
+    throw new UsageError(`--family must be one of ${BACKBONE_FAMILIES.join(', ')}, got ${JSON.stringify(request.family)}`);
+  }
+  const family = (request.family ?? (file.family === undefined ? 'supervised' : reader.string('family', file.family, BACKBONE_FAMILIES))) as BackboneFamily;
+  if (suite === 'demo' && family !== 'supervised') throw new UsageError(`the demo suite's backbones are its own supervised pretraining: family ${family} does not apply`);
   const methods = methodNames.map((name): SuiteMethod => {
-    const base = suite === 'demo' ? demoRecipe(name) : suite === 'ade20k' ? segmentationRecipe(name) : RECIPES[name]!;
+    // ADE20K's SETR-PUP heads replace the classifier: only the recipe's options carry over.
+    const base = suite === 'demo' ? demoRecipe(name) : suite === 'ade20k' ? segmentationRecipe(name) : recipeFor(name, family);
     const recipe = applyOverride(applyOverride(base, shared), ownOverride(name));
     return { name, recipe: { ...recipe, options: { ...base.options, ...ownOptions(name) } } };
   });
@@ -334,6 +344,6 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
     backbones.push({ name, config: await resolveBackbone(spec.config), weights: spec.weights === null ? null : basename(spec.weights) });
     weightPaths.set(name, spec.weights);
   }
-  const resolved: ResolvedSuite = { suite, tasks, methods, seeds, backbones };
+  const resolved: ResolvedSuite = { suite, family, tasks, methods, seeds, backbones };
   return { resolved, hash: suiteHash(resolved), weightPaths };
 }

@@ -3,6 +3,7 @@ import type { Diagnostic } from '@visual-peft/vit-core';
 import { DIAGNOSTIC_KINDS, VisualPeftError } from '@visual-peft/vit-core';
 import type { Diagnostics, EpochDiagnostics, LegacyDiagnostics, ResultRecord } from './result-record';
 import { PREVIOUS_RESULT_SCHEMA, RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS } from './result-record';
+import { BACKBONE_FAMILIES } from './recipes';
 
 /** A result file that is not a valid record: names the file, the field, the rule and the value. */
 export class ResultFileError extends VisualPeftError {
@@ -199,6 +200,14 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   check.number(protocol, 'batchSize', 'protocol', { min: 1, integer: true });
   check.string(protocol, 'optimizer', 'protocol');
   check.object(protocol.options, 'protocol.options');
+  if (protocol.family !== undefined) check.oneOf(protocol, 'family', 'protocol', BACKBONE_FAMILIES);
+  if (protocol.head !== undefined) {
+    const head = check.object(protocol.head, 'protocol.head');
+    check.oneOf(head, 'pool', 'protocol.head', ['token', 'avg']);
+    check.oneOf(head, 'norm', 'protocol.head', ['checkpoint', 'from-norm', 'fresh']);
+    check.oneOf(head, 'init', 'protocol.head', ['timm', 'vpt', 'torch', 'zeros']);
+    if (head.std !== null) check.number(head, 'std', 'protocol.head', { min: 0 });
+  }
 
   const metric = check.object(record.metric, 'metric');
   check.oneOf(metric, 'name', 'metric', ['top1', 'mIoU']);

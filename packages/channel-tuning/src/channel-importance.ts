@@ -1,12 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
 import type { SeededRandom } from '@visual-peft/vit-core';
-import { ConfigError, ShapeError, integer, numPrefixTokens } from '@visual-peft/vit-core';
-import type { ChannelSelection, TuningPosition } from './config';
+import { ConfigError, ShapeError, integer, numPrefixTokens, oneOf } from '@visual-peft/vit-core';
+import type { ChannelScore, ChannelSelection, TuningPosition } from './config';
 
-/** Class-aware importance of every channel of every block at one tuning position. */
+/** The importance of every channel of every block at one tuning position. */
 export interface ChannelImportance {
   readonly position: TuningPosition;
+  /** The score computed: CAIS ('class-aware') or the dataset-level score ('dataset'). */
+  readonly score: ChannelScore;
   /** One score per channel for each block ([depth][embedDim]). */
   readonly scores: readonly Float32Array[];
   /** Images seen per class; classes with none do not enter the average. */
@@ -14,18 +16,23 @@ export interface ChannelImportance {
 }
 
 /**
- * CAIS (SCT, Sec. 3.2): one pass of the frozen model over the training split without augmentation.
- * At each block, the features at the tuning position with CLS dropped; for each class c, the score of
- * channel i is the L2 norm of channel i over all of c's images and tokens; the block's score is the
- * mean over classes. Streams: only per-class sums of squares ([classes, D] per block) are kept, so
- * memory does not grow with the dataset.
+ * Channel importance (SCT, Sec. 3.2): one pass of the frozen model over the training split without
+ * augmentation. At each block, the features at the tuning position with CLS dropped.
+ * - 'class-aware' (default, CAIS, Eq. 1-2): for each class c, the score of channel i is the L2 norm of
+ *   channel i over all of c's images and tokens; the block's score is the mean over classes.
+ * - 'dataset': the whole split as one unit (Eq. 1 with every image in one group), the L2 norm of
+ *   channel i over all images and tokens: the dataset-level score of Sec. 3.2 and Table 7, which
+ *   weighs classes by their size, so an imbalanced split leans to its largest classes.
+ * Streams: only per-class sums of squares ([classes, D] per block) are kept, so memory does not grow
+ * with the dataset; both scores come from them.
  */
 export async function computeChannelImportance(
   model: VisionTransformer,
   source: BatchSource,
-  options: { readonly position?: TuningPosition; readonly numClasses: number },
+  options: { readonly position?: TuningPosition; readonly numClasses: number; readonly score?: ChannelScore },
 ): Promise<ChannelImportance> {
   const position = options.position ?? 'attn';
+  const score = oneOf('score', options.score ?? 'class-aware', ['class-aware', 'dataset'] as const);
   const { numClasses } = options;
   integer('numClasses', numClasses, 1);
   const { depth, embedDim } = model.config;
@@ -73,15 +80,20 @@ export async function computeChannelImportance(
   const present = [...classCounts.keys()].filter((c) => classCounts[c]! > 0);
   if (present.length === 0) throw new ShapeError('the importance pass saw no images: the batch source is empty');
   const scores = sums.map((sum) => {
-    const score = new Float32Array(embedDim);
+    const values = new Float32Array(embedDim);
     for (let channel = 0; channel < embedDim; channel++) {
       let total = 0;
-      for (const c of present) total += Math.sqrt(sum[c * embedDim + channel]!);
-      score[channel] = total / present.length;
+      if (score === 'dataset') {
+        for (const c of present) total += sum[c * embedDim + channel]!;
+        values[channel] = Math.sqrt(total);
+      } else {
+        for (const c of present) total += Math.sqrt(sum[c * embedDim + channel]!);
+        values[channel] = total / present.length;
+      }
     }
-    return score;
+    return values;
   });
-  return { position, scores, classCounts };
+  return { position, score, scores, classCounts };
 }
 
 /**
@@ -112,9 +124,10 @@ export function selectChannels(
 }
 
 /** The importance map as plain JSON, for plots (the paper's Figure 3). */
-export function importanceToJson(importance: ChannelImportance): { position: TuningPosition; scores: number[][]; classCounts: number[] } {
+export function importanceToJson(importance: ChannelImportance): { position: TuningPosition; score: ChannelScore; scores: number[][]; classCounts: number[] } {
   return {
     position: importance.position,
+    score: importance.score,
     scores: importance.scores.map((block) => Array.from(block)),
     classCounts: Array.from(importance.classCounts),
   };

@@ -1,5 +1,5 @@
-export type { ChannelSelection, SalientChannelConfig, SalientChannelConfigInput, TuningPosition } from './config';
-export { resolveSalientChannelConfig, tunedPositions } from './config';
+export type { ChannelScore, ChannelSelection, SalientChannelConfig, SalientChannelConfigInput, TuningPosition } from './config';
+export { resolveSalientChannelConfig, tunedBlocks, tunedPositions } from './config';
 export type { ChannelImportance } from './channel-importance';
 export { computeChannelImportance, importanceToJson, selectChannels } from './channel-importance';
 export type { ChannelSelectionMap, SalientChannelTuning } from './salient-channel-tuning';

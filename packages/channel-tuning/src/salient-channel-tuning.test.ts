@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describeMethodContract, tinyModel } from '@visual-peft/method-testing';
-import type { BatchSource, BlockContext, ChannelDiagnostic, DiagnosticProbe, VisionTransformer } from '@visual-peft/vit-core';
+import type { BatchSource, BlockContext, ChannelDiagnostic, DiagnosticProbe, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
 import { CheckpointMismatchError, ConfigError, ShapeError } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { createChannelDeletion, runChannelDeletionTest } from './channel-deletion';
 import { computeChannelImportance, selectChannels } from './channel-importance';
 import { resolveSalientChannelConfig } from './config';
-import { ChannelsNotSelectedError, createSalientChannelTuning } from './salient-channel-tuning';
+import { ChannelsNotSelectedError, SctMethod, createSalientChannelTuning } from './salient-channel-tuning';
 
 const context: BlockContext = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 1, depth: 2 };
 
@@ -229,6 +229,122 @@ describe('class-aware importance (CAIS)', () => {
   });
 });
 
+/**
+ * Replaces the residual stream at 'attn' of every block with known features for one batch of two
+ * images (labels 0, 1), 16 patch tokens each: channel 0 is 1.25 on image 0's patches (per-class norm
+ * 5 for class 0, 0 for class 1), channel 1 is 0.75 on both images' patches (norm 3 per class), and
+ * channel 2 is 100 on CLS only, which every score drops.
+ */
+function knownFeatures(): { extension: VitExtension; source: BatchSource } {
+  const values = Array.from({ length: 2 }, (_, image) =>
+    Array.from({ length: 17 }, (_, token) =>
+      Array.from({ length: 32 }, (_, channel) => {
+        if (token === 0) return channel === 2 ? 100 : 0;
+        if (channel === 0) return image === 0 ? 1.25 : 0;
+        return channel === 1 ? 0.75 : 0;
+      }),
+    ),
+  );
+  const extension: VitExtension = { name: 'known-features', residual: (site, stream) => (site === 'attn' ? tf.tensor3d(values) : stream) };
+  const images = new Float32Array(2 * 3 * 32 * 32);
+  const source: BatchSource = async function* () {
+    yield { images, labels: Int32Array.from([0, 1]), shape: [2, 3, 32, 32] as const };
+  };
+  return { extension, source };
+}
+
+describe('the dataset-level score (SCT, Sec. 3.2 and Table 7)', () => {
+  it('is each channel’s L2 norm over every image and patch token, where CAIS averages the per-class norms; the two rank known features differently', async () => {
+    const model = tinyModel();
+    const { extension, source } = knownFeatures();
+    model.attach(extension);
+    const classAware = await computeChannelImportance(model, source, { numClasses: 5 });
+    const dataset = await computeChannelImportance(model, source, { numClasses: 5, score: 'dataset' });
+    expect([classAware.score, dataset.score]).toEqual(['class-aware', 'dataset']);
+    for (const block of [0, 1]) {
+      // CAIS: channel 0 (5 + 0) / 2 = 2.5, channel 1 (3 + 3) / 2 = 3. Dataset: sqrt(25) = 5 and sqrt(9 + 9).
+      expect(Array.from(classAware.scores[block]!.subarray(0, 3))).toEqual([2.5, 3, 0]);
+      const [zero, one, two] = Array.from(dataset.scores[block]!.subarray(0, 3));
+      expect(zero).toBe(5);
+      expect(one).toBeCloseTo(Math.sqrt(18), 6);
+      expect(two).toBe(0);
+      expect(Array.from(dataset.scores[block]!.subarray(3)).every((value) => value === 0)).toBe(true);
+    }
+
+    // Through the method: K = 1 picks channel 1 by CAIS and channel 0 by the dataset-level score.
+    const images = tf.zeros([1, 3, 32, 32]) as tf.Tensor4D;
+    const picked = async (score: 'class-aware' | 'dataset') => {
+      const method = createSalientChannelTuning(model, { k: 1, score });
+      await method.prepare(source);
+      const [record] = await method.diagnostics({ model, images, source: null, epoch: 0 });
+      method.dispose();
+      return { channels: record!.selected, title: record!.title };
+    };
+    const tensors = tf.memory().numTensors;
+    expect(await picked('class-aware')).toEqual({ channels: [[1], [1]], title: expect.stringMatching(/class-aware importance score \(SCT, Sec. 3.2\)$/) });
+    expect(await picked('dataset')).toEqual({ channels: [[0], [0]], title: expect.stringMatching(/dataset-level importance score \(SCT, Sec. 3.2 and Table 7\)$/) });
+    expect(tf.memory().numTensors).toBe(tensors);
+    images.dispose();
+    model.detach(extension);
+    model.dispose();
+  });
+
+  it('refuses an unknown score naming the field', async () => {
+    const model = tinyModel();
+    await expect(computeChannelImportance(model, randomSource(2, 2), { numClasses: 5, score: 'global' as never })).rejects.toThrow(ConfigError);
+    model.dispose();
+  });
+});
+
+describe('SCT modules in the last l blocks only (SCT, Sec. 4.3, Figure 9)', () => {
+  it('edits only the last l blocks, counts l * (K^2 + K), saves those blocks, and reports every block with the untuned ones empty', async () => {
+    const model = tinyModel();
+    const method = createSalientChannelTuning(model, { k: 6, lastBlocks: 1 });
+    expect(method.blocks).toEqual([1]);
+    expect(method.numParameters()).toBe(36 + 6);
+    const source = randomSource(10, 4);
+    await method.prepare(source);
+    const importance = await computeChannelImportance(model, source, { numClasses: 5 });
+    const expected = Array.from(selectChannels(importance.scores[1]!, 6, 'salient', 32));
+    expect(method.selectedChannels().attn!.map((c) => Array.from(c!))).toEqual([expected]);
+
+    const stream = tf.randomNormal([2, 17, 32], 0, 1, 'float32', 9) as tf.Tensor3D;
+    expect(method.residual!('attn', stream, { ...context, blockIndex: 0 })).toBe(stream);
+    const edited = method.residual!('attn', stream, context);
+    expect(edited).not.toBe(stream);
+    tf.dispose([stream, edited]);
+
+    const saved = method.weights();
+    expect([...saved.keys()].sort()).toEqual(['blocks.1.attn.bias', 'blocks.1.attn.channels', 'blocks.1.attn.weight']);
+    const reloaded = createSalientChannelTuning(model, { k: 6, lastBlocks: 1 });
+    reloaded.loadWeights(saved);
+    expect(reloaded.selectedChannels()).toEqual(method.selectedChannels());
+    // A checkpoint of every block does not fit the last block only.
+    const everyBlock = createSalientChannelTuning(model, { k: 6 }, { attn: fixedChannels(6) });
+    const full = everyBlock.weights();
+    expect(() => reloaded.loadWeights(full)).toThrow(/unexpected keys: blocks.0.attn.weight, blocks.0.attn.bias, blocks.0.attn.channels/);
+
+    const images = tf.zeros([1, 3, 32, 32]) as tf.Tensor4D;
+    const [record] = await method.diagnostics({ model, images, source: null, epoch: 0 });
+    expect(record!.selected).toEqual([[], expected]);
+    expect(record!.scores).toEqual(importance.scores.map((block) => Array.from(block)));
+    expect(() => createSalientChannelTuning(model, { k: 6, lastBlocks: 1 }, { attn: fixedChannels(6) })).toThrow(/channels for attn must list 1 tuned blocks, got 2/);
+    tf.dispose([images, ...saved.values(), ...full.values()]);
+    [method, reloaded, everyBlock].forEach((m) => m.dispose());
+    model.dispose();
+  });
+
+  it('keeps a config resolved before lastBlocks and score existed working: every block, CAIS', () => {
+    const model = tinyModel();
+    const method = new SctMethod(model, { k: [4, 4], position: 'attn', scale: 1, selection: 'random', seed: 0 } as never);
+    expect(method.blocks).toEqual([0, 1]);
+    expect(method.config).toMatchObject({ lastBlocks: 2, score: 'class-aware' });
+    expect(method.numParameters()).toBe(2 * (16 + 4));
+    method.dispose();
+    model.dispose();
+  });
+});
+
 describe('channel selection', () => {
   const scores = Float32Array.from([0.5, 2, 2, 0.1, 3, 0.2]);
   it('salient: the K highest in ascending order, ties to the lower index; insalient: the K lowest', () => {
@@ -249,17 +365,28 @@ describe('configuration', () => {
   const backbone = { depth: 12, embedDim: 768 };
   it("takes one K, a list, or the paper's runs", () => {
     expect(resolveSalientChannelConfig({ k: '192x4,96x8' }, backbone).k).toEqual([...new Array(4).fill(192), ...new Array(8).fill(96)]);
-    expect(resolveSalientChannelConfig({}, backbone)).toEqual({ k: new Array(12).fill(96), position: 'attn', scale: 1, selection: 'salient', seed: 0 });
+    expect(resolveSalientChannelConfig({}, backbone)).toEqual({ k: new Array(12).fill(96), lastBlocks: 12, position: 'attn', scale: 1, selection: 'salient', score: 'class-aware', seed: 0 });
+  });
+  it('takes the last l blocks (Figure 9): K per tuned block, one value or one each', () => {
+    expect(resolveSalientChannelConfig({ lastBlocks: 6 }, backbone)).toMatchObject({ k: new Array(6).fill(96), lastBlocks: 6 });
+    expect(resolveSalientChannelConfig({ lastBlocks: 2, k: '192,96' }, backbone).k).toEqual([192, 96]);
+    expect(resolveSalientChannelConfig({ score: 'dataset' }, backbone).score).toBe('dataset');
   });
   it.each([
-    [{ k: '96,96' }, /k must give one value or one per block \(12 blocks\), got 2 values/],
+    [{ k: '96,96' }, /k must give one value or one per tuned block \(12 blocks\), got 2 values/],
+    [{ k: '96x12', lastBlocks: 6 }, /k must give one value or one per tuned block \(6 tuned blocks, the last of 12\), got 12 values/],
+    [{ lastBlocks: 0 }, /lastBlocks must be an integer >= 1, got 0/],
+    [{ lastBlocks: 2.5 }, /lastBlocks must be an integer >= 1, got 2.5/],
+    [{ lastBlocks: 13 }, /lastBlocks must be at most the backbone's depth \(12 blocks\), got 13/],
+    [{ score: 'global' }, /score must be one of class-aware, dataset, got "global"/],
+    [{ selection: 'random', score: 'dataset' }, /score must be left out with selection 'random' \(it ranks nothing\), got "dataset"/],
     [{ k: 0 }, /k must hold integers in \[1, embedDim = 768\], got 0/],
     [{ k: 'many' }, /k must be a number, a comma-separated list, or runs like "192x4,96x8", got "many"/],
     [{ position: 'ffn' }, /position must be one of attn, mlp, both, got "ffn"/],
     [{ scale: Number.NaN }, /scale must be a finite number, got NaN/],
     [{ selection: 'best' }, /selection must be one of salient, insalient, random, got "best"/],
     [{ seed: 0.5 }, /seed must be an integer, got 0.5/],
-    [{ rank: 4 }, /^sct.rank is not an option \(options: k, position, scale, selection, seed\), got 4$/],
+    [{ rank: 4 }, /^sct.rank is not an option \(options: k, lastBlocks, position, scale, selection, score, seed\), got 4$/],
   ])('rejects %j naming the field', (input, message) => {
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(ConfigError);
     expect(() => resolveSalientChannelConfig(input as never, backbone)).toThrow(message);
@@ -306,4 +433,5 @@ describeMethodContract([
   { name: 'sct salient channels at attn', create: (model) => createSalientChannelTuning(model, { k: 8 }, { attn: fixedChannels(8) }), expectedParameters: 2 * (64 + 8) },
   { name: 'sct random selection at both positions, scale 0.5', create: (model) => createSalientChannelTuning(model, { k: 6, position: 'both', selection: 'random', scale: 0.5 }), expectedParameters: 4 * (36 + 6) },
   { name: 'sct per-block K after the MLP', create: (model) => createSalientChannelTuning(model, { k: [4, 8], position: 'mlp' }, { mlp: [fixedChannels(4)[0]!, fixedChannels(8)[1]!] }), expectedParameters: 20 + 72 },
+  { name: 'sct in the last block only (Figure 9), dataset-level score', create: (model) => createSalientChannelTuning(model, { k: 8, lastBlocks: 1, score: 'dataset' }, { attn: [fixedChannels(8)[1]!] }), expectedParameters: 64 + 8 },
 ]);

@@ -13,12 +13,12 @@ import type {
 import { ConfigError, MethodBase, SeededRandom, ShapeError, VisualPeftError } from '@visual-peft/vit-core';
 import { computeChannelImportance, selectChannels } from './channel-importance';
 import type { SalientChannelConfig, SalientChannelConfigInput, TuningPosition } from './config';
-import { resolveSalientChannelConfig, tunedPositions } from './config';
+import { resolveSalientChannelConfig, tunedBlocks, tunedPositions } from './config';
 
 /** The method ran before its channels were chosen (by `prepare` on training data, or `loadWeights`). */
 export class ChannelsNotSelectedError extends VisualPeftError {}
 
-/** The chosen channels of each block, per position, ascending. */
+/** The chosen channels of each tuned block (the last `lastBlocks`, in block order), per position, ascending. */
 export type ChannelSelectionMap = Partial<Record<TuningPosition, readonly Int32Array[]>>;
 
 /** One block's module at one position: SCTM, a K x K linear map on the selected channels. */
@@ -34,17 +34,20 @@ interface ChannelModule {
 
 export interface SalientChannelTuning extends TuningMethod {
   readonly config: SalientChannelConfig & Readonly<Record<string, unknown>>;
-  /** The selected channels per position and block (null before selection). */
+  /** The indices of the blocks with modules (the last `config.lastBlocks`), ascending. */
+  readonly blocks: readonly number[];
+  /** The selected channels per position and tuned block, in the order of `blocks` (null before selection). */
   selectedChannels(): Partial<Record<TuningPosition, (Int32Array | null)[]>>;
   /**
-   * Chooses the channels: CAIS over `source` for 'salient'/'insalient' (on the model without this
-   * method, attached or not), nothing for 'random' (drawn at construction).
+   * Chooses the channels: the configured score (CAIS or the dataset-level score) over `source` for
+   * 'salient'/'insalient' (on the model without this method, attached or not), nothing for 'random'
+   * (drawn at construction).
    */
   prepare(source: BatchSource): Promise<void>;
   /**
-   * A `salient-channels` record: the channels chosen per block at the first tuned position and
-   * every channel's CAIS score there (those `prepare` computed, else computed once from
-   * `probe.source`; null when neither is possible).
+   * A `salient-channels` record: the channels chosen per block of the model at the first tuned
+   * position (empty for blocks without a module) and every channel's score there (those `prepare`
+   * computed, else computed once from `probe.source`; null when neither is possible).
    */
   diagnostics(probe: DiagnosticProbe): Promise<ChannelDiagnostic[]>;
 }
@@ -52,40 +55,50 @@ export interface SalientChannelTuning extends TuningMethod {
 type SctConfig = SalientChannelConfig & Readonly<Record<string, unknown>>;
 
 /**
- * SCT: per block and position, `x[..., idx] += scale * (W x[..., idx] + b)` on all tokens (CLS
+ * SCT: per tuned block and position, `x[..., idx] += scale * (W x[..., idx] + b)` on all tokens (CLS
  * included), every other channel untouched. Weights: truncated normal (std 0.02), bias zero. Saved
  * as `blocks.{b}.{position}.weight` [K, K] (PyTorch's Linear layout [out, in]), `.bias` and
- * `.channels` (int32), so a tuned model reloads without recomputing CAIS.
+ * `.channels` (int32), b the model's block index, so a tuned model reloads without recomputing scores.
  */
 export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTuning {
   readonly name = 'sct';
+  readonly blocks: readonly number[];
   private readonly model: VisionTransformer;
   private readonly positions: readonly TuningPosition[];
+  /** Per position, one module per tuned block, in the order of `blocks`. */
   private readonly modules: ReadonlyMap<TuningPosition, readonly ChannelModule[]>;
-  /** CAIS scores per block at each position, once computed (by `prepare`, or for diagnostics). */
+  /** Scores per block of the model at each position, once computed (by `prepare`, or for diagnostics). */
   private readonly scores = new Map<TuningPosition, readonly Float32Array[]>();
 
-  constructor(model: VisionTransformer, config: SalientChannelConfig, channels?: ChannelSelectionMap) {
+  constructor(model: VisionTransformer, given: SalientChannelConfig, channels?: ChannelSelectionMap) {
+    // A config resolved before `lastBlocks` and `score` existed holds one K per block: every block, CAIS.
+    const config: SalientChannelConfig = { ...given, lastBlocks: given.lastBlocks ?? given.k.length, score: given.score ?? 'class-aware' };
     super(config as SctConfig);
     this.model = model;
+    const { depth, embedDim } = model.config;
+    if (config.k.length !== config.lastBlocks || config.lastBlocks > depth) {
+      throw new ConfigError('lastBlocks', config.lastBlocks, `must be at most the model's depth (${depth}) and match k (${config.k.length} values)`);
+    }
+    this.blocks = tunedBlocks(config, depth);
     this.positions = tunedPositions(config);
     this.modules = new Map(
       this.positions.map((position) => [
         position,
-        config.k.map((k, block): ChannelModule => ({
-          weight: this.addVariable(`blocks.${block}.${position}.weight`, (seed) => tf.truncatedNormal([k, k], 0, 0.02, 'float32', seed), { saved: 'transposed' }),
-          bias: this.addVariable(`blocks.${block}.${position}.bias`, () => tf.zeros([k])),
+        config.k.map((k, index): ChannelModule => ({
+          weight: this.addVariable(`blocks.${this.blocks[index]}.${position}.weight`, (seed) => tf.truncatedNormal([k, k], 0, 0.02, 'float32', seed), {
+            saved: 'transposed',
+          }),
+          bias: this.addVariable(`blocks.${this.blocks[index]}.${position}.bias`, () => tf.zeros([k])),
           channels: null,
           select: null,
           place: null,
         })),
       ]),
     );
-    const { depth, embedDim } = model.config;
     for (const position of this.positions) {
       const given = channels?.[position];
       if (given !== undefined) {
-        if (given.length !== depth) throw new ShapeError(`channels for ${position} must list ${depth} blocks, got ${given.length}`);
+        if (given.length !== this.blocks.length) throw new ShapeError(`channels for ${position} must list ${this.blocks.length} tuned blocks, got ${given.length}`);
         this.setChannels(position, given);
       } else if (config.selection === 'random') {
         const random = new SeededRandom(this.seedFor(`${position}.channels`));
@@ -95,7 +108,7 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
   }
 
   residual(site: BranchSite, stream: tf.Tensor3D, context: BlockContext): tf.Tensor3D {
-    const module = this.modules.get(site)?.[context.blockIndex];
+    const module = this.modules.get(site)?.[context.blockIndex - this.blocks[0]!];
     if (module === undefined) return stream;
     if (module.select === null || module.place === null) {
       throw new ChannelsNotSelectedError(
@@ -115,10 +128,10 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
 
   async prepare(source: BatchSource): Promise<void> {
     if (this.config.selection === 'random') return;
-    if (this.model.numClasses < 1) throw new ConfigError('numClasses', this.model.numClasses, 'must be positive: CAIS averages over the classes of the task head');
+    if (this.model.numClasses < 1) throw new ConfigError('numClasses', this.model.numClasses, 'must be positive: the importance pass checks labels against the classes of the task head');
     for (const position of this.positions) {
       const scores = await this.channelImportance(source, position);
-      this.setChannels(position, this.config.k.map((k, block) => selectChannels(scores[block]!, k, this.config.selection, this.model.config.embedDim)));
+      this.setChannels(position, this.config.k.map((k, index) => selectChannels(scores[this.blocks[index]!]!, k, this.config.selection, this.model.config.embedDim)));
       this.scores.set(position, scores);
     }
   }
@@ -131,12 +144,15 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
       // Computed once, as prepare's are: the scores of the features the channels are chosen on.
       this.scores.set(position, scores);
     }
+    const modules = this.modules.get(position)!;
+    const score = this.config.score === 'dataset' ? 'dataset-level importance score (SCT, Sec. 3.2 and Table 7)' : 'class-aware importance score (SCT, Sec. 3.2)';
     return [
       {
         kind: 'channels',
         name: 'salient-channels',
-        title: `channels tuned per block at the ${position} position and every channel's class-aware importance score (SCT, Sec. 3.2)`,
-        selected: this.modules.get(position)!.map((module) => Array.from(module.channels ?? [])),
+        title: `channels tuned per block at the ${position} position and every channel's ${score}`,
+        // One list per block of the model, so rows stay block-aligned; empty where no module sits.
+        selected: Array.from({ length: this.model.config.depth }, (_, block) => Array.from(modules[block - this.blocks[0]!]?.channels ?? [])),
         scores: scores === null ? null : scores.map((block) => Array.from(block)),
       },
     ];
@@ -144,8 +160,8 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
 
   override weights(): Map<string, tf.Tensor> {
     for (const [position, list] of this.modules) {
-      const block = list.findIndex((module) => module.channels === null);
-      if (block >= 0) throw new ChannelsNotSelectedError(`salient channel tuning: block ${block} (${position}) has no channels selected to save`);
+      const index = list.findIndex((module) => module.channels === null);
+      if (index >= 0) throw new ChannelsNotSelectedError(`salient channel tuning: block ${this.blocks[index]} (${position}) has no channels selected to save`);
     }
     return super.weights();
   }
@@ -153,20 +169,20 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
   protected override savedState(): Map<string, tf.Tensor> {
     const out = new Map<string, tf.Tensor>();
     for (const [position, list] of this.modules) {
-      list.forEach((module, block) => out.set(`blocks.${block}.${position}.channels`, tf.tensor1d(module.channels!, 'int32')));
+      list.forEach((module, index) => out.set(`blocks.${this.blocks[index]}.${position}.channels`, tf.tensor1d(module.channels!, 'int32')));
     }
     return out;
   }
 
   protected override restoreState(weights: ReadonlyMap<string, tf.Tensor>): SavedState {
-    const name = (position: TuningPosition, block: number) => `blocks.${block}.${position}.channels`;
+    const name = (position: TuningPosition, index: number) => `blocks.${this.blocks[index]}.${position}.channels`;
     const expected = new Map(
-      this.positions.flatMap((position) => this.config.k.map((k, block) => [name(position, block), { shape: [k], dtype: 'int32' }] as const)),
+      this.positions.flatMap((position) => this.config.k.map((k, index) => [name(position, index), { shape: [k], dtype: 'int32' }] as const)),
     );
     return {
       expected,
       apply: () => {
-        const read = this.positions.map((position) => this.config.k.map((_, block) => Int32Array.from(weights.get(name(position, block))!.dataSync())));
+        const read = this.positions.map((position) => this.config.k.map((_, index) => Int32Array.from(weights.get(name(position, index))!.dataSync())));
         // Every block is checked before any is written.
         this.positions.forEach((position, index) => this.checkChannels(position, read[index]!));
         this.positions.forEach((position, index) => this.setChannels(position, read[index]!));
@@ -187,29 +203,30 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
     }
   }
 
-  /** CAIS over `source` on the model without this method's edits (attached or not). */
+  /** The configured score over `source` on the model without this method's edits (attached or not). */
   private channelImportance(source: BatchSource, position: TuningPosition): Promise<readonly Float32Array[]> {
-    const run = async () => (await computeChannelImportance(this.model, source, { position, numClasses: this.model.numClasses })).scores;
+    const options = { position, numClasses: this.model.numClasses, score: this.config.score };
+    const run = async () => (await computeChannelImportance(this.model, source, options)).scores;
     return this.withoutSelf(this.model, run);
   }
 
   private checkChannels(position: TuningPosition, channels: readonly Int32Array[]): void {
     const dim = this.model.config.embedDim;
-    channels.forEach((selected, block) => {
-      const k = this.config.k[block]!;
+    channels.forEach((selected, index) => {
+      const k = this.config.k[index]!;
       if (selected.length !== k || !selected.every((c, i) => Number.isInteger(c) && c >= 0 && c < dim && (i === 0 || c > selected[i - 1]!))) {
-        throw new ShapeError(`channels of block ${block} (${position}) must be ${k} distinct ascending indices in [0, ${dim - 1}], got [${Array.from(selected).join(', ')}]`);
+        throw new ShapeError(`channels of block ${this.blocks[index]} (${position}) must be ${k} distinct ascending indices in [0, ${dim - 1}], got [${Array.from(selected).join(', ')}]`);
       }
     });
   }
 
-  /** Checks, then installs, one position's channels of every block. */
+  /** Checks, then installs, one position's channels of every tuned block. */
   private setChannels(position: TuningPosition, channels: readonly Int32Array[]): void {
     this.checkChannels(position, channels);
     const dim = this.model.config.embedDim;
-    this.modules.get(position)!.forEach((module, block) => {
+    this.modules.get(position)!.forEach((module, index) => {
       tf.dispose([module.select ?? [], module.place ?? []]);
-      module.channels = Int32Array.from(channels[block]!);
+      module.channels = Int32Array.from(channels[index]!);
       module.place = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(module.channels!, 'int32'), dim), 'float32') as tf.Tensor2D);
       module.select = tf.tidy(() => tf.transpose(module.place!));
     });
@@ -227,7 +244,7 @@ export function createSalientChannelTuning(model: VisionTransformer, input: Sali
 /** `sct` for the benchmark app and saved runs: options as in `SalientChannelConfigInput`. */
 export const SCT_DEFINITION: MethodDefinition = {
   name: 'sct',
-  description: 'Salient Channel Tuning: a K x K linear map per block on the top-K channels by class-aware importance',
+  description: 'Salient Channel Tuning: a K x K linear map per block on the top-K channels by class-aware importance (or the dataset-level score; optionally the last l blocks only)',
   policy: 'linear',
   create: (model, options) => createSalientChannelTuning(model, options as SalientChannelConfigInput),
 };

@@ -173,13 +173,19 @@ describe('Visual Query Tuning', () => {
     model.dispose();
   });
 
-  it('reports the mean absolute head weight of each group (the paper’s Figure 4)', () => {
+  it('reports each group’s importance, the mean over its features of their head-weight L2 norms (VQT Sec. 4.5, Figure 4)', () => {
     const model = tinyModel();
     const vqt = createVisualQueryTuning(model, { numQueries: [1, 2] });
     const { weight } = vqt.headVariables();
-    const rows = [...new Array(32).fill(1), ...new Array(32).fill(2), ...new Array(64).fill(3)];
+    // Every feature's row holds one value over the 5 classes: its norm is that value times sqrt(5).
+    const rows = [...new Array(32).fill(1), ...new Array(32).fill(-2), ...new Array(64).fill(3)];
     tf.tidy(() => weight.assign(tf.tile(tf.tensor2d(rows, [128, 1]), [1, 5])));
-    expect(vqt.groupImportance()).toEqual([1, 2, 3]);
+    [1, 2, 3].forEach((value, group) => expect(vqt.groupImportance()[group]).toBeCloseTo(value * Math.sqrt(5), 5));
+    // A row's norm, not its mean |w|: one class at 5 (norm 5, mean |w| 1) beside rows of 1s (norm sqrt(5), mean |w| 1).
+    tf.tidy(() => weight.assign(tf.concat([tf.tensor2d([[5, 0, 0, 0, 0]]), tf.ones([127, 5])])));
+    const [cls, block0, block1] = vqt.groupImportance();
+    expect(cls).toBeCloseTo((5 + 31 * Math.sqrt(5)) / 32, 5);
+    expect([block0, block1].map((value) => value! / Math.sqrt(5))).toEqual([expect.closeTo(1, 5), expect.closeTo(1, 5)]);
     vqt.dispose();
     model.dispose();
   });
@@ -223,25 +229,30 @@ describe('Visual Query Tuning', () => {
     model.dispose();
   });
 
-  it('reports each block’s share of the head’s weight norm as its query-importance diagnostic, with and without a feature selection', () => {
+  it('reports groupImportance as its diagnostics, blocks per block and CLS as a scalar, with and without a feature selection; the deprecated blockImportance is the blocks’ shares', () => {
     const model = tinyModel();
     const vqt = createVisualQueryTuning(model, { numQueries: [1, 2] });
     const rows = [...new Array(32).fill(1), ...new Array(32).fill(2), ...new Array(64).fill(3)];
     tf.tidy(() => vqt.headVariables().weight.assign(tf.tile(tf.tensor2d(rows, [128, 1]), [1, 5])));
-    // Block 0: sqrt(32 * 5 * 4) = 8 sqrt(10); block 1: sqrt(64 * 5 * 9) = 24 sqrt(5); shares sqrt(2) / (sqrt(2) + 3) and 3 / (sqrt(2) + 3).
-    const [diagnostic] = vqt.diagnostics();
-    expect(diagnostic).toMatchObject({ kind: 'per-block', name: 'query-importance', firstBlock: 0 });
-    expect(diagnostic!.title).toMatch(/VQT, Figure 4/);
-    const values = diagnostic!.kind === 'per-block' ? diagnostic!.values : [];
-    expect(values[0]).toBeCloseTo(Math.SQRT2 / (Math.SQRT2 + 3), 6);
-    expect(values[1]).toBeCloseTo(3 / (Math.SQRT2 + 3), 6);
-    // Kept features 0 (CLS), 40 (block 0), 100 and 101 (block 1): block 0's norm is 5, block 1's sqrt(3^2 + 4^2) = 5.
+    const records = vqt.diagnostics();
+    expect(records.map((record) => `${record.kind}:${record.name}`)).toEqual(['per-block:query-importance', 'scalar:cls-importance']);
+    records.forEach((record) => expect(record.title).toMatch(/VQT, Sec. 4.5, Figure 4/));
+    const [blocks, cls] = records;
+    expect(blocks).toMatchObject({ firstBlock: 0 });
+    expect(blocks!.kind === 'per-block' ? blocks!.values : []).toEqual([expect.closeTo(2 * Math.sqrt(5), 5), expect.closeTo(3 * Math.sqrt(5), 5)]);
+    expect(cls!.kind === 'scalar' ? cls!.value : null).toBeCloseTo(Math.sqrt(5), 5);
+    expect(vqt.blockImportance()).toEqual([expect.closeTo(0.4, 6), expect.closeTo(0.6, 6)]);
+    // Kept features 0 (CLS), 40 (block 0), 100 and 101 (block 1), row norms 5, 5, 3 and 4, averaged over
+    // every feature of the group (32, 32 and 64), the dropped ones at zero.
     const weight = tf.tensor2d([[5, 0, 0, 0, 0], [0, 5, 0, 0, 0], [0, 0, 3, 0, 0], [0, 0, 0, 4, 0]]);
     const bias = tf.zeros([5]) as tf.Tensor1D;
     vqt.selectFeatures(Int32Array.from([0, 40, 100, 101]), { weight, bias });
-    expect(vqt.blockImportance()).toEqual([0.5, 0.5]);
     const groups = vqt.groupImportance();
-    [1, 1, 0.7].forEach((expected, group) => expect(groups[group]).toBeCloseTo(expected, 6));
+    [5 / 32, 5 / 32, 7 / 64].forEach((expected, group) => expect(groups[group]).toBeCloseTo(expected, 6));
+    const [selectedBlocks, selectedCls] = vqt.diagnostics();
+    expect(selectedBlocks!.kind === 'per-block' ? selectedBlocks!.values : []).toEqual(groups.slice(1));
+    expect(selectedCls!.kind === 'scalar' ? selectedCls!.value : null).toBe(groups[0]);
+    expect(vqt.blockImportance()).toEqual([expect.closeTo(10 / 17, 6), expect.closeTo(7 / 17, 6)]);
     tf.dispose([weight, bias]);
     vqt.dispose();
     model.dispose();

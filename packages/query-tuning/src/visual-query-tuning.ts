@@ -43,11 +43,24 @@ export interface VisualQueryTuning extends TuningMethod {
    * `logits` the query path and the head. Training's `modelForward(model)` uses it while VQT is attached.
    */
   trainingForward(): TrainingForward;
-  /** Mean absolute head weight of each group: [CLS, block 0, ..., block L-1] (the paper's Figure 4). */
+  /**
+   * The importance of each group of the head's input, [CLS, block 0, ..., block L-1] (VQT Sec. 4.5,
+   * Figure 4: a layer's score is the mean importance of its features). A feature's importance is the
+   * L2 norm of its head weights over the classes, the score the official code ranks features by for
+   * group-lasso selection; features a selection dropped count as zero, so the scale does not change
+   * with one. "CLS" is the backbone's pooled features (CLS after the final norm, or MAE's mean).
+   */
   groupImportance(): number[];
-  /** Each block's share of the head's weight norm: the L2 norm of its query features' rows over the sum of those norms. */
+  /**
+   * Each block's share of the blocks' `groupImportance()` values (CLS left out).
+   * @deprecated Use `groupImportance()`, which keeps the CLS group and is what the `query-importance`
+   * and `cls-importance` diagnostics report; this wrapper goes in the next release.
+   */
   blockImportance(): number[];
-  /** The per-block importance as a `query-importance` record (reads nothing of the probe). */
+  /**
+   * `groupImportance()` as records (reads nothing of the probe): `query-importance` per block from
+   * block 0, and `cls-importance`, the CLS group's value on the same scale.
+   */
   diagnostics(): Diagnostic[];
   /**
    * Keep only `features` (indices into the head's input) with a new head of that width: the result
@@ -175,37 +188,29 @@ export class VqtMethod extends MethodBase<VqtConfig> implements VisualQueryTunin
   // ---- analysis ----
 
   groupImportance(): number[] {
-    const meanAbs = tf.tidy(() => tf.mean(tf.abs(this.variable('head.weight')), 1).dataSync() as Float32Array);
-    const totals = new Float64Array(this.config.numQueries.length + 1);
-    const counts = new Float64Array(totals.length);
+    // Each kept feature's importance: the L2 norm of its row of the head ([in, classes]).
+    const featureNorms = tf.tidy(() => tf.norm(this.variable('head.weight'), 'euclidean', 1).dataSync() as Float32Array);
+    const sizes = this.groupSizes();
+    const totals = new Float64Array(sizes.length);
     const groups = this.rowGroups();
-    meanAbs.forEach((value, row) => {
-      totals[groups[row]!]! += value;
-      counts[groups[row]!]! += 1;
-    });
-    return Array.from(totals, (total, group) => (counts[group]! > 0 ? total / counts[group]! : 0));
+    featureNorms.forEach((value, row) => (totals[groups[row]!]! += value));
+    // The mean over every feature of the group, dropped ones at zero.
+    return Array.from(totals, (total, group) => total / sizes[group]!);
   }
 
+  /** @deprecated Use `groupImportance()` (see `VisualQueryTuning.blockImportance`); goes in the next release. */
   blockImportance(): number[] {
-    const rowSquares = tf.tidy(() => tf.sum(tf.square(this.variable('head.weight')), 1).dataSync() as Float32Array);
-    const squares = new Float64Array(this.config.numQueries.length + 1);
-    const groups = this.rowGroups();
-    rowSquares.forEach((value, row) => (squares[groups[row]!]! += value));
-    // Group 0 is the backbone's pooled features: the shares are over the blocks' query features only.
-    const norms = Array.from(squares.subarray(1), Math.sqrt);
-    const total = norms.reduce((sum, norm) => sum + norm, 0);
-    return norms.map((norm) => (total === 0 ? 0 : norm / total));
+    const blocks = this.groupImportance().slice(1);
+    const total = blocks.reduce((sum, value) => sum + value, 0);
+    return blocks.map((value) => (total === 0 ? 0 : value / total));
   }
 
   diagnostics(): Diagnostic[] {
+    const [cls, ...blocks] = this.groupImportance();
+    const source = 'the mean over its features of their head-weight L2 norms (VQT, Sec. 4.5, Figure 4)';
     return [
-      {
-        kind: 'per-block',
-        name: 'query-importance',
-        title: "share of the head's weight norm on each block's query features (VQT, Figure 4)",
-        firstBlock: 0,
-        values: this.blockImportance(),
-      },
+      { kind: 'per-block', name: 'query-importance', title: `importance of each block's query features: ${source}`, firstBlock: 0, values: blocks },
+      { kind: 'scalar', name: 'cls-importance', title: `importance of the CLS (pooled) features: ${source}`, value: cls! },
     ];
   }
 
@@ -279,9 +284,14 @@ export class VqtMethod extends MethodBase<VqtConfig> implements VisualQueryTunin
     this.replaceVariable('head.bias', () => head?.bias.clone() ?? this.initialHeadBias());
   }
 
+  /** Features per group of the head's input: D for the pooled features, T_l * D for block l's query outputs. */
+  private groupSizes(): number[] {
+    return [this.dim, ...this.config.numQueries.map((count) => count * this.dim)];
+  }
+
   /** The group of each row of the head: 0 for the pooled features, 1 + l for block l's query outputs. */
   private rowGroups(): Int32Array {
-    const sizes = [this.dim, ...this.config.numQueries.map((count) => count * this.dim)];
+    const sizes = this.groupSizes();
     const groupOf = new Int32Array(this.featureDim);
     sizes.reduce((offset, size, group) => (groupOf.fill(group, offset, offset + size), offset + size), 0);
     return this.selection === null ? groupOf : this.selection.map((feature) => groupOf[feature]!);

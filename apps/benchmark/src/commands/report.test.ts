@@ -44,7 +44,7 @@ function methodDiagnostics(seed: number) {
     },
     vqt: {
       legacy: { queryBlockImportance: [0.1, 0.2, 0.3, 0.4] },
-      records: [{ epoch: 1, methods: { vqt: [perBlock('query-importance', "share of the head's weight norm on each block's query features (VQT)", [0.1, 0.2, 0.3, 0.4])] } }],
+      records: [{ epoch: 1, methods: { vqt: [perBlock('query-importance-share', "share of the head's weight norm on each block's query features (VQT, schema 1)", [0.1, 0.2, 0.3, 0.4])] } }],
     },
     sct: {
       legacy: { salientChannels, channelScores },
@@ -99,7 +99,7 @@ describe('visual-peft-bench report', () => {
       'peak-memory-demo-tiny',
       'prompt-patch-nmi-demo-tiny-fmnist-rotation',
       'prompt-patch-nmi-demo-tiny-fmnist-unseen',
-      'query-importance-demo-tiny',
+      'query-importance-share-demo-tiny',
       'salient-channels-demo-tiny-sct-fmnist-rotation',
       'salient-channels-demo-tiny-sct-fmnist-unseen',
       'step-time-demo-tiny',

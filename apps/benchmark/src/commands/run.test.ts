@@ -143,10 +143,15 @@ describe('visual-peft-bench run', () => {
     expect((named('gated-prompt', 1, 'attention-temperature') as PerBlockDiagnostic).values).toHaveLength(2);
     const nmi = named('gated-prompt', 1, 'prompt-patch-nmi');
     expect(nmi.kind === 'scalar' && nmi.value >= 0 && nmi.value <= 1).toBe(true);
-    // VQT: each block's share of the head's weight norm.
+    // VQT: each group's importance (mean head-weight L2 norm of its features), per block and for CLS on one scale.
+    expect(reported('vqt', 1).map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['per-block:query-importance', 'scalar:cls-importance']);
     const importance = named('vqt', 1, 'query-importance') as PerBlockDiagnostic;
-    expect(importance.values).toHaveLength(2);
-    expect(importance.values.reduce((sum, share) => sum + share, 0)).toBeCloseTo(1, 6);
+    expect(importance).toMatchObject({ firstBlock: 0, values: [expect.any(Number), expect.any(Number)] });
+    const cls = named('vqt', 1, 'cls-importance');
+    if (cls.kind !== 'scalar') throw new Error(`vqt reported ${JSON.stringify(cls)}`);
+    // Trained heads have no zero rows: every group's mean norm is positive, and they differ from epoch 0's.
+    for (const value of [...importance.values, cls.value]) expect(value).toBeGreaterThan(0);
+    expect((named('vqt', 0, 'query-importance') as PerBlockDiagnostic).values).not.toEqual(importance.values);
     // SCT: the chosen channels are the top-4 CAIS scores of each block.
     const channels = named('sct', 1, 'salient-channels');
     if (channels.kind !== 'channels' || channels.scores === null) throw new Error(`sct reported ${JSON.stringify(channels)}`);

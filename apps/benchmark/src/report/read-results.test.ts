@@ -87,7 +87,7 @@ describe('records of the previous schema', () => {
       ['scalar', 'prompt-patch-nmi'],
       ['per-block', 'gate-selection-ratio'],
       ['per-block', 'attention-temperature'],
-      ['per-block', 'query-importance'],
+      ['per-block', 'query-importance-share'],
       ['channels', 'salient-channels'],
     ]);
     expect(record.diagnostics[1]!.methods.linear![4]).toMatchObject({ selected: [[1], [0]], scores: [[0, 1], [1, 0]] });

@@ -142,7 +142,9 @@ export function convertLegacyDiagnostics(legacy: LegacyDiagnostics, method: stri
   // Gate l mixes the prompts entering block l (0-based 1 .. L-1), as prompt-methods reports it.
   perBlock('gate-selection-ratio', 'selection ratio of each gated block (GatedPT eq. 10-11, Figure 4)', legacy.gateSelectionRatios, 1);
   perBlock('attention-temperature', 'learned attention temperature of each block (GatedPT)', legacy.temperatures);
-  perBlock('query-importance', "share of the head's weight norm on each block's query features (VQT)", legacy.queryBlockImportance);
+  // Schema 1 stored each block's share of the blocks' total (CLS left out): another definition from
+  // today's `query-importance`, so it keeps a name of its own and never shares a plot with it.
+  perBlock('query-importance-share', "share of the head's weight norm on each block's query features (VQT, schema 1)", legacy.queryBlockImportance);
   const { salientChannels, channelScores } = legacy;
   if ((salientChannels?.length ?? 0) > 0 || (channelScores?.length ?? 0) > 0) {
     add(last, {

@@ -1,7 +1,7 @@
 import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from '@visual-peft/datasets';
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
-import type { EpochSummary, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
-import { Trainer } from '@visual-peft/training';
+import type { EpochSummary, MethodDiagnostics, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
+import { INITIAL_DIAGNOSTICS_EPOCH, Trainer } from '@visual-peft/training';
 import type { BatchSource, HeadInit, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, VisualPeftError, applyTrainablePolicy, deriveSeed, loadStateDict } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
@@ -87,16 +87,16 @@ export interface TrainSetup {
 }
 
 /**
- * A run's diagnostics for its record (`run`) or result (`train`): every epoch's, except `channels` records, kept for
- * the last epoch only (every channel's score of every block each epoch would make the file megabytes).
+ * A run's diagnostics for its record (`run`) or result (`train`): those collected before the first epoch (epoch -1,
+ * `INITIAL_DIAGNOSTICS_EPOCH`), then every epoch's, except `channels` records, kept for the last epoch only (every
+ * channel's score of every block each epoch would make the file megabytes).
  */
-export function recordedDiagnostics(history: readonly EpochSummary[]): Diagnostics {
+export function recordedDiagnostics(history: readonly EpochSummary[], initial: MethodDiagnostics | null = null): Diagnostics {
   const last = history.at(-1)?.epoch;
-  return history.flatMap(({ epoch, diagnostics }) => {
-    if (diagnostics === undefined) return [];
-    const methods = Object.fromEntries(Object.entries(diagnostics).map(([method, records]) => [method, epoch === last ? records : records.filter((record) => record.kind !== 'channels')]));
-    return [{ epoch, methods }];
-  });
+  const keep = (epoch: number, diagnostics: MethodDiagnostics) =>
+    Object.fromEntries(Object.entries(diagnostics).map(([method, records]) => [method, epoch === last ? records : records.filter((record) => record.kind !== 'channels')]));
+  const entries = history.flatMap(({ epoch, diagnostics }) => (diagnostics === undefined ? [] : [{ epoch, methods: keep(epoch, diagnostics) }]));
+  return initial === null ? entries : [{ epoch: INITIAL_DIAGNOSTICS_EPOCH, methods: keep(INITIAL_DIAGNOSTICS_EPOCH, initial) }, ...entries];
 }
 
 /** The first batch a source yields in epoch 0. */
@@ -157,9 +157,12 @@ export async function trainJob<T>(
     const evalPipeline = pipelinePreset(spec.pipelines.eval, { imageSize });
     const evalSource = (split: ClassificationSplit) => createBatchSource(split, { ...loader, pipeline: evalPipeline });
     const trainSource = createBatchSource(spec.train, { ...loader, pipeline: pipelinePreset(spec.pipelines.train, { imageSize }), shuffle: true, dropLast: true });
-    // Data-dependent initialisation on the unaugmented training split; a method that needs the
-    // backbone without itself switches itself off (model.disableExtensions).
-    for (const method of methods) await method.prepare?.(evalSource(spec.train));
+    // Data-dependent initialisation on the unaugmented training split, shuffled by the run's seed so
+    // that a method reading one batch (SPT's pooling and random tokens) reads a random one, as the
+    // paper draws it; a method that needs the backbone without itself switches itself off
+    // (model.disableExtensions).
+    const prepareSource = createBatchSource(spec.train, { ...loader, pipeline: evalPipeline, shuffle: true });
+    for (const method of methods) await method.prepare?.(prepareSource);
     const config = { ...spec.trainer, stepsPerEpoch: trainSource.batchesPerEpoch, seed };
     const recompute = spec.recompute ?? false;
     const choice = await resolveMicroBatch(spec.microBatch, batchSize, () => new Trainer(model, methods, config, { recompute }), trainSource);

@@ -4,7 +4,8 @@ import { resolveGatedPromptConfig, resolveVptConfig } from './config';
 
 describe('resolveVptConfig', () => {
   it('fills the VPT code’s defaults', () => {
-    expect(resolveVptConfig()).toEqual({ numPrompts: 5, dropout: 0, init: 'uniform', sampleSize: 20_000, seed: 0, deep: false });
+    expect(resolveVptConfig()).toEqual({ numPrompts: 5, dropout: 0, init: 'uniform', sampleSize: 20_000, seed: 0, promptBlock: 0, deep: false });
+    expect(resolveVptConfig({ promptBlock: 3 })).toMatchObject({ promptBlock: 3, deep: false });
     expect(resolveVptConfig({ numPrompts: 10, deep: true, init: 'kmeans', dropout: 0.1 })).toMatchObject({ numPrompts: 10, deep: true, init: 'kmeans', dropout: 0.1 });
   });
 
@@ -18,7 +19,10 @@ describe('resolveVptConfig', () => {
     [{ sampleSize: 0 }, /^sampleSize must be an integer >= 1, got 0$/],
     [{ seed: -1 }, /^seed must be an integer >= 0, got -1$/],
     [{ deep: 'yes' }, /^deep must be true or false, got "yes"$/],
-    [{ gates: true }, /^vpt.gates is not an option \(options: numPrompts, dropout, init, sampleSize, seed, deep\), got true$/],
+    [{ gates: true }, /^vpt.gates is not an option \(options: numPrompts, dropout, init, sampleSize, seed, promptBlock, deep\), got true$/],
+    [{ promptBlock: -1 }, /^promptBlock must be an integer >= 0, got -1$/],
+    [{ promptBlock: 1.5 }, /^promptBlock must be an integer >= 0, got 1.5$/],
+    [{ promptBlock: 2, deep: true }, /^promptBlock must be 0 for VPT-deep \(a set enters every block\), got 2$/],
   ])('refuses %j, naming the field', (input, message) => {
     expect(() => resolveVptConfig(input as never)).toThrow(ConfigError);
     expect(() => resolveVptConfig(input as never)).toThrow(message);
@@ -33,6 +37,7 @@ describe('resolveGatedPromptConfig', () => {
       init: 'uniform',
       sampleSize: 20_000,
       seed: 0,
+      promptBlock: 0,
       gates: true,
       gateInit: 10,
       temperature: true,
@@ -49,8 +54,9 @@ describe('resolveGatedPromptConfig', () => {
     [{ gateInit: '5' }, /^gateInit must be a finite number, got "5"$/],
     [{ hardGateTemperature: 0 }, /^hardGateTemperature must be a finite number > 0, got 0$/],
     [{ hardGates: true, gates: false }, /^hardGates needs gates: true, got true$/],
-    [{ deep: true }, /^gated-prompt.deep is not an option \(options: numPrompts, dropout, init, sampleSize, seed, gates, gateInit, temperature, hardGates, hardGateTemperature\), got true$/],
+    [{ deep: true }, /^gated-prompt.deep is not an option \(options: numPrompts, dropout, init, sampleSize, seed, promptBlock, gates, gateInit, temperature, hardGates, hardGateTemperature\), got true$/],
     [{ numPrompts: -1 }, /^numPrompts must be an integer >= 1, got -1$/],
+    [{ promptBlock: '3' }, /^promptBlock must be an integer >= 0, got "3"$/],
   ])('refuses %j, naming the field', (input, message) => {
     expect(() => resolveGatedPromptConfig(input as never)).toThrow(ConfigError);
     expect(() => resolveGatedPromptConfig(input as never)).toThrow(message);

@@ -28,6 +28,13 @@ export type PromptInitConfig = {
   readonly sampleSize: number;
   /** Seed of the uniform draw and of Self-Prompt Tuning's sampling and k-means. Default 0. */
   readonly seed: number;
+  /**
+   * The block (0-based) at whose entry the shallow prompts are inserted; blocks before it run on
+   * CLS and the patches alone. Default 0 (VPT-shallow, GatedPT). GatedPT's Figure 1 sweeps it
+   * (MAE and MoCo v3 gain most when prompts first meet block 11 and 8 of ViT-B/16, 1-based).
+   * Must be below the model's depth (checked when the method is built); deep prompts need 0.
+   */
+  readonly promptBlock: number;
 };
 
 /** Visual Prompt Tuning (Jia et al. 2022): P learnable tokens after CLS, in the first block or in every block. */
@@ -67,7 +74,7 @@ export type GatedPromptConfig = PromptInitConfig & {
 export type VptConfigInput = Partial<VptConfig>;
 export type GatedPromptConfigInput = Partial<GatedPromptConfig>;
 
-const INIT_FIELDS = ['numPrompts', 'dropout', 'init', 'sampleSize', 'seed'] as const;
+const INIT_FIELDS = ['numPrompts', 'dropout', 'init', 'sampleSize', 'seed', 'promptBlock'] as const;
 const VPT_FIELDS = [...INIT_FIELDS, 'deep'] as const;
 const GATED_FIELDS = [...INIT_FIELDS, 'gates', 'gateInit', 'temperature', 'hardGates', 'hardGateTemperature'] as const;
 
@@ -78,13 +85,23 @@ function resolveInitFields(input: Partial<PromptInitConfig>): PromptInitConfig {
     init: oneOf('init', input.init ?? 'uniform', PROMPT_INITS),
     sampleSize: integer('sampleSize', input.sampleSize ?? 20_000, 1),
     seed: integer('seed', input.seed ?? 0, 0),
+    promptBlock: integer('promptBlock', input.promptBlock ?? 0, 0),
   };
+}
+
+/** `promptBlock` checked against a model of `depth` blocks. */
+export function promptBlockIndex(value: unknown, depth: number): number {
+  const block = integer('promptBlock', value, 0);
+  if (block >= depth) throw new ConfigError('promptBlock', block, `must be a block index in [0, ${depth - 1}] (the model has ${depth} blocks)`);
+  return block;
 }
 
 /** Validates every field of a VPT config once and fills the defaults. */
 export function resolveVptConfig(input: VptConfigInput = {}): VptConfig {
   knownOptions('vpt', input, VPT_FIELDS);
-  return { ...resolveInitFields(input), deep: flag('deep', input.deep ?? false) };
+  const config = { ...resolveInitFields(input), deep: flag('deep', input.deep ?? false) };
+  if (config.deep && config.promptBlock !== 0) throw new ConfigError('promptBlock', config.promptBlock, 'must be 0 for VPT-deep (a set enters every block)');
+  return config;
 }
 
 /** Validates every field of a Gated Prompt Tuning config once and fills the defaults. */

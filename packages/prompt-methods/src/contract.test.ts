@@ -44,6 +44,14 @@ describeMethodContract([
     training,
   },
   {
+    // GatedPT's Figure 1 sweep: prompts first meet block 2 of 3, so one gate (after block 2) and 3 temperatures.
+    name: 'gated-prompt, prompts entering block 2 (promptBlock 1)',
+    config: { ...TINY_VIT, depth: 3 },
+    create: (model) => createGatedPrompt(model, { numPrompts: 4, gateInit: 1, promptBlock: 1 }),
+    expectedParameters: 4 * DIM + 1 + 3,
+    training,
+  },
+  {
     name: 'vpt-shallow initialised by Self-Prompt Tuning (k-means)',
     create: (model) => {
       const method = createVpt(model, { numPrompts: 4, init: 'kmeans', seed: 3 });

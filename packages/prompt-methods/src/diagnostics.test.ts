@@ -3,7 +3,7 @@ import type { DiagnosticProbe, PerBlockDiagnostic, VisionTransformer } from '@vi
 import { ConfigError } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { promptNmiAtBlock } from './prompt-nmi';
+import { promptNmiAtBlock, promptNmiPerBlock } from './prompt-nmi';
 import type { PromptTuning } from './prompt-tuning';
 import { TEMPERATURE_RANGE, createGatedPrompt, createVpt } from './prompt-tuning';
 import { selectionRatios } from './selection-ratio';
@@ -32,19 +32,43 @@ function snapshot(method: PromptTuning): Record<string, number[]> {
 }
 
 describe('PromptTuning.diagnostics', () => {
-  it('VPT: the NMI between its prompts and the patches entering block 1, as the app measured it', async () => {
+  it('VPT: the NMI between its prompts and the patches entering block 1, as the app measured it, and entering every block', async () => {
     for (const deep of [false, true]) {
       const method = createVpt(model, { numPrompts: 4, deep, seed: 3 });
       model.attach(method);
       const diagnostics = await method.diagnostics(probe);
-      expect(diagnostics.map((diagnostic) => [diagnostic.kind, diagnostic.name])).toEqual([['scalar', 'prompt-patch-nmi']]);
+      expect(diagnostics.map((diagnostic) => [diagnostic.kind, diagnostic.name])).toEqual([
+        ['scalar', 'prompt-patch-nmi'],
+        ['per-block', 'prompt-patch-nmi-per-block'],
+      ]);
       // What the benchmark computed each epoch: promptNmiAtBlock(model, images, { numPrompts }).mean.
       const appValue = promptNmiAtBlock(model, probe.images, { numPrompts: 4 }).mean;
       expect(diagnostics[0]).toMatchObject({ kind: 'scalar', value: appValue });
       expect(appValue).toBeGreaterThan(0);
+      // Every block's value is the NMI of the tokens entering it, measured block by block.
+      const perBlock = [0, 1, 2, 3].map((block) => promptNmiAtBlock(model, probe.images, { method, block }).mean);
+      expect(diagnostics[1]).toMatchObject({ kind: 'per-block', firstBlock: 0, values: perBlock });
+      // Deep prompts are replaced before every block, shallow ones flow on: the later values differ.
+      expect(new Set(perBlock).size).toBe(4);
       model.detach(method);
       method.dispose();
     }
+  });
+
+  it('with prompts entering a later block: the NMI from that block on, and refuses the blocks before it', async () => {
+    const method = createGatedPrompt(model, { numPrompts: 4, promptBlock: 2, seed: 3 });
+    model.attach(method);
+    const diagnostics = await method.diagnostics(probe);
+    const atEntry = promptNmiAtBlock(model, probe.images, { method, block: 2 }).mean;
+    expect(diagnostics[0]).toMatchObject({ name: 'prompt-patch-nmi', value: atEntry });
+    expect(diagnostics[0]!.title).toMatch(/entering block 3 /);
+    expect(diagnostics[1]).toMatchObject({ name: 'prompt-patch-nmi-per-block', firstBlock: 2, values: [atEntry, promptNmiAtBlock(model, probe.images, { method, block: 3 }).mean] });
+    expect(diagnostics.find((record) => record.name === 'gate-selection-ratio')).toMatchObject({ firstBlock: 3, values: [1] });
+    expect(() => promptNmiAtBlock(model, probe.images, { method, block: 1 })).toThrow(
+      /^block must be a block the prompts have entered \(it receives 17 tokens, not the 21 of CLS, every method's prompts and the patches\), got 1$/,
+    );
+    expect(() => promptNmiPerBlock(model, probe.images, { method, firstBlock: 4 })).toThrow(/^firstBlock must be a block index in \[0, 3\], got 4$/);
+    method.dispose();
   });
 
   it('Gated Prompt Tuning: also the gates’ selection ratios (from block 1) and the temperatures the forward pass uses (from block 0)', async () => {
@@ -57,8 +81,8 @@ describe('PromptTuning.diagnostics', () => {
     tf.dispose([...weights.values(), gateLogit, temp]);
     model.attach(method);
     const diagnostics = await method.diagnostics(probe);
-    expect(diagnostics.map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'gate-selection-ratio', 'attention-temperature']);
-    const [nmi, ratios, temperatures] = diagnostics;
+    expect(diagnostics.map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'prompt-patch-nmi-per-block', 'gate-selection-ratio', 'attention-temperature']);
+    const [nmi, , ratios, temperatures] = diagnostics;
     // What the app read after training and evaluating: selectionRatios() and temperatures() after a forward pass (which clamps).
     tf.tidy(() => void model.forward(probe.images));
     expect(nmi).toMatchObject({ value: promptNmiAtBlock(model, probe.images, { numPrompts: 4 }).mean });
@@ -81,8 +105,8 @@ describe('PromptTuning.diagnostics', () => {
     const temperaturesOnly = createGatedPrompt(model, { numPrompts: 2, gates: false, seed: 1 });
     model.attach(gatesOnly);
     model.attach(temperaturesOnly);
-    expect((await gatesOnly.diagnostics(probe)).map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'gate-selection-ratio']);
-    expect((await temperaturesOnly.diagnostics(probe)).map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'attention-temperature']);
+    expect((await gatesOnly.diagnostics(probe)).map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'prompt-patch-nmi-per-block', 'gate-selection-ratio']);
+    expect((await temperaturesOnly.diagnostics(probe)).map((diagnostic) => diagnostic.name)).toEqual(['prompt-patch-nmi', 'prompt-patch-nmi-per-block', 'attention-temperature']);
     [gatesOnly, temperaturesOnly].forEach((method) => method.dispose());
   });
 

@@ -100,41 +100,84 @@ export interface BlockNmiOptions extends PromptNmiOptions {
   readonly block?: number;
 }
 
+export interface PerBlockNmiOptions extends PromptNmiOptions {
+  /** The prompt method whose tokens are compared (attached to the model and switched on). */
+  readonly method: VitExtension;
+  /** The first block (0-based) measured: the one the method's prompts enter. Default 0. */
+  readonly firstBlock?: number;
+}
+
+/** Where the measured prompts sit: the method's slots, or (deprecated) `numPrompts` right after CLS. */
+function measuredSlots(model: VisionTransformer, method: VitExtension | undefined, numPrompts: number | undefined): TokenSlots {
+  if (method !== undefined) {
+    if (numPrompts !== undefined) throw new ConfigError('numPrompts', numPrompts, 'must not be given with method (its slots say where its prompts are)');
+    const slots = model.tokenSlots(method);
+    if (slots.count === 0) throw new ConfigError('method', method.name, 'must insert tokens and be switched on to measure its prompts');
+    return slots;
+  }
+  if (numPrompts === undefined) throw new ConfigError('method', undefined, 'must name the prompt method whose tokens are measured');
+  return { start: numPrefixTokens(model.config), count: integer('numPrompts', numPrompts, 1) };
+}
+
 /**
- * NMI between a prompt method's tokens and the patch tokens (the last N) entering block `block` of
- * `model` with its methods attached (evaluation mode, no dropout), on a batch of images: what a
- * training run logs per epoch to draw SPT's Figure 2.
+ * The NMI of the prompts in `slots` and the last N (patch) tokens of block `block`'s input. With a
+ * method, a sequence shorter than CLS + every switched-on method's tokens + N means its prompts
+ * have not entered yet (`promptBlock`); with the deprecated `numPrompts`, the sequence must be CLS +
+ * those prompts + N.
  */
-export function promptNmiAtBlock(model: VisionTransformer, images: tf.Tensor4D, options: BlockNmiOptions): PromptNmi {
-  const { method, numPrompts: _numPrompts, block: _block, ...nmiOptions } = options;
-  const block = integer('block', options.block ?? 0, 0);
+function slotNmi(model: VisionTransformer, tokens: tf.Tensor3D, block: number, slots: TokenSlots, byMethod: boolean, options: PromptNmiOptions): PromptNmi {
   const [rows, columns] = patchGrid(model.config);
   const numPatches = rows * columns;
-  let slots: TokenSlots;
-  if (method !== undefined) {
-    if (options.numPrompts !== undefined) throw new ConfigError('numPrompts', options.numPrompts, 'must not be given with method (its slots say where its prompts are)');
-    slots = model.tokenSlots(method);
-    if (slots.count === 0) throw new ConfigError('method', method.name, 'must insert tokens and be switched on to measure its prompts');
-  } else {
-    if (options.numPrompts === undefined) throw new ConfigError('method', undefined, 'must name the prompt method whose tokens are measured');
-    slots = { start: numPrefixTokens(model.config), count: integer('numPrompts', options.numPrompts, 1) };
+  const count = tokens.shape[1];
+  if (byMethod) {
+    const inserted = model.activeExtensions.reduce((sum, extension) => sum + (extension.insertedTokens ?? 0), 0);
+    const full = numPrefixTokens(model.config) + inserted + numPatches;
+    if (count < full) throw new ConfigError('block', block, `must be a block the prompts have entered (it receives ${count} tokens, not the ${full} of CLS, every method's prompts and the patches)`);
+  } else if (count !== slots.start + slots.count + numPatches) {
+    throw new ShapeError(`block ${block} receives ${count} tokens, not ${slots.start} prefix + ${slots.count} prompts + ${numPatches} patches`);
   }
-  const tokens = blockInputTokens(model, images, block);
+  const parts = tf.tidy(() => [tf.slice(tokens, [0, slots.start, 0], [-1, slots.count, -1]), tf.slice(tokens, [0, count - numPatches, 0], [-1, numPatches, -1])]);
   try {
-    if (method === undefined && tokens.shape[1] !== slots.start + slots.count + numPatches) {
-      throw new ShapeError(`block ${block} receives ${tokens.shape[1]} tokens, not ${slots.start} prefix + ${slots.count} prompts + ${numPatches} patches`);
-    }
-    const parts = tf.tidy(() => [
-      tf.slice(tokens, [0, slots.start, 0], [-1, slots.count, -1]),
-      tf.slice(tokens, [0, tokens.shape[1] - numPatches, 0], [-1, numPatches, -1]),
-    ]);
-    try {
-      return promptPatchNmi(parts[0] as tf.Tensor3D, parts[1] as tf.Tensor3D, nmiOptions);
-    } finally {
-      tf.dispose(parts);
-    }
+    return promptPatchNmi(parts[0] as tf.Tensor3D, parts[1] as tf.Tensor3D, options);
   } finally {
-    tokens.dispose();
+    tf.dispose(parts);
+  }
+}
+
+/**
+ * NMI between a prompt method's tokens and the patch tokens (the last N) entering block `block` of
+ * `model` with its methods attached (evaluation mode, no dropout), on a batch of images: one point
+ * of SPT's Figure 2.
+ */
+export function promptNmiAtBlock(model: VisionTransformer, images: tf.Tensor4D, options: BlockNmiOptions): PromptNmi {
+  const { method, numPrompts, block: _block, ...nmiOptions } = options;
+  const block = integer('block', options.block ?? 0, 0);
+  const slots = measuredSlots(model, method, numPrompts);
+  const [tokens] = blockInputs(model, images, [block]);
+  try {
+    return slotNmi(model, tokens!, block, slots, method !== undefined, nmiOptions);
+  } finally {
+    tokens!.dispose();
+  }
+}
+
+/**
+ * The same NMI entering every block from `firstBlock` to the last, from one forward pass: index i
+ * of the result is block firstBlock + i (0-based). What a training run records before its first
+ * epoch and after each (SPT's Figure 2 at every block).
+ */
+export function promptNmiPerBlock(model: VisionTransformer, images: tf.Tensor4D, options: PerBlockNmiOptions): PromptNmi[] {
+  knownOptions('promptNmiPerBlock', options, ['method', 'firstBlock', 'normalization', 'scale']);
+  const { method, firstBlock: _first, ...nmiOptions } = options;
+  const depth = model.config.depth;
+  const firstBlock = integer('firstBlock', options.firstBlock ?? 0, 0);
+  if (firstBlock >= depth) throw new ConfigError('firstBlock', firstBlock, `must be a block index in [0, ${depth - 1}]`);
+  const slots = measuredSlots(model, method, undefined);
+  const tokens = blockInputs(model, images, Array.from({ length: depth - firstBlock }, (_, index) => firstBlock + index));
+  try {
+    return tokens.map((blockTokens, index) => slotNmi(model, blockTokens, firstBlock + index, slots, true, nmiOptions));
+  } finally {
+    tf.dispose(tokens);
   }
 }
 
@@ -143,14 +186,21 @@ export function promptNmiAtBlock(model: VisionTransformer, images: tf.Tensor4D, 
  * for a batch of images. The caller disposes it.
  */
 export function blockInputTokens(model: VisionTransformer, images: tf.Tensor4D, block: number, options: ForwardOptions = {}): tf.Tensor3D {
-  if (!Number.isInteger(block) || block < 0 || block >= model.config.depth) {
-    throw new ConfigError('block', block, `must be a block index in [0, ${model.config.depth - 1}]`);
+  return blockInputs(model, images, [block], options)[0]!;
+}
+
+/** The token sequences entering `blocks` (0-based, in that order), from one forward pass. The caller disposes them. */
+function blockInputs(model: VisionTransformer, images: tf.Tensor4D, blocks: readonly number[], options: ForwardOptions = {}): tf.Tensor3D[] {
+  for (const block of blocks) {
+    if (!Number.isInteger(block) || block < 0 || block >= model.config.depth) {
+      throw new ConfigError('block', block, `must be a block index in [0, ${model.config.depth - 1}]`);
+    }
   }
-  const captured: { tokens?: tf.Tensor3D } = {};
+  const captured = new Map<number, tf.Tensor3D>();
   const probe: VitExtension = {
     name: 'block-input-probe',
     enterBlock(tokens: tf.Tensor3D, context: BlockContext) {
-      if (context.blockIndex === block) captured.tokens = tf.keep(tf.clone(tokens));
+      if (blocks.includes(context.blockIndex)) captured.set(context.blockIndex, tf.keep(tf.clone(tokens)));
       return tokens;
     },
   };
@@ -158,10 +208,10 @@ export function blockInputTokens(model: VisionTransformer, images: tf.Tensor4D, 
   try {
     model.forwardFeatures(images, options).dispose();
   } catch (error) {
-    captured.tokens?.dispose();
+    tf.dispose([...captured.values()]);
     throw error;
   } finally {
     model.detach(probe);
   }
-  return captured.tokens!;
+  return blocks.map((block) => captured.get(block)!);
 }

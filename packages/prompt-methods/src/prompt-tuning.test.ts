@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { SlotContext, VisionTransformer } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, ShapeError } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ConfigError, ShapeError } from '@visual-peft/vit-core';
 import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { blockInputTokens } from './prompt-nmi';
@@ -306,6 +306,85 @@ describe('Gated Prompt Tuning', () => {
     expect(method.selectionRatios()).toEqual(selectionRatios(method.gateValues()));
     method.dispose();
     deeper.dispose();
+  });
+});
+
+describe('prompts entering a later block (promptBlock; GatedPT, Yoo et al. 2023, Figure 1)', () => {
+  let deepModel: VisionTransformer;
+  beforeEach(() => {
+    deepModel = tinyModel({ ...TINY_VIT, depth: 4 });
+  });
+  afterEach(() => {
+    for (const extension of [...deepModel.extensions]) deepModel.detach(extension);
+    deepModel.dispose();
+  });
+
+  it('VPT-shallow: blocks before it see CLS and the patches alone; the prompts enter at its entry and flow on', () => {
+    const alone = [0, 1, 2].map((block) => blockInputTokens(deepModel, images, block));
+    const method = createVpt(deepModel, { numPrompts: 3, promptBlock: 2, seed: 1 });
+    deepModel.attach(method);
+    const pretrained = tf.tidy(() => deepModel.disableExtensions(() => values(deepModel.forward(images))));
+    for (const block of [0, 1]) {
+      const tokens = blockInputTokens(deepModel, images, block);
+      expect(values(tokens)).toEqual(values(alone[block]!));
+      tokens.dispose();
+    }
+    const entering = blockInputTokens(deepModel, images, 2);
+    const prompts = method.promptSets()[0]!;
+    expect(entering.shape).toEqual([2, 1 + 3 + PATCHES, DIM]);
+    expect(slots(entering, 0, 1)).toEqual(slots(alone[2]!, 0, 1));
+    expect(slots(entering, 1, 3)).toEqual([...prompts, ...prompts]);
+    expect(slots(entering, 4, PATCHES)).toEqual(slots(alone[2]!, 1, PATCHES));
+    const next = blockInputTokens(deepModel, images, 3);
+    const reference = rawBlock(deepModel, 2, entering);
+    expect(values(next)).toEqual(values(reference));
+    expect(tf.tidy(() => values(deepModel.forward(images)))).not.toEqual(pretrained);
+    tf.dispose([...alone, entering, next, reference]);
+    method.dispose();
+  });
+
+  it('Gated Prompt Tuning: a gate after each block from the entry on (eq. 7); none where the prompts are not yet', () => {
+    const method = createGatedPrompt(deepModel, { numPrompts: 3, promptBlock: 1, temperature: false, seed: 2 });
+    expect(weightNames(method)).toEqual(['prompt_embeddings', 'gate_logit']);
+    expect(method.numParameters()).toBe(3 * DIM + 2); // gates after blocks 2 and 3 (1-based)
+    setWeights(method, { gate_logit: [0, Math.log(4)] }); // g = 0.5, 0.8
+    expectClose(method.gateValues(), [0.5, 0.8], 1e-6);
+    expectClose(method.selectionRatios(), selectionRatios([0.5, 0.8]), 1e-6);
+    deepModel.attach(method);
+    // Block 2's input: the prompts mixed by the gate after block 1 (1-based: block 2's gate feeds block 3).
+    const input = blockInputTokens(deepModel, images, 1);
+    const raw = rawBlock(deepModel, 1, input);
+    const entering = blockInputTokens(deepModel, images, 2);
+    const mixed = slots(raw, 1, 3).map((out, i) => 0.5 * out + 0.5 * slots(input, 1, 3)[i]!);
+    expectClose(slots(entering, 1, 3), mixed);
+    expect(slots(entering, 4, PATCHES)).toEqual(slots(raw, 4, PATCHES));
+    const diagnostics = method.diagnostics({ model: deepModel, images, source: null, epoch: -1 });
+    expect(diagnostics.find((record) => record.name === 'gate-selection-ratio')).toMatchObject({ firstBlock: 2, values: method.selectionRatios() });
+    tf.dispose([input, raw, entering]);
+    method.dispose();
+    // Prompts entering the last block: no gate at all.
+    const last = createGatedPrompt(deepModel, { numPrompts: 3, promptBlock: 3 });
+    expect(weightNames(last)).toEqual(['prompt_embeddings', 'temp']);
+    expect(last.gateValues()).toEqual([]);
+    last.dispose();
+  });
+
+  it('composes only as the last token-inserting method, and refuses a block past the last', () => {
+    const later = createVpt(deepModel, { numPrompts: 3, promptBlock: 1, seed: 1 });
+    const first = createVpt(deepModel, { numPrompts: 2, seed: 2 });
+    deepModel.attach(later);
+    deepModel.attach(first);
+    expect(() => deepModel.forward(images)).toThrow(ConfigError);
+    expect(() => deepModel.forward(images)).toThrow(/^promptBlock must be 0 while vpt-shallow, attached after vpt-shallow, inserts tokens: attach vpt-shallow last, got 1$/);
+    deepModel.detach(later);
+    deepModel.attach(later);
+    const entering = blockInputTokens(deepModel, images, 1);
+    expect(entering.shape).toEqual([2, 1 + 2 + 3 + PATCHES, DIM]);
+    const prompts = later.promptSets()[0]!;
+    expect(slots(entering, 3, 3)).toEqual([...prompts, ...prompts]);
+    entering.dispose();
+    [later, first].forEach((method) => method.dispose());
+    expect(() => createVpt(deepModel, { promptBlock: 4 })).toThrow(/^promptBlock must be a block index in \[0, 3\] \(the model has 4 blocks\), got 4$/);
   });
 });
 

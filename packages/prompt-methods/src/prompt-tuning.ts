@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, BlockContext, Diagnostic, DiagnosticProbe, ForwardContext, SlotContext, TokenSlots, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, ShapeError, deriveSeed, perImageDropout } from '@visual-peft/vit-core';
 import type { GatedPromptConfig, GatedPromptConfigInput, PromptInitConfig, VptConfig, VptConfigInput } from './config';
-import { resolveGatedPromptConfig, resolveVptConfig } from './config';
-import { promptNmiAtBlock } from './prompt-nmi';
+import { promptBlockIndex, resolveGatedPromptConfig, resolveVptConfig } from './config';
+import { promptNmiPerBlock } from './prompt-nmi';
 import { selectionRatios } from './selection-ratio';
 import { selfPromptInit } from './self-prompt';
 
@@ -62,6 +62,8 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
   readonly name: PromptTuningSettings['name'];
   /** Each pass's prompts take this many token slots. */
   readonly insertedTokens: number;
+  /** The block (0-based) at whose entry the prompts are inserted. */
+  readonly promptBlock: number;
   private readonly depth: number;
   private readonly embedDim: number;
   /**
@@ -82,6 +84,7 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
     const { depth, embedDim, patchSize } = model.config;
     const { numPrompts } = settings.config;
     this.insertedTokens = numPrompts;
+    this.promptBlock = promptBlockIndex(settings.config.promptBlock, depth);
     this.depth = depth;
     this.embedDim = embedDim;
     this.dropoutSite = deriveSeed(this.site('prompt-dropout'), settings.config.seed);
@@ -92,7 +95,10 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
       this.addVariable('deep_prompt_embeddings', (seed) => tf.randomUniform([depth - 1, numPrompts, embedDim], -bound, bound, 'float32', seed));
     }
     const gates = settings.gates;
-    if (gates !== null && depth > 1) this.addVariable('gate_logit', () => tf.fill([depth - 1], -gates.init));
+    // A gate after each block from the one the prompts enter to the last but one: L-1 (the
+    // authors' shape) when they enter block 1; none after a block they have not entered.
+    const gated = depth - 1 - this.promptBlock;
+    if (gates !== null && gated > 0) this.addVariable('gate_logit', () => tf.fill([gated], -gates.init));
     if (settings.temperature) this.addVariable('temp', () => tf.ones([depth]));
     this.awaitingData = settings.config.init !== 'uniform';
   }
@@ -142,13 +148,19 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
   async prepare(source: BatchSource): Promise<void> {
     const { init, numPrompts, seed, sampleSize } = this.config;
     if (init === 'uniform') return;
-    const read = () => selfPromptInit(this.model, source, { strategy: init, numPrompts, deep: this.settings.deep, seed, sampleSize });
+    const options = { strategy: init, numPrompts, deep: this.settings.deep, promptBlock: this.promptBlock, seed, sampleSize };
+    const read = () => selfPromptInit(this.model, source, options);
     const result = await this.withoutSelf(this.model, read);
     this.setPromptSets(result.prompts);
   }
 
-  /** Gate values g_1 .. g_{L-1} as the evaluation forward uses them: sigmoid(gamma), or 1[gamma > 0] for hard gates. */
+  /**
+   * Gate values g_1 .. g_{L-1} (after blocks promptBlock + 1 .. L-1, 1-based, when the prompts enter
+   * later) as the evaluation forward uses them: sigmoid(gamma), or 1[gamma > 0] for hard gates.
+   */
   gateValues(): number[] {
+    // No block to gate (one block, or prompts entering the last one): no gate values.
+    if (this.settings.gates !== null && !this.hasVariable('gate_logit')) return [];
     const logits = [...(this.gateLogits().dataSync() as Float32Array)];
     return logits.map((logit) => (this.settings.gates?.hardTemperature === null ? 1 / (1 + Math.exp(-logit)) : logit > 0 ? 1 : 0));
   }
@@ -164,22 +176,37 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
   }
 
   /**
-   * After an epoch: the NMI between this method's prompts and the patch tokens entering block 1 on
-   * `probe.images` (SPT, Wang et al. 2024, Figure 2); for Gated Prompt Tuning also the selection
-   * ratios of its gates (eq. 10-11, Figure 4) and its attention temperatures. The method must be
-   * attached to `probe.model` and switched on.
+   * Before training and after each epoch: the NMI between this method's prompts and the patch
+   * tokens on `probe.images` entering the block the prompts enter (block 1 by default; SPT, Wang et
+   * al. 2024, Figure 2, whose claim is about the value at initialisation) and entering every later
+   * block (one forward pass); for Gated Prompt Tuning also the selection ratios of its gates (eq.
+   * 10-11, Figure 4) and its attention temperatures. The method must be attached to `probe.model`
+   * and switched on.
    */
   diagnostics(probe: DiagnosticProbe): Diagnostic[] {
-    const nmi = promptNmiAtBlock(probe.model, probe.images, { method: this });
+    const nmi = promptNmiPerBlock(probe.model, probe.images, { method: this, firstBlock: this.promptBlock });
+    const entry = this.promptBlock + 1;
     const diagnostics: Diagnostic[] = [
-      { kind: 'scalar', name: 'prompt-patch-nmi', title: 'NMI between the prompts and the patch tokens entering block 1 (SPT, Wang et al. 2024, Figure 2)', value: nmi.mean },
+      {
+        kind: 'scalar',
+        name: 'prompt-patch-nmi',
+        title: `NMI between the prompts and the patch tokens entering block ${entry} (SPT, Wang et al. 2024, Figure 2)`,
+        value: nmi[0]!.mean,
+      },
+      {
+        kind: 'per-block',
+        name: 'prompt-patch-nmi-per-block',
+        title: 'NMI between the prompts and the patch tokens entering each block (SPT, Wang et al. 2024, Sec. 3, Figure 2)',
+        firstBlock: this.promptBlock,
+        values: nmi.map((block) => block.mean),
+      },
     ];
-    if (this.settings.gates !== null && this.depth > 1) {
+    if (this.hasVariable('gate_logit')) {
       diagnostics.push({
         kind: 'per-block',
         name: 'gate-selection-ratio',
         title: 'selection ratio of gate l (after block l), at the block it feeds (GatedPT, Yoo et al. 2023, eq. 10-11, Figure 4)',
-        firstBlock: 1,
+        firstBlock: this.promptBlock + 1,
         values: this.selectionRatios(),
       });
     }
@@ -204,19 +231,21 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
         throw new ConfigError('init', this.config.init, 'needs prepare(trainingSource) or loadWeights() before the first forward pass');
       }
       this.refuseTwin();
+      if (this.promptBlock > 0) this.refuseLaterInserters();
       if (this.settings.temperature) this.clampTemperatures();
-      return withSlots(tokens, this.promptTokens(0, tokens.shape[0], context), context.slots, false);
     }
-    if (!this.hasVariable('deep_prompt_embeddings')) return tokens;
+    if (block === this.promptBlock) return withSlots(tokens, this.promptTokens(0, tokens.shape[0], context), context.slots, false);
+    if (block < this.promptBlock || !this.hasVariable('deep_prompt_embeddings')) return tokens;
     // Deep VPT: the previous block's outputs in this method's slots are discarded and set `block` takes their place.
     return withSlots(tokens, this.promptTokens(block, tokens.shape[0], context), context.slots, true);
   }
 
   exitBlock(blockInput: tf.Tensor3D, blockOutput: tf.Tensor3D, context: SlotContext): tf.Tensor3D {
     const block = context.blockIndex;
-    if (this.settings.gates === null || block >= this.depth - 1) return blockOutput;
+    // No gate after the last block, nor after a block the prompts have not entered yet.
+    if (this.settings.gates === null || block >= this.depth - 1 || block < this.promptBlock) return blockOutput;
     // GatedPT: this method's slots become g * out + (1 - g) * in; every other token is left as it is.
-    const gate = this.gate(block, context);
+    const gate = this.gate(block, block - this.promptBlock, context);
     const promptsIn = slotTokens(blockInput, context.slots);
     const promptsOut = slotTokens(blockOutput, context.slots);
     const mixed = tf.add(tf.mul(gate, promptsOut), tf.mul(tf.sub(1, gate), promptsIn)) as tf.Tensor3D;
@@ -237,6 +266,19 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
   private refuseTwin(): void {
     const twin = this.model.activeExtensions.find((other) => other !== this && other instanceof PromptTuning && other.name === this.name && other.config.seed === this.config.seed);
     if (twin !== undefined) throw new ConfigError('seed', this.config.seed, `must differ between the two ${this.name} methods on one model`);
+  }
+
+  /**
+   * The backbone gives slots as if every method's tokens were there from block 1; tokens that enter
+   * at a later block would leave the slots of a token-inserting method attached after this one
+   * pointing at patches in the blocks before. So such a method must be the last one inserting tokens.
+   */
+  private refuseLaterInserters(): void {
+    const active = this.model.activeExtensions;
+    const later = active.slice(active.indexOf(this) + 1).find((other) => (other.insertedTokens ?? 0) > 0);
+    if (later !== undefined) {
+      throw new ConfigError('promptBlock', this.promptBlock, `must be 0 while ${later.name}, attached after ${this.name}, inserts tokens: attach ${this.name} last`);
+    }
   }
 
   private gateLogits(): tf.Variable {
@@ -265,9 +307,12 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
     return perImageDropout(prompts, dropout, context, [this.dropoutSite, set]);
   }
 
-  /** g_l: sigmoid(gamma_l); for hard gates a Gumbel-sigmoid sample in training, thresholded with straight-through gradients. */
-  private gate(block: number, context: ForwardContext): tf.Scalar {
-    const logit = tf.reshape(tf.slice(this.gateLogits(), [block], [1]), []) as tf.Scalar;
+  /**
+   * g_l after `block` (logit `index`): sigmoid(gamma_l); for hard gates a Gumbel-sigmoid sample in
+   * training, thresholded with straight-through gradients.
+   */
+  private gate(block: number, index: number, context: ForwardContext): tf.Scalar {
+    const logit = tf.reshape(tf.slice(this.gateLogits(), [index], [1]), []) as tf.Scalar;
     const hardTemperature = this.settings.gates?.hardTemperature ?? null;
     if (hardTemperature === null) return tf.sigmoid(logit);
     let noisy = logit;

@@ -4,7 +4,7 @@ import { ConfigError, ShapeError } from '@visual-peft/vit-core';
 import { tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kMeans } from './kmeans';
-import { poolWindows } from './pool-windows';
+import { poolBatchTokens } from './pool-windows';
 import { createVpt } from './prompt-tuning';
 import { selfPromptInit } from './self-prompt';
 
@@ -49,24 +49,62 @@ afterEach(() => {
 });
 
 describe('selfPromptInit', () => {
-  it('random-token, shallow: P tokens of the patch embedding (no position embedding, no CLS)', async () => {
+  it('random-token, shallow: P tokens of one batch’s patch embedding (no position embedding, no CLS)', async () => {
     const data = source(2, 3);
     const result = await selfPromptInit(model, data, { strategy: 'random-token', numPrompts: 5, seed: 1 });
-    expect(result.images).toBe(6);
-    expect(result.candidates).toEqual([6 * PATCHES]);
+    // The paper's one forward batch: the first batch's 3 images, not the pass's 6.
+    expect(result.images).toBe(3);
+    expect(result.candidates).toEqual([3 * PATCHES]);
     expect(result.inertia).toBeNull();
     const images = await allImages(data);
     const [patches, embedded] = [model.embedPatches(images), model.embed(images)];
-    const patchRows = new Set(rowsOf(patches.dataSync() as Float32Array));
+    const patchRows = rowsOf(patches.dataSync() as Float32Array);
+    const firstBatch = new Set(patchRows.slice(0, 3 * PATCHES));
+    const secondBatch = new Set(patchRows.slice(3 * PATCHES));
     const embeddedRows = new Set(rowsOf(embedded.dataSync() as Float32Array));
     const prompts = rowsOf(result.prompts[0]!);
     expect(prompts).toHaveLength(5);
     expect(new Set(prompts).size).toBe(5);
     prompts.forEach((row) => {
-      expect(patchRows.has(row)).toBe(true);
+      expect(firstBatch.has(row)).toBe(true);
+      expect(secondBatch.has(row)).toBe(false);
       expect(embeddedRows.has(row)).toBe(false);
     });
     tf.dispose([images, patches, embedded]);
+  });
+
+  it('reads one batch (one forward pass) for pooling and random tokens, the whole pass for k-means', async () => {
+    let yielded = 0;
+    const counted: BatchSource = (epoch) => ({
+      async *[Symbol.asyncIterator]() {
+        for await (const batch of source(3, 2)(epoch)) {
+          yielded += 1;
+          yield batch;
+        }
+      },
+    });
+    for (const strategy of ['mean-pool', 'max-pool', 'random-token', 'kmeans'] as const) {
+      yielded = 0;
+      const result = await selfPromptInit(model, counted, { strategy, numPrompts: 4, deep: true });
+      expect([strategy, yielded, result.images]).toEqual(strategy === 'kmeans' ? [strategy, 3, 6] : [strategy, 1, 2]);
+    }
+  });
+
+  it('promptBlock: the set comes from the patch tokens entering that block (block b-1’s output without CLS)', async () => {
+    const data = source(1, 2);
+    const result = await selfPromptInit(model, data, { strategy: 'mean-pool', numPrompts: 4, promptBlock: 1, seed: 2 });
+    const images = await allImages(data);
+    const { features, intermediates } = model.forwardIntermediates(images, { indices: [0], format: 'tokens' });
+    const patches = tf.tidy(() => tf.reshape(tf.slice(intermediates[0]!, [0, 1, 0], [-1, PATCHES, -1]), [2 * PATCHES, DIM]));
+    // 32 tokens, 4 prompts: kernel 8, windows of 8 consecutive tokens of block 1's output.
+    expect(result.prompts[0]).toEqual(poolBatchTokens(patches.dataSync() as Float32Array, 2 * PATCHES, DIM, 4, 'mean'));
+    await expect(selfPromptInit(model, data, { strategy: 'mean-pool', numPrompts: 4, promptBlock: 2 })).rejects.toThrow(
+      /^promptBlock must be a block index in \[0, 1\] \(the model has 2 blocks\), got 2$/,
+    );
+    await expect(selfPromptInit(model, data, { strategy: 'mean-pool', numPrompts: 4, promptBlock: 1, deep: true })).rejects.toThrow(
+      /^promptBlock must be 0 for deep prompts \(a set enters every block\), got 1$/,
+    );
+    tf.dispose([images, features, ...intermediates, patches]);
   });
 
   it('deep: set 1 from the patch embedding, set i from block i-1’s output without CLS, on the backbone alone', async () => {
@@ -87,18 +125,25 @@ describe('selfPromptInit', () => {
     tf.dispose([images, patches, features, ...intermediates]);
   });
 
-  it('mean-pool and max-pool: P of the images’ pooled windows at random', async () => {
-    const data = source(1, 1);
+  it('mean-pool and max-pool: the batch’s tokens pooled with a kernel of floor(N_e * B / N_p), by hand', async () => {
+    const data = source(2, 2);
     const images = await allImages(data);
-    const embedded = model.embedPatches(images);
-    const patches = embedded.dataSync() as Float32Array;
+    // The first batch: 2 images, 32 tokens in image-then-raster order.
+    const tokens = tf.tidy(() => tf.reshape(model.embedPatches(tf.slice(images, [0, 0, 0, 0], [2, -1, -1, -1])), [2 * PATCHES, DIM]));
     for (const mode of ['mean', 'max'] as const) {
-      // N = 16, P = 6: exactly six windows per image, so one image gives all of them, shuffled.
-      const result = await selfPromptInit(model, data, { strategy: `${mode}-pool`, numPrompts: 6, seed: 3 });
-      expect(result.candidates).toEqual([6]);
-      expect(rowsOf(result.prompts[0]!).sort()).toEqual(rowsOf(poolWindows(patches, PATCHES, DIM, 6, mode)).sort());
+      // P = 5: kernel floor(32 / 5) = 6; window 2 is tokens 12 .. 17, image 1's last four and image 2's first two; tokens 30, 31 are left out.
+      const result = await selfPromptInit(model, data, { strategy: `${mode}-pool`, numPrompts: 5, seed: 3 });
+      expect(result.candidates).toEqual([32]);
+      const expected = tf.tidy(() => {
+        const windows = Array.from({ length: 5 }, (_, window) => {
+          const rows = tf.slice(tokens, [window * 6, 0], [6, -1]);
+          return mode === 'mean' ? tf.mean(rows, 0) : tf.max(rows, 0);
+        });
+        return Array.from(tf.stack(windows).dataSync());
+      });
+      Array.from(result.prompts[0]!).forEach((value, index) => expect(value).toBeCloseTo(expected[index]!, 5));
     }
-    tf.dispose([images, embedded]);
+    tf.dispose([images, tokens]);
   });
 
   it('k-means: the centroids of the token sample, with its inertia', async () => {
@@ -122,9 +167,12 @@ describe('selfPromptInit', () => {
     const first = await selfPromptInit(model, data, options);
     expect((await selfPromptInit(model, data, options)).prompts).toEqual(first.prompts);
     expect((await selfPromptInit(model, data, { ...options, seed: 8 })).prompts).not.toEqual(first.prompts);
-    const limited = await selfPromptInit(model, data, { ...options, maxImages: 5 });
-    expect(limited.images).toBe(5);
-    expect(limited.candidates).toEqual([5 * PATCHES]);
+    const limited = await selfPromptInit(model, data, { ...options, maxImages: 3 });
+    expect(limited.images).toBe(3);
+    expect(limited.candidates).toEqual([3 * PATCHES]);
+    const kmeans = await selfPromptInit(model, data, { strategy: 'kmeans', numPrompts: 2, maxImages: 5, kmeans: { steps: 2 } });
+    expect(kmeans.images).toBe(5);
+    expect(kmeans.candidates).toEqual([5 * PATCHES]);
   });
 
   it('refuses what it cannot use, naming the field', async () => {
@@ -132,11 +180,9 @@ describe('selfPromptInit', () => {
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'random-token', numPrompts: 17 })).rejects.toThrow(
       /^numPrompts must not exceed the tokens the data gave \(16\), got 17$/,
     );
-    // P = 5: P - 1 divides N = 16, so an image gives 4 windows and no remainder.
-    await expect(selfPromptInit(model, source(1, 1), { strategy: 'mean-pool', numPrompts: 5 })).rejects.toThrow(
-      /^numPrompts must not exceed the pooled windows the data gave \(4\), got 5$/,
+    await expect(selfPromptInit(model, source(1, 1), { strategy: 'mean-pool', numPrompts: 17 })).rejects.toThrow(
+      /^numPrompts must not exceed the tokens of the batch \(16\) for pooled prompts, got 17$/,
     );
-    await expect(selfPromptInit(model, source(1, 1), { strategy: 'max-pool', numPrompts: 1 })).rejects.toThrow(/^numPrompts must be at least 2/);
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'median' as never, numPrompts: 2 })).rejects.toThrow(ConfigError);
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, sampleSize: 0 })).rejects.toThrow(/^sampleSize must be an integer >= 1/);
     await expect(selfPromptInit(model, source(1, 1), { strategy: 'kmeans', numPrompts: 2, maxImages: 0 })).rejects.toThrow(/^maxImages must be an integer >= 1/);
@@ -192,6 +238,17 @@ describe('PromptTuning.prepare', () => {
       model.detach(m);
       m.dispose();
     });
+  });
+
+  it('makes the prompts from the tokens entering the block they enter (promptBlock)', async () => {
+    const data = source(1, 2);
+    const method = createVpt(model, { numPrompts: 3, init: 'random-token', promptBlock: 1, seed: 4 });
+    await method.prepare(data);
+    const expected = await selfPromptInit(model, data, { strategy: 'random-token', numPrompts: 3, promptBlock: 1, seed: 4 });
+    const fromEmbedding = await selfPromptInit(model, data, { strategy: 'random-token', numPrompts: 3, seed: 4 });
+    expect(method.promptSets()).toEqual(expected.prompts);
+    expect(method.promptSets()).not.toEqual(fromEmbedding.prompts);
+    method.dispose();
   });
 
   it('has nothing to prepare with the uniform init', async () => {

@@ -8,6 +8,7 @@ import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
 import { imageTask, promptSetup } from './__fixtures__/tiny-task';
 import type { FitOptions, TrainResult } from './trainer';
 import { Trainer } from './trainer';
+import { INITIAL_DIAGNOSTICS_EPOCH } from './diagnostics';
 import type { TrainerConfigInput } from './trainer-config';
 
 const task = imageTask();
@@ -50,9 +51,13 @@ function withDiagnostics(method: TuningMethod, probes: DiagnosticProbe[]): Tunin
   return method;
 }
 
-async function fitWith(options: Partial<FitOptions> = {}, images: ImageBatch | tf.Tensor4D = probeBatch): Promise<{ result: TrainResult; probes: DiagnosticProbe[]; counts: number[] }> {
+async function fitWith(
+  options: Partial<FitOptions> = {},
+  images: ImageBatch | tf.Tensor4D = probeBatch,
+): Promise<{ result: TrainResult; probes: DiagnosticProbe[]; counts: number[]; initialNorm: number }> {
   const setup = promptSetup();
   disposables.push(setup.model, setup.method);
+  const initialNorm = tf.tidy(() => tf.norm(setup.method.trainableVariables()[0]!).dataSync()[0]!);
   const probes: DiagnosticProbe[] = [];
   const trainer = new Trainer(setup.model, [withDiagnostics(setup.method, probes)], CONFIG, { diagnostics: { images, source: task.source } });
   disposables.push(trainer);
@@ -65,13 +70,18 @@ async function fitWith(options: Partial<FitOptions> = {}, images: ImageBatch | t
       return options.onProgress?.(event);
     },
   });
-  return { result, probes, counts };
+  return { result, probes, counts, initialNorm };
 }
 
 describe('Trainer diagnostics', () => {
-  it('asks every attached method after each epoch with the fixed probe, and records its checked records in that epoch', async () => {
-    const { result, probes, counts } = await fitWith();
-    expect(probes.map((probe) => probe.epoch)).toEqual([0, 1, 2]);
+  it('asks every attached method before the first epoch and after each with the fixed probe, and records its checked records', async () => {
+    const { result, probes, counts, initialNorm } = await fitWith();
+    expect(probes.map((probe) => probe.epoch)).toEqual([INITIAL_DIAGNOSTICS_EPOCH, 0, 1, 2]);
+    expect(INITIAL_DIAGNOSTICS_EPOCH).toBe(-1);
+    // Before the first step: the initial prompts' norm, with the same records as every epoch's.
+    const initial = result.initialDiagnostics!['test-prompt']!;
+    expect(initial.map((record) => `${record.kind}:${record.name}`)).toEqual(['scalar:prompt-norm', 'per-block:mean-logit', 'channels:labelled']);
+    expect(initial[0]).toMatchObject({ kind: 'scalar', value: initialNorm });
     for (const probe of probes) expect(probe.images.shape).toEqual([...probeBatch.shape]);
     const entries = result.history.map((epoch) => epoch.diagnostics!['test-prompt']!);
     expect(entries.map((records) => records.map((record) => `${record.kind}:${record.name}`))).toEqual(
@@ -83,13 +93,13 @@ describe('Trainer diagnostics', () => {
     expect(perBlock).toMatchObject({ firstBlock: 1, values: expect.any(Array) });
     expect(perBlock.values).toHaveLength(task.batchSize);
     const norms = entries.map((records) => (records[0] as Extract<Diagnostic, { kind: 'scalar' }>).value);
-    expect(new Set(norms).size).toBe(3);
+    expect(new Set([initialNorm, ...norms]).size).toBe(4);
     expect(entries[0]![2]).toEqual({ kind: 'channels', name: 'labelled', title: 'labelled images seen (test)', selected: [[20]], scores: null });
     // The tensor each call leaves behind is freed: every epoch ends with the same count.
     expect(new Set(counts).size).toBe(1);
   });
 
-  it('keeps them through a checkpoint: a resumed run’s history equals an uninterrupted one’s', async () => {
+  it('keeps them through a checkpoint: a resumed run’s history and initial records equal an uninterrupted one’s, not collected again', async () => {
     const straight = await fitWith({ outputDir: join(directory.path, 'straight') });
     const outputDir = join(directory.path, 'resumed');
     const stop = new AbortController();
@@ -97,8 +107,11 @@ describe('Trainer diagnostics', () => {
     expect(first.result).toMatchObject({ status: 'stopped', epochsCompleted: 1 });
     const rest = await fitWith({ outputDir });
     expect(rest.result.resumedFrom).toMatchObject({ epoch: 1 });
+    expect(first.probes.map((probe) => probe.epoch)).toEqual([-1, 0]);
     expect(rest.probes.map((probe) => probe.epoch)).toEqual([1, 2]);
     expect(rest.result.history).toEqual(straight.result.history);
+    expect(rest.result.initialDiagnostics).toEqual(straight.result.initialDiagnostics);
+    expect(rest.result.initialDiagnostics).not.toBeNull();
   });
 
   it('takes the images as a tensor the caller keeps', async () => {
@@ -114,12 +127,16 @@ describe('Trainer diagnostics', () => {
     disposables.push(setup.model, setup.method);
     const plain = new Trainer(setup.model, [setup.method], { ...CONFIG, epochs: 1 });
     disposables.push(plain);
-    expect((await plain.fit({ train: task.source })).history[0]).not.toHaveProperty('diagnostics');
+    const plainResult = await plain.fit({ train: task.source });
+    expect(plainResult.history[0]).not.toHaveProperty('diagnostics');
+    expect(plainResult.initialDiagnostics).toBeNull();
     const other = promptSetup();
     disposables.push(other.model, other.method);
     const silent = new Trainer(other.model, [other.method], { ...CONFIG, epochs: 1 }, { diagnostics: { images: probeBatch } });
     disposables.push(silent);
-    expect((await silent.fit({ train: task.source })).history[0]!.diagnostics).toEqual({});
+    const silentResult = await silent.fit({ train: task.source });
+    expect(silentResult.history[0]!.diagnostics).toEqual({});
+    expect(silentResult.initialDiagnostics).toEqual({});
   });
 
   it('refuses probe images of another shape, unknown options and records that break the contract', async () => {

@@ -3,14 +3,17 @@ import type { BatchSource, Diagnostic, ImageBatch, TuningMethod, VisionTransform
 import { ConfigError, DIAGNOSTIC_KINDS, ShapeError, knownOptions } from '@visual-peft/vit-core';
 import { checkBatch } from './batch-tensors';
 
-/** What each method reported after an epoch, by method name (methods without `diagnostics` are absent). */
+/** The probe's `epoch` when diagnostics are collected before the first epoch, with the initial weights. */
+export const INITIAL_DIAGNOSTICS_EPOCH = -1;
+
+/** What each method reported after an epoch (or before the first), by method name (methods without `diagnostics` are absent). */
 export type MethodDiagnostics = Readonly<Record<string, readonly Diagnostic[]>>;
 
-/** The fixed data every method's `diagnostics(probe)` reads after each epoch. */
+/** The fixed data every method's `diagnostics(probe)` reads before the first epoch and after each. */
 export interface DiagnosticsOptions {
   /**
    * A fixed batch of held-out images [B, C, H, W] at the model's input size, shown to the methods
-   * after every epoch. A tensor stays the caller's: keep it alive until `fit` returns.
+   * before the first epoch and after every epoch. A tensor stays the caller's: keep it alive until `fit` returns.
    */
   readonly images: ImageBatch | tf.Tensor4D;
   /** The training split with labels through the evaluation pipeline (class-aware statistics). Default null. */
@@ -71,7 +74,8 @@ function plainRecord(method: string, record: Diagnostic): Diagnostic {
 }
 
 /**
- * Every method's `diagnostics(probe)` with the fixed probe data, in evaluation mode and off any
+ * Every method's `diagnostics(probe)` with the fixed probe data after `epoch` (0-based; -1,
+ * `INITIAL_DIAGNOSTICS_EPOCH`, before the first), in evaluation mode and off any
  * gradient tape, as plain checked records by method name. Tensors a method leaves behind are freed
  * (the call runs in its own scope), so a run of many epochs holds nothing more than before.
  */

@@ -41,4 +41,4 @@ export { TUNED_WEIGHTS_FORMAT, loadTunedWeights, readTunedWeights, restoreTunedT
 export { WeightEma } from './weight-ema';
 export { fromHostTensor, toHostTensor } from './host-tensors';
 export type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';
-export { collectDiagnostics } from './diagnostics';
+export { INITIAL_DIAGNOSTICS_EPOCH, collectDiagnostics } from './diagnostics';

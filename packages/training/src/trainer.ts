@@ -9,7 +9,7 @@ import { batchTensors, checkBatch, checkLogits, sliceBatch } from './batch-tenso
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
 import type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';
-import { checkDiagnosticsOptions, collectDiagnostics } from './diagnostics';
+import { INITIAL_DIAGNOSTICS_EPOCH, checkDiagnosticsOptions, collectDiagnostics } from './diagnostics';
 import { DivergenceError } from './errors';
 import { firstDifference } from './fingerprint';
 import type { EvaluationResult } from './evaluate';
@@ -119,6 +119,13 @@ export interface TrainResult {
   readonly best: BestEpoch | null;
   /** Where a resumed run picked up, or null. */
   readonly resumedFrom: { readonly epoch: number; readonly step: number } | null;
+  /**
+   * What each attached method's `diagnostics(probe)` reported before the first epoch, with the
+   * initial weights (probe epoch `INITIAL_DIAGNOSTICS_EPOCH`, -1): SPT's Figure 2 is about this
+   * value. Present when `TrainerOptions.diagnostics` is set; a resumed run returns what its
+   * checkpoint kept (null for a checkpoint written without it) and never collects it again.
+   */
+  readonly initialDiagnostics: MethodDiagnostics | null;
 }
 
 export interface TrainerOptions {
@@ -138,9 +145,9 @@ export interface TrainerOptions {
    */
   readonly recompute?: boolean;
   /**
-   * After each epoch, every attached method's `diagnostics(probe)` runs on these fixed images (and
-   * the labelled training source, when given) and its records go into that epoch's history entry,
-   * which checkpoints keep. They run like evaluation: evaluation mode, off the gradient tape, with
+   * Before the first epoch and after each, every attached method's `diagnostics(probe)` runs on
+   * these fixed images (and the labelled training source, when given); the records go into
+   * `TrainResult.initialDiagnostics` and each epoch's history entry, which checkpoints keep. They run like evaluation: evaluation mode, off the gradient tape, with
    * the averaged weights when `config.ema.evaluate`; tensors a method leaves are freed. Default: none.
    */
   readonly diagnostics?: DiagnosticsOptions;
@@ -196,6 +203,7 @@ export class Trainer {
   private stepsDone = 0;
   private history: EpochSummary[] = [];
   private best: BestEpoch | null = null;
+  private initialDiagnostics: MethodDiagnostics | null = null;
   private started = false;
 
   constructor(
@@ -275,7 +283,11 @@ export class Trainer {
       history: [...this.history],
       best: this.best,
       resumedFrom,
+      initialDiagnostics: this.initialDiagnostics,
     });
+
+    // Once per run, at initialisation: a resumed run has it from its checkpoint (or never had it).
+    if (this.diagnostics !== null && resumedFrom === null) this.initialDiagnostics = await this.collectDiagnostics(this.diagnostics, INITIAL_DIAGNOSTICS_EPOCH);
 
     while (this.epochsDone < epochs) {
       if (stopRequested()) return result('stopped');
@@ -345,7 +357,7 @@ export class Trainer {
     );
   }
 
-  /** Every attached method's diagnostics after `epoch`, with the weights evaluation uses. */
+  /** Every attached method's diagnostics after `epoch` (or before the first, -1), with the weights evaluation uses. */
   private collectDiagnostics(options: DiagnosticsOptions, epoch: number): Promise<MethodDiagnostics> {
     return this.withEvaluatedWeights(() => collectDiagnostics(this.model, this.methods, options, epoch));
   }
@@ -487,6 +499,7 @@ export class Trainer {
       fingerprint: this.fingerprint(),
       history: this.history,
       best: this.best,
+      initialDiagnostics: this.initialDiagnostics,
     };
     return writeTrainingCheckpoint(directory, String(this.stepsDone).padStart(9, '0'), { record, tensors });
   }
@@ -518,5 +531,6 @@ export class Trainer {
     this.stepsDone = epoch * stepsPerEpoch;
     this.history = record.history as EpochSummary[];
     this.best = (record.best ?? null) as BestEpoch | null;
+    this.initialDiagnostics = (record.initialDiagnostics ?? null) as MethodDiagnostics | null;
   }
 }

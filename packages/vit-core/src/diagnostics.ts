@@ -9,7 +9,7 @@ export interface DiagnosticProbe {
   readonly images: tf.Tensor4D;
   /** The training split with labels and the evaluation pipeline (class-aware statistics), or null. */
   readonly source: BatchSource | null;
-  /** The epoch just finished, 0-based. */
+  /** The epoch just finished, 0-based; -1 before the first (the initial weights). */
   readonly epoch: number;
 }
 

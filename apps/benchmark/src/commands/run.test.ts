@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { PerBlockDiagnostic } from '@visual-peft/vit-core';
+import type { PerBlockDiagnostic, ScalarDiagnostic } from '@visual-peft/vit-core';
 import { runSuite } from './run';
 import { DEMO_LEARNING_RATES } from '../demo/demo-suite';
 import { runCli } from '../run-cli';
@@ -114,31 +114,42 @@ describe('visual-peft-bench run', () => {
     expect(linear.protocol.grid.map((point) => point.learningRate)).toEqual([0.5, 0.05]);
     const best = Math.max(...linear.protocol.grid.map((point) => point.score!));
     expect(linear.protocol.grid.find((point) => point.learningRate === linear.protocol.chosen.learningRate)!.score).toBe(best);
-    // Each final-run epoch's diagnostics, by the method's name: none for a method without them.
-    expect(linear.diagnostics).toEqual([{ epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
+    // The final run's diagnostics before training (epoch -1) and after each epoch, by the method's name: none for a method without them.
+    expect(linear.diagnostics).toEqual([{ epoch: -1, methods: {} }, { epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
     const scale = byMethod('residual-scale');
     expect(scale.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'sgd', options: { seed: 42 } });
     expect(scale.parameters.extra).toBe(2);
-    expect(scale.diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
+    expect(scale.diagnostics.map((entry) => entry.epoch)).toEqual([-1, 0, 1]);
     for (const { methods } of scale.diagnostics) {
       expect(methods['residual-scale']!.map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['per-block:mlp-scale', 'scalar:probe-mean-logit']);
     }
-    // The scales train away from 1 over the two epochs.
+    // The scales start at 1 and train away from it over the two epochs.
     const scales = scale.diagnostics.map(({ methods }) => (methods['residual-scale']![0] as PerBlockDiagnostic).values);
-    expect(scales[0]).toHaveLength(2);
-    expect(scales[1]).not.toEqual(scales[0]);
-    expect(scales[1]!.some((value) => value !== 1)).toBe(true);
+    expect(scales[1]).toHaveLength(2);
+    expect(scales[0]).toEqual([1, 1]);
+    expect(scales[2]).not.toEqual(scales[1]);
+    expect(scales[2]!.some((value) => value !== 1)).toBe(true);
     // Every record's diagnostics are per epoch of the final run, in order, under the method's name.
     // Keyed by the method's own name: SPT's recipe runs vpt-shallow with its data-dependent init.
-    const reported = (job: string, epoch: number, method = job) => byMethod(job).diagnostics[epoch]!.methods[method]!;
+    const reported = (job: string, epoch: number, method = job) => byMethod(job).diagnostics.find((entry) => entry.epoch === epoch)!.methods[method]!;
     const named = (method: string, epoch: number, name: string) => reported(method, epoch).find((diagnostic) => diagnostic.name === name)!;
-    for (const method of ['gated-prompt', 'spt-shallow', 'vqt', 'sct']) expect(byMethod(method).diagnostics.map((entry) => entry.epoch)).toEqual([0, 1]);
-    // SPT fixes lr and wd (no search), initialises its prompts by k-means, and reports the prompt-patch NMI every epoch.
+    for (const method of ['gated-prompt', 'spt-shallow', 'vqt', 'sct']) expect(byMethod(method).diagnostics.map((entry) => entry.epoch)).toEqual([-1, 0, 1]);
+    // SPT fixes lr and wd (no search), initialises its prompts by k-means, and reports the prompt-patch NMI (block 1's and
+    // every block's) at initialisation, SPT's Figure 2's point, and every epoch.
     const spt = byMethod('spt-shallow');
     expect(spt.protocol).toMatchObject({ grid: [{ learningRate: 0.05, weightDecay: 0, score: null, failure: null }], optimizer: 'adamw', options: { init: 'kmeans', numPrompts: 2, seed: 42 } });
-    for (const epoch of [0, 1]) expect(reported('spt-shallow', epoch, 'vpt-shallow').map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['scalar:prompt-patch-nmi']);
+    for (const epoch of [-1, 0, 1]) {
+      expect(reported('spt-shallow', epoch, 'vpt-shallow').map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`)).toEqual(['scalar:prompt-patch-nmi', 'per-block:prompt-patch-nmi-per-block']);
+    }
+    const initialNmi = reported('spt-shallow', -1, 'vpt-shallow');
+    expect(initialNmi[1]).toMatchObject({ firstBlock: 0, values: [(initialNmi[0] as ScalarDiagnostic).value, expect.any(Number)] });
     // GatedPT: NMI, one gate (after block 0 of 2, feeding block 1) and a temperature per block.
-    expect(reported('gated-prompt', 1).map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`).sort()).toEqual(['per-block:attention-temperature', 'per-block:gate-selection-ratio', 'scalar:prompt-patch-nmi']);
+    expect(reported('gated-prompt', 1).map((diagnostic) => `${diagnostic.kind}:${diagnostic.name}`).sort()).toEqual([
+      'per-block:attention-temperature',
+      'per-block:gate-selection-ratio',
+      'per-block:prompt-patch-nmi-per-block',
+      'scalar:prompt-patch-nmi',
+    ]);
     expect(named('gated-prompt', 1, 'gate-selection-ratio')).toMatchObject({ firstBlock: 1, values: [expect.any(Number)] });
     expect((named('gated-prompt', 1, 'attention-temperature') as PerBlockDiagnostic).values).toHaveLength(2);
     const nmi = named('gated-prompt', 1, 'prompt-patch-nmi');

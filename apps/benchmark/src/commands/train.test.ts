@@ -62,15 +62,15 @@ describe('visual-peft-bench train', () => {
     expect(JSON.parse(vqt.stdout[0]!)).toMatchObject({ method: 'vqt', parameters: { extra: 64, trainableBackbone: 0 } });
   });
 
-  it('trains a method registered at run time and writes each epoch’s diagnostics into the result', async () => {
+  it('trains a method registered at run time and writes the diagnostics before training and after each epoch into the result', async () => {
     const trained = await runCli(...trainArgs('residual-scale', join(directory, 'scale')));
     expect(trained.code, trained.stderr.join('\n')).toBe(0);
     const result = JSON.parse(trained.stdout[0]!);
     expect(result).toMatchObject({ method: 'residual-scale', parameters: { extra: 2 } });
-    expect(result.diagnostics.map((entry: { epoch: number }) => entry.epoch)).toEqual([0, 1]);
-    expect(result.diagnostics[1].methods['residual-scale'].map((record: { name: string }) => record.name)).toEqual(['mlp-scale', 'probe-mean-logit']);
+    expect(result.diagnostics.map((entry: { epoch: number }) => entry.epoch)).toEqual([-1, 0, 1]);
+    expect(result.diagnostics[2].methods['residual-scale'].map((record: { name: string }) => record.name)).toEqual(['mlp-scale', 'probe-mean-logit']);
     // The linear probe has no diagnostics: its epochs carry none.
-    expect(JSON.parse(readFileSync(join(directory, 'linear', 'result.json'), 'utf8')).diagnostics).toEqual([{ epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
+    expect(JSON.parse(readFileSync(join(directory, 'linear', 'result.json'), 'utf8')).diagnostics).toEqual([{ epoch: -1, methods: {} }, { epoch: 0, methods: {} }, { epoch: 1, methods: {} }]);
   });
 
   it('runs batches as micro-batches (a number, or auto from two probe passes), says so and records it; the result stays the batch’s', async () => {

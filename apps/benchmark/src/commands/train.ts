@@ -181,7 +181,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         bestEpoch: result.best?.epoch ?? null,
         bestTop1: result.best?.evaluation.top1 ?? null,
         parameters: countParameters(model, methods),
-        diagnostics: recordedDiagnostics(result.history),
+        diagnostics: recordedDiagnostics(result.history, result.initialDiagnostics),
         // How the batches ran: they change the time, not the result.
         microBatch: chosen.microBatch,
         recompute,

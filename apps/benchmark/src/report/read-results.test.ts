@@ -58,6 +58,8 @@ describe('validateResultRecord', () => {
     ['protocol.grid', [], 'protocol.grid must be a non-empty array, got []'],
     ['diagnostics', {}, 'diagnostics must be an array (one entry per epoch), got {}'],
     ['diagnostics', [{ epoch: 1, methods: {} }, { epoch: 1, methods: {} }], "diagnostics[1].epoch must be after the previous entry's (1), got 1"],
+    ['diagnostics', [{ epoch: -2, methods: {} }], 'diagnostics[0].epoch must be >= -1, got -2'],
+    ['diagnostics', [{ epoch: 0, methods: {} }, { epoch: -1, methods: {} }], "diagnostics[1].epoch must be after the previous entry's (0), got -1"],
     ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'histogram', name: 'h', title: 't' }] } }], 'diagnostics[0].methods.m[0].kind must be one of scalar, per-block, channels, got "histogram"'],
     ['diagnostics', [{ epoch: 0, methods: { m: [{ kind: 'scalar', name: 'Gate', title: 't', value: 1 }] } }], 'diagnostics[0].methods.m[0].name must be kebab-case, got "Gate"'],
     ['diagnostics', [{ epoch: 0, methods: { m: [SCALAR, SCALAR] } }], 'diagnostics[0].methods.m[1].name must be unique within m, got "nmi"'],
@@ -69,6 +71,13 @@ describe('validateResultRecord', () => {
   ])('names the file and the field when %s is wrong', (path, value, message) => {
     expect(() => validateResultRecord(broken(path, value), file)).toThrow(ResultFileError);
     expect(() => validateResultRecord(broken(path, value), file)).toThrow(`${file}: ${message}`);
+  });
+});
+
+describe('diagnostics collected before training', () => {
+  it('read as an entry of epoch -1 before the epochs', () => {
+    const diagnostics = [{ epoch: -1, methods: {} }, { epoch: 0, methods: {} }];
+    expect(validateResultRecord({ ...structuredClone(good), diagnostics }, file).diagnostics).toEqual(diagnostics);
   });
 });
 

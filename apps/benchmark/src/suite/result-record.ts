@@ -44,13 +44,13 @@ export interface GridPoint {
  * (`TuningMethod.diagnostics`), by the method's own name.
  */
 export interface EpochDiagnostics {
-  /** 0-based. */
+  /** 0-based; -1 for those collected before the first epoch (with the initial weights), the first entry when present. */
   readonly epoch: number;
   readonly methods: Readonly<Record<string, readonly Diagnostic[]>>;
 }
 
 /**
- * The final run's diagnostics, epoch by epoch. `channels` records are kept for the last epoch only:
+ * The final run's diagnostics: before training (epoch -1), then epoch by epoch. `channels` records are kept for the last epoch only:
  * every channel's score of every block each epoch would make a result file megabytes.
  */
 export type Diagnostics = readonly EpochDiagnostics[];

@@ -221,7 +221,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
           top1: test.top1,
           parameters: countParameters(model, methods),
           options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown>,
-          diagnostics: recordedDiagnostics(result.history),
+          diagnostics: recordedDiagnostics(result.history, result.initialDiagnostics),
         };
       },
       async ({ trainer, trainSource }: TrainSetup) => {

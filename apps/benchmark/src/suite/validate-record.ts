@@ -82,10 +82,11 @@ const KEBAB = /^[a-z0-9]+(-[a-z0-9]+)*$/;
 /** Checks schema 2's diagnostics: epochs ascending, each method's records of a known kind, names unique within it. */
 function checkDiagnostics(check: RecordChecker, value: unknown): void {
   if (!Array.isArray(value)) check.fail('diagnostics', 'must be an array (one entry per epoch)', value);
-  let previous = -1;
+  let previous = -Infinity;
   value.forEach((entry: unknown, index: number) => {
     const field = `diagnostics[${index}]`;
-    const epoch = check.number(check.object(entry, field), 'epoch', field, { min: 0, integer: true });
+    // -1: collected before the first epoch, with the initial weights.
+    const epoch = check.number(check.object(entry, field), 'epoch', field, { min: -1, integer: true });
     if (epoch <= previous) check.fail(`${field}.epoch`, `must be after the previous entry's (${previous})`, epoch);
     previous = epoch;
     const methods = check.object((entry as Record<string, unknown>).methods, `${field}.methods`);

@@ -28,10 +28,12 @@ import type { SegmentationSplits } from '../suite/segmentation-job';
 import { runSegmentationJob } from '../suite/segmentation-job';
 import type { SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
+import type { TrainSizes } from '../suite/plan-jobs';
+import { parseStepSeconds, planJobs, readTimingRecords, renderPlan, trainSizes } from '../suite/plan-jobs';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
+  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--plan [--step-seconds method=s,...] [--timings <store>]] [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -126,6 +128,26 @@ function executionFlags(resolved: SuitePlan['resolved'], microBatch: string | un
 }
 
 /**
+ * `run --plan`: the suite's jobs, their steps and an estimate of the accelerator hours, from
+ * `--step-seconds` or the step times recorded in a store (`--timings`, else `--out`), which is only
+ * read. Nothing runs and nothing is written. (`speed` prints its measurements and writes no file, so
+ * its step times reach the plan through --step-seconds.)
+ */
+async function printPlan(plan: SuitePlan, flags: { 'step-seconds'?: string; timings?: string; out?: string; data?: string }, io: Io): Promise<void> {
+  const { resolved, hash } = plan;
+  const times = parseStepSeconds(flags['step-seconds'], resolved.methods.map((method) => method.name));
+  const store = flags.timings ?? flags.out;
+  const records = store === undefined ? [] : await readTimingRecords(resolve(store));
+  const data = flags.data === undefined ? undefined : resolve(flags.data);
+  const sizes = new Map<string, TrainSizes | null>();
+  for (const task of resolved.tasks) sizes.set(task.task, await trainSizes(task, data));
+  const estimate = planJobs(resolved, sizes, times, records);
+  renderPlan(resolved, hash, estimate).forEach((line) => io.stdout(line));
+  const sources = new Map(estimate.jobs.map(({ job, stepTime }) => [`${job.method} ${job.backbone}`, { method: job.method, backbone: job.backbone, stepSeconds: stepTime?.seconds ?? null, source: stepTime?.kind ?? null }]));
+  io.stdout(JSON.stringify({ suite: resolved.suite, hash, jobs: estimate.jobs.length, steps: estimate.steps, hours: estimate.hours, unestimated: estimate.unestimated, stepTimes: [...sources.values()] }));
+}
+
+/**
  * Runs a suite (or one shard of it) with the papers' protocol, storing each finished job at once in
  * `<out>/results/`. Running it again skips finished jobs and resumes an interrupted one.
  */
@@ -142,10 +164,13 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     'micro-batch': { type: 'string' },
     recompute: { type: 'boolean' },
     family: { type: 'string' },
+    plan: { type: 'boolean' },
+    'step-seconds': { type: 'string' },
+    timings: { type: 'string' },
     ...BACKEND_OPTION,
   });
   const suite = requireFlag('run', 'suite', flags.suite);
-  const out = resolve(requireFlag('run', 'out', flags.out));
+  if (flags.plan !== true && (flags['step-seconds'] !== undefined || flags.timings !== undefined)) throw new UsageError('run: --step-seconds and --timings apply to --plan only');
   const seeds = listFlag('seeds', flags.seeds)?.map((seed) => {
     if (!/^\d+$/.test(seed)) throw new UsageError(`--seeds must be non-negative integers, got ${JSON.stringify(seed)}`);
     return Number(seed);
@@ -164,6 +189,11 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...(flags.family === undefined ? {} : { family: flags.family }),
   });
   const { resolved, hash } = plan;
+  if (flags.plan === true) {
+    await printPlan(plan, flags, io);
+    return;
+  }
+  const out = resolve(requireFlag('run', 'out', flags.out));
   // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.
   const recompute = flags.recompute === true;
   const microBatchRequest = executionFlags(resolved, flags['micro-batch'], recompute);

@@ -5,10 +5,14 @@ import { parse as parseYaml } from 'yaml';
 import type { DatasetName } from '@visual-peft/datasets';
 import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError } from '@visual-peft/vit-core';
+import { FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
+import type { Json } from './field-reader';
+import { FieldReader } from './field-reader';
+import type { PaperTable } from './paper-table';
+import { readPaperTable } from './paper-table';
 import type { BackboneFamily, Grid, Recipe } from './recipes';
 import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, recipeFor, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
@@ -53,6 +57,8 @@ export interface SuitePlan {
   readonly hash: string;
   /** Backbone name -> checkpoint path, or null. */
   readonly weightPaths: ReadonlyMap<string, string | null>;
+  /** The suite file's `paper:` numbers, or null (not hashed: they decide no result). */
+  readonly paper: PaperTable | null;
 }
 
 /** The built-in suites' tasks. */
@@ -90,70 +96,11 @@ export interface SuiteRequest {
   readonly family?: string;
 }
 
-type Json = unknown;
-
-/** Field checks of a suite file: each error names the file, the field, the value and the rule. */
-class FieldReader {
-  constructor(private readonly file: string) {}
-
-  fail(field: string, value: Json, rule: string): never {
-    throw new ConfigError(`${this.file}: ${field}`, value, rule);
-  }
-
-  record(field: string, value: Json, keys: readonly string[]): Record<string, Json> {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) this.fail(field, value, 'must be an object');
-    for (const key of Object.keys(value)) {
-      if (!keys.includes(key)) this.fail(field === '' ? key : `${field}.${key}`, (value as Record<string, Json>)[key], `is not a known field (fields: ${keys.join(', ')})`);
-    }
-    return value as Record<string, Json>;
-  }
-
-  list(field: string, value: Json): Json[] {
-    if (!Array.isArray(value) || value.length === 0) this.fail(field, value, 'must be a non-empty list');
-    return value;
-  }
-
-  number(field: string, value: Json, rule: (v: number) => boolean, description: string): number {
-    if (typeof value !== 'number' || !Number.isFinite(value) || !rule(value)) this.fail(field, value, `must be ${description}`);
-    return value;
-  }
-
-  integer(field: string, value: Json, minimum: number): number {
-    return this.number(field, value, (v) => Number.isInteger(v) && v >= minimum, `an integer >= ${minimum}`);
-  }
-
-  string(field: string, value: Json, choices?: readonly string[]): string {
-    if (typeof value !== 'string' || value === '') this.fail(field, value, 'must be a non-empty string');
-    if (choices !== undefined && !choices.includes(value)) this.fail(field, value, `must be one of ${choices.join(', ')}`);
-    return value;
-  }
-
-  unique<T>(field: string, values: T[]): T[] {
-    const seen = new Set<T>();
-    for (const [index, value] of values.entries()) {
-      if (seen.has(value)) this.fail(`${field}[${index}]`, value, 'must not repeat an earlier entry');
-      seen.add(value);
-    }
-    return values;
-  }
-
-  grid(field: string, value: Json): Grid {
-    const raw = this.record(field, value, ['learningRates', 'weightDecays']);
-    const rates = raw.learningRates === undefined ? undefined : this.list(`${field}.learningRates`, raw.learningRates);
-    const decays = raw.weightDecays === undefined ? undefined : this.list(`${field}.weightDecays`, raw.weightDecays);
-    if (rates === undefined || decays === undefined) this.fail(field, value, 'must give both learningRates and weightDecays');
-    return {
-      learningRates: this.unique(`${field}.learningRates`, rates.map((v, i) => this.number(`${field}.learningRates[${i}]`, v, (x) => x > 0, 'a positive number'))),
-      weightDecays: this.unique(`${field}.weightDecays`, decays.map((v, i) => this.number(`${field}.weightDecays[${i}]`, v, (x) => x >= 0, 'a non-negative number'))),
-    };
-  }
-}
-
 /** What a suite file may set for every method at once, or per method under `recipes`. */
 const EPOCH_OVERRIDES = ['epochs', 'warmupEpochs'] as const;
 const SEGMENTATION_OVERRIDES = ['iterations', 'cropSize', 'headChannels'] as const;
 const RECIPE_OVERRIDES = [...EPOCH_OVERRIDES, 'batchSize', 'grid', ...SEGMENTATION_OVERRIDES] as const;
-const SUITE_FILE_KEYS = ['suite', 'family', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', ...RECIPE_OVERRIDES] as const;
+const SUITE_FILE_KEYS = ['suite', 'family', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', 'paper', ...RECIPE_OVERRIDES] as const;
 
 interface RecipeOverride {
   epochs?: number;
@@ -243,6 +190,28 @@ export function suiteHash(resolved: ResolvedSuite): string {
   return createHash('sha256').update(canonicalJson(resolved)).digest('hex').slice(0, 16);
 }
 
+function fileTasks(reader: FieldReader, file: Record<string, Json>, suite: SuiteName): SuiteTask[] {
+  const available = builtInTasks(suite);
+  if (file.tasks === undefined) return available;
+  return reader
+    .unique('tasks', reader.list('tasks', file.tasks).map((value, index) => reader.string(`tasks[${index}]`, value, available.map((task) => task.task))))
+    .map((name) => available.find((task) => task.task === name)!);
+}
+
+function readFileMethods(reader: FieldReader, file: Record<string, Json>): string[] | undefined {
+  return file.methods === undefined ? undefined : reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
+}
+
+/** A suite file's `paper:` block, checked against the file's tasks and methods, or null when it has none (`report --suite`). */
+export async function readSuitePaper(path: string): Promise<{ suite: SuiteName; tasks: SuiteTask[]; paper: PaperTable | null }> {
+  const file = await readSuiteFile(path);
+  const reader = new FieldReader(path);
+  const suite = reader.string('suite', file.suite, SUITE_NAMES) as SuiteName;
+  const tasks = fileTasks(reader, file, suite);
+  const paper = file.paper === undefined ? null : readPaperTable(reader, file.paper, tasks, readFileMethods(reader, file) ?? RECIPE_NAMES);
+  return { suite, tasks, paper };
+}
+
 /**
  * Resolves what `run` will do: a built-in suite, or a suite file (JSON or YAML) on top of one,
  * with the command line's methods, seeds and backbone last. Every field is checked here, before
@@ -257,17 +226,10 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   const file = isFile ? await readSuiteFile(request.suite) : {};
   const reader = new FieldReader(request.suite);
   const suite = (isFile ? reader.string('suite', file.suite, SUITE_NAMES) : request.suite) as SuiteName;
-  const available = builtInTasks(suite);
-  const tasks =
-    file.tasks === undefined
-      ? available
-      : reader.unique('tasks', reader.list('tasks', file.tasks).map((value, index) => reader.string(`tasks[${index}]`, value, available.map((task) => task.task)))).map(
-          (name) => available.find((task) => task.task === name)!,
-        );
-
+  const tasks = fileTasks(reader, file, suite);
   // The file's own method list, when it has one: its per-method settings must name one of them.
-  const fileMethods =
-    file.methods === undefined ? undefined : reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
+  const fileMethods = readFileMethods(reader, file);
+  const paper = file.paper === undefined ? null : readPaperTable(reader, file.paper, tasks, fileMethods ?? RECIPE_NAMES);
   let methodNames: string[];
   if (request.methods !== undefined) {
     methodNames = [...request.methods];
@@ -345,5 +307,5 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
     weightPaths.set(name, spec.weights);
   }
   const resolved: ResolvedSuite = { suite, family, tasks, methods, seeds, backbones };
-  return { resolved, hash: suiteHash(resolved), weightPaths };
+  return { resolved, hash: suiteHash(resolved), weightPaths, paper };
 }

@@ -13,7 +13,12 @@ export function parseSetOptions(pairs: readonly string[]): Record<string, Option
     if (match === null) throw new UsageError(`--set must be key=value with a camelCase key, got ${JSON.stringify(pair)}`);
     const [, key, raw] = match as unknown as [string, string, string];
     if (Object.hasOwn(options, key)) throw new UsageError(`--set ${key} is given twice`);
-    options[key] = raw === 'true' ? true : raw === 'false' ? false : raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    options[key] = parseOptionValue(raw);
   }
   return options;
+}
+
+/** One option's value as `--set` reads it: true / false, a finite number, else the string. */
+export function parseOptionValue(raw: string): OptionValue {
+  return raw === 'true' ? true : raw === 'false' ? false : raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -252,6 +252,69 @@ describe('visual-peft-bench run', () => {
     expect(mismatch.code).toBe(1);
     expect(mismatch.stderr.at(-1)).toMatch(/merge: .*shard-seed44 holds another suite configuration than .*shard-0 \(seeds\[0\]: 42 there, 44 here\)$/);
     expect(existsSync(target)).toBe(false);
+  });
+
+  it('runs variants of a method beside its base into one store and report, and merges stores that ran other variants', async () => {
+    // One epoch, a one-point grid; the variants inherit the base's k: 4.
+    const suite = join(directory, 'variants.yaml');
+    writeFileSync(
+      suite,
+      ['suite: vtab-1k', 'tasks: [vtab-eurosat]', "methods: [sct, 'sct[selection=random]', 'sct[scale=0.5]']", 'seeds: [42]', 'epochs: 1', 'batchSize: 4', 'grid: { learningRates: [0.05], weightDecays: [0] }', 'options:', '  sct: { k: 4 }'].join('\n'),
+    );
+    // Two stores of the same suite that ran different variants (the command line's list keeps a variant's commas).
+    const first = join(directory, 'variants-a');
+    const second = join(directory, 'variants-b');
+    const a = await runCli(...runArgs(suite, first, '--methods', 'sct,sct[selection=random]'));
+    expect(a.code, a.stderr.join('\n')).toBe(0);
+    const b = await runCli(...runArgs(suite, second, '--methods', 'sct[scale=0.5]'));
+    expect(b.code, b.stderr.join('\n')).toBe(0);
+    const ids = { sct: 'tiny-vit__vtab-eurosat__sct__seed42', random: 'tiny-vit__vtab-eurosat__sct@selection=random__seed42', scale: 'tiny-vit__vtab-eurosat__sct@scale=0.5__seed42' };
+    const records = storedResults(first);
+    expect([...records.keys()].sort()).toEqual([ids.random, ids.sct]);
+    expect(records.get(ids.random)!.job.method).toBe('sct[selection=random]');
+    expect(records.get(ids.random)!.protocol.options).toMatchObject({ k: [4, 4], selection: 'random', scale: 1 });
+    expect(storedResults(second).get(ids.scale)!.protocol.options).toMatchObject({ k: [4, 4], selection: 'salient', scale: 0.5 });
+
+    const merged = join(directory, 'variants-merged');
+    const joined = await runCli('merge', '--out', merged, first, second);
+    expect(joined.code, joined.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(joined.stdout[0]!)).toMatchObject({ records: 3, added: 3 });
+    const stored = JSON.parse(readFileSync(join(merged, 'suite.json'), 'utf8'));
+    expect(stored.suite.methods.map((method: { name: string }) => method.name)).toEqual(['sct', 'sct[selection=random]', 'sct[scale=0.5]']);
+    expect(stored.joined).toEqual([JSON.parse(a.stdout.at(-1)!).hash, JSON.parse(b.stdout.at(-1)!).hash].sort());
+    // The merged store is the whole suite's: running it finds every job finished; merging again adds nothing.
+    const whole = await runCli(...runArgs(suite, merged));
+    expect(whole.code, whole.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(whole.stdout.at(-1)!)).toMatchObject({ hash: stored.hash, jobs: 3, ran: 0, skipped: 3 });
+    expect(JSON.parse((await runCli('merge', '--out', merged, second)).stdout[0]!)).toMatchObject({ added: 0 });
+    // A method both stores ran must have one recipe.
+    const altered = join(directory, 'variants-altered');
+    mkdirSync(join(altered, 'results'), { recursive: true });
+    const copy = JSON.parse(readFileSync(join(second, 'suite.json'), 'utf8'));
+    copy.suite.methods[0].recipe.epochs = 2;
+    writeFileSync(join(altered, 'suite.json'), JSON.stringify({ ...copy, hash: '0123456789abcdef' }));
+    const refused = await runCli('merge', '--out', join(directory, 'variants-refused'), merged, altered);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.at(-1)).toMatch(/holds another suite configuration than .*variants-merged \(methods\.sct\[scale=0\.5\]\.recipe\.epochs: 1 there, 2 here\)$/);
+
+    // One report: a row per variant, after its base, each in its own style.
+    const report = await runCli('report', '--out', merged);
+    expect(report.code, report.stderr.join('\n')).toBe(0);
+    const json = JSON.parse(readFileSync(join(merged, 'report', 'report.json'), 'utf8')) as { tables: { rows: { method: string }[] }[]; plots: { name: string }[] };
+    expect(json.tables[0]!.rows.map((row) => row.method)).toEqual(['sct', 'sct[scale=0.5]', 'sct[selection=random]']);
+    expect(json.plots.map((plot) => plot.name).filter((name) => name.startsWith('salient-channels')).sort()).toEqual([
+      'salient-channels-vtab-1k-tiny-vit-sct-eurosat',
+      'salient-channels-vtab-1k-tiny-vit-sct-scale-0.5-eurosat',
+      'salient-channels-vtab-1k-tiny-vit-sct-selection-random-eurosat',
+    ].sort());
+
+    // A bad option in a variant's name: one line naming the variant, the option, its value and the rule, before any job.
+    const bad = await runCli(...runArgs(suite, join(directory, 'variants-bad'), '--methods', 'sct,sct[selection=randm]'));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.at(-1)).toBe('visual-peft-bench: method sct[selection=randm]: option selection must be one of salient, insalient, random, got "randm"');
+    expect(existsSync(join(directory, 'variants-bad', 'results'))).toBe(false);
+    const unknown = await runCli(...runArgs(suite, join(directory, 'variants-bad'), '--methods', 'sct[colour=red]'));
+    expect(unknown.stderr.at(-1)).toMatch(/^visual-peft-bench: method sct\[colour=red\]: option colour is not an option \(options: k, .*\), got "red"$/);
   });
 
   it('refuses an --out holding another configuration’s results without touching it', async () => {

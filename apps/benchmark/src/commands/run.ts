@@ -30,6 +30,7 @@ import type { SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
 import type { TrainSizes } from '../suite/plan-jobs';
 import { parseStepSeconds, planJobs, readTimingRecords, renderPlan, trainSizes } from '../suite/plan-jobs';
+import { splitMethodList, variantBuildError } from '../suite/variants';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
@@ -50,7 +51,8 @@ export interface RunHooks {
 
 function listFlag(name: string, value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((item) => item.trim());
+  // A variant's own options (sct[selection=random,scale=0.5]) keep their commas.
+  const items = splitMethodList(value);
   if (items.some((item) => item === '')) throw new UsageError(`--${name} must be a comma-separated list without empty entries, got ${JSON.stringify(value)}`);
   return items;
 }
@@ -75,6 +77,8 @@ function checkMethodOptions(plan: SuitePlan, entries: ReadonlyMap<string, Method
           disposeMethods(model, buildMethod(entries.get(method.name)!, model, method.recipe.options as Record<string, OptionValue>));
         } catch (error) {
           if (!(error instanceof VisualPeftError)) throw error;
+          // A variant's options came from its name: say which variant, option, value and rule.
+          if (method.name.includes('[')) throw variantBuildError(method.name, error);
           throw new SuiteOptionError(`options of ${method.name} (${JSON.stringify(method.recipe.options)}): ${error.message}`);
         }
       }
@@ -203,11 +207,12 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   const splits = await loadTaskSplits(plan, data);
   const backend = resolved.suite === 'ade20k' ? await activateSegmentationBackend(preference, io) : await activateBackend(preference, io);
   checkMethodOptions(plan, entries);
-  await openStore(out, resolved, hash);
+  // A store merged from runs of other variants also holds records under those runs' hashes.
+  const hashes = await openStore(out, resolved, hash);
 
   const jobs = shardJobs(suiteJobs(resolved), shard);
   const pending = [];
-  for (const job of jobs) if ((await readResult(out, job.id, hash)) === null) pending.push(job);
+  for (const job of jobs) if ((await readResult(out, job.id, hashes)) === null) pending.push(job);
   const progress = new SuiteProgress(hooks.sink ?? stderrSink(io), pending.length);
   progress.note(
     `suite ${resolved.suite} ${hash}: ${jobs.length} jobs${shard.count > 1 ? ` in shard ${shard.index}/${shard.count}` : ''}, ` +

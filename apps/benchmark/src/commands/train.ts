@@ -12,8 +12,9 @@ import { UsageError } from '../errors';
 import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
-import { findMethod } from '../methods';
+import { METHODS, findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
+import { parseVariant } from '../suite/variants';
 import type { BackboneFamily } from '../suite/recipes';
 import { BACKBONE_FAMILIES, RECIPES, classifierSetup } from '../suite/recipes';
 import type { HeadSetup } from '../train-job';
@@ -97,8 +98,13 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   if (!isDatasetName(dataset)) throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(dataset)}`);
   const root = requireFlag('train', 'root', flags.root);
   const out = requireFlag('train', 'out', flags.out);
-  const entry = findMethod(requireFlag('train', 'method', flags.method));
-  const options = parseSetOptions(flags.set ?? []);
+  const method = requireFlag('train', 'method', flags.method);
+  // `--method 'sct[selection=random]'`: the name's options, then --set's, which may not repeat them.
+  const variant = method.includes('[') ? parseVariant(method, [...METHODS.keys()]) : { base: method, options: {} };
+  const entry = findMethod(variant.base);
+  const set = parseSetOptions(flags.set ?? []);
+  for (const key of Object.keys(set)) if (Object.hasOwn(variant.options, key)) throw new UsageError(`--set ${key} is fixed by --method ${method}`);
+  const options = { ...variant.options, ...set };
   const epochs = integerFlag('epochs', flags.epochs, 1) ?? 10;
   const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? 32;
   const microBatchRequest = microBatchFlag(flags['micro-batch'], batchSize);

@@ -74,10 +74,16 @@ function meanOfCells(cells: readonly CellStats[]): CellStats {
   return { mean: mean(cells.map((cell) => cell.mean!)), std: null, seeds: Math.min(...cells.map((cell) => cell.seeds)) };
 }
 
-/** Methods in the app's order (policies, then each package's), unknown names after, alphabetically. */
+/**
+ * Methods in the app's order (policies, then each package's), unknown names after, alphabetically;
+ * a variant (`sct[selection=random]`) right after its base, variants of one base alphabetically.
+ */
 function methodOrder(methods: Iterable<string>): string[] {
   const known = [...METHODS.keys()];
-  const rank = (method: string) => (known.includes(method) ? known.indexOf(method) : known.length);
+  const rank = (method: string) => {
+    const base = method.split('[')[0]!;
+    return known.includes(base) ? known.indexOf(base) : known.length;
+  };
   return [...new Set(methods)].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 

@@ -1,6 +1,7 @@
 import { UsageError } from '../errors';
 import type { JobKey } from './result-record';
 import type { ResolvedSuite } from './suite-config';
+import { variantId } from './variants';
 
 /** Every job of a suite (backbone x task x method x seed), sorted by id. */
 export function suiteJobs(suite: ResolvedSuite): JobKey[] {
@@ -9,7 +10,7 @@ export function suiteJobs(suite: ResolvedSuite): JobKey[] {
     for (const task of suite.tasks) {
       for (const method of suite.methods) {
         for (const seed of suite.seeds) {
-          jobs.push({ id: `${backbone.name}__${task.task}__${method.name}__seed${seed}`, method: method.name, task: task.task, group: task.group, seed, backbone: backbone.name });
+          jobs.push({ id: `${backbone.name}__${task.task}__${variantId(method.name)}__seed${seed}`, method: method.name, task: task.task, group: task.group, seed, backbone: backbone.name });
         }
       }
     }

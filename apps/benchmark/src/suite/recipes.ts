@@ -237,7 +237,8 @@ const recipes: Record<string, Recipe> = {
   // SCT: AdamW, batch 64, cosine from a 1e-6 warm-up to 1e-5, drop path 0.1, its 8 x 7 grid;
   // on VTAB-1k RandAugment with bicubic resizing, label smoothing 0.1 on Natural and Specialized.
   // The paper also searches the module's scale over {0.1, 0.2, ..., 1.0} (Sec. 4.1); the grid here
-  // spans lr x wd only, so the scale stays the released configs' 1.0 unless a suite sets `sct: { scale }`.
+  // spans lr x wd only, so the scale stays the released configs' 1.0. The scale search is a set of
+  // variants, one row each: methods sct[scale=0.1], sct[scale=0.2], ..., sct[scale=1].
   sct: {
     method: 'sct',
     options: {},

@@ -15,8 +15,9 @@ export const TASK_GROUPS: readonly TaskGroup[] = ['natural', 'specialized', 'str
 
 /** One (method x task x seed x backbone) of a suite: the unit the store, shards and reports count. */
 export interface JobKey {
-  /** Stable, filename-safe id: `${backbone}__${task}__${method}__seed${seed}`. */
+  /** Stable, filename-safe id: `${backbone}__${task}__${method}__seed${seed}`, a variant's method as `sct@selection=random` (`variantId`). */
   readonly id: string;
+  /** The suite's name of the method, a variant's with its options: `sct[selection=random]`. */
   readonly method: string;
   readonly task: string;
   readonly group: TaskGroup;

@@ -13,7 +13,15 @@ export interface StoredSuite {
   readonly schema: typeof SUITE_SCHEMA;
   readonly hash: string;
   readonly suite: ResolvedSuite;
+  /**
+   * Hashes of stores `merge` joined into this one that ran other methods (variants) of the same
+   * suite: their records keep the hash they were run under. Absent when there were none.
+   */
+  readonly joined?: readonly string[];
 }
+
+/** The suite hashes a store's records may carry: its own and those of the stores merged into it. */
+export const storeHashes = (stored: StoredSuite): readonly string[] => [stored.hash, ...(stored.joined ?? [])];
 
 /** An output directory holds results of another configuration (or is not a store). */
 export class StoreMismatchError extends VisualPeftError {}
@@ -63,33 +71,41 @@ export async function readStoredSuite(out: string): Promise<StoredSuite | null> 
  * configuration is reused as it is; one made for another refuses with the first differing field,
  * before anything is written.
  */
-export async function openStore(out: string, suite: ResolvedSuite, hash: string): Promise<void> {
+export async function openStore(out: string, suite: ResolvedSuite, hash: string): Promise<readonly string[]> {
   const stored = await readStoredSuite(out);
   if (stored !== null) {
-    if (stored.hash === hash) return;
+    if (stored.hash === hash) return storeHashes(stored);
     const difference = firstDifference(stored.suite, JSON.parse(JSON.stringify(suite))) ?? `hash: ${stored.hash} there, ${hash} here`;
     throw new StoreMismatchError(`--out ${out} holds results of another suite configuration (${difference}); give a new --out or run that configuration`);
   }
-  await mkdir(resultsDir(out), { recursive: true });
   const record: StoredSuite = { schema: SUITE_SCHEMA, hash, suite };
-  await writeFileAtomic(suiteFile(out), `${JSON.stringify(record, null, 2)}\n`);
+  await writeStoredSuite(out, record);
+  return [hash];
 }
 
-function checkRecord(path: string, value: unknown, hash: string): ResultRecord {
+/** Writes (or replaces) `<out>/suite.json` atomically, making the results folder. */
+export async function writeStoredSuite(out: string, stored: StoredSuite): Promise<void> {
+  await mkdir(resultsDir(out), { recursive: true });
+  await writeFileAtomic(suiteFile(out), `${JSON.stringify(stored, null, 2)}\n`);
+}
+
+/** `hashes`: the store's own hash, or every hash its records may carry (`storeHashes`). */
+function checkRecord(path: string, value: unknown, hashes: string | readonly string[]): ResultRecord {
   const record = validateResultRecord(value, path);
-  if (record.suiteHash !== hash) throw new FormatError(path, `belongs to suite ${record.suiteHash}, not ${hash}`);
+  const accepted = typeof hashes === 'string' ? [hashes] : hashes;
+  if (!accepted.includes(record.suiteHash)) throw new FormatError(path, `belongs to suite ${record.suiteHash}, not ${accepted.join(' or ')}`);
   return record;
 }
 
 /** A finished job's record, or null when the job has not finished. */
-export async function readResult(out: string, id: string, hash: string): Promise<ResultRecord | null> {
+export async function readResult(out: string, id: string, hash: string | readonly string[]): Promise<ResultRecord | null> {
   const path = resultFile(out, id);
   const record = await readJson(path);
   return record === null ? null : checkRecord(path, record, hash);
 }
 
 /** Every record of a store, by job id. */
-export async function readResults(out: string, hash: string): Promise<Map<string, ResultRecord>> {
+export async function readResults(out: string, hash: string | readonly string[]): Promise<Map<string, ResultRecord>> {
   const records = new Map<string, ResultRecord>();
   let names: string[];
   try {

@@ -132,6 +132,64 @@ describe('resolveSuite', () => {
     expect(suiteHash(JSON.parse(JSON.stringify(resolved)))).toBe(hash);
   });
 
+  it('runs variants as methods of their own: the base’s recipe and settings, the name’s options, settings keyed by the variant', async () => {
+    const path = suiteFile(
+      [
+        'suite: vtab-1k',
+        'tasks: [vtab-eurosat]',
+        "methods: [sct, 'sct[selection=random]', 'sct[scale=0.10]', 'gated-prompt[hardGates=true]', 'gated-prompt[gates=false]', 'spt-deep[init=max-pool]', 'vpt-shallow[numPrompts=100]']",
+        'seeds: [42]',
+        'epochs: 3',
+        'recipes:',
+        '  sct: { batchSize: 8 }',
+        "  'sct[selection=random]': { epochs: 2 }",
+        'options:',
+        '  sct: { k: 4 }',
+        "  'sct[scale=0.1]': { seed: 3 }",
+        'backbones:',
+        `  - { config: ${JSON.stringify(tinyConfig)}, name: tiny }`,
+      ].join('\n'),
+    );
+    const { resolved } = await resolveSuite({ suite: path });
+    const byName = Object.fromEntries(resolved.methods.map((method) => [method.name, method.recipe]));
+    // Canonical names: keys sorted, values as parsed (0.10 is 0.1).
+    expect(Object.keys(byName)).toEqual(['sct', 'sct[selection=random]', 'sct[scale=0.1]', 'gated-prompt[hardGates=true]', 'gated-prompt[gates=false]', 'spt-deep[init=max-pool]', 'vpt-shallow[numPrompts=100]']);
+    expect(byName.sct).toMatchObject({ method: 'sct', epochs: 3, batchSize: 8, options: { k: 4 } });
+    // The base's recipe overrides and options carry over; the variant's own come last.
+    expect(byName['sct[selection=random]']).toMatchObject({ method: 'sct', epochs: 2, batchSize: 8, options: { k: 4, selection: 'random' }, grid: RECIPES.sct!.grid });
+    expect(byName['sct[scale=0.1]']!.options).toEqual({ k: 4, scale: 0.1, seed: 3 });
+    expect(byName['gated-prompt[hardGates=true]']).toMatchObject({ method: 'gated-prompt', batchSize: 64, options: { numPrompts: 100, gateInit: 5, dropout: 0.1, hardGates: true } });
+    expect(byName['gated-prompt[gates=false]']!.options).toMatchObject({ gates: false });
+    expect(byName['spt-deep[init=max-pool]']).toMatchObject({ method: 'vpt-deep', optimizer: 'adamw', ema: 0.9999, options: { init: 'max-pool', numPrompts: 20 } });
+    expect(byName['vpt-shallow[numPrompts=100]']).toMatchObject({ method: 'vpt-shallow', options: { numPrompts: 100 } });
+    // Each variant is its own job, under a file-safe id; a plain method's id and its suite's hash do not change.
+    expect(suiteJobs(resolved).map((job) => [job.method, job.id]).filter(([method]) => method!.startsWith('sct'))).toEqual([
+      ['sct[scale=0.1]', 'tiny__vtab-eurosat__sct@scale=0.1__seed42'],
+      ['sct[selection=random]', 'tiny__vtab-eurosat__sct@selection=random__seed42'],
+      ['sct', 'tiny__vtab-eurosat__sct__seed42'],
+    ]);
+    const plain = await resolveSuite({ suite: 'fgvc', methods: ['sct', 'vpt-deep'], backbone: { config: tinyConfig, weights: null } });
+    expect(plain.resolved.methods.map((method) => Object.keys(method))).toEqual([['name', 'recipe'], ['name', 'recipe']]);
+    expect(plain.resolved.methods[0]).toEqual({ name: 'sct', recipe: recipeFor('sct', 'supervised') });
+    // The command line takes variants too, and refuses the same variant spelled twice.
+    const cli = await resolveSuite({ suite: 'fgvc', methods: ['sct[selection=random,scale=1]', 'sct'], backbone: { config: tinyConfig, weights: null } });
+    expect(cli.resolved.methods.map((method) => method.name)).toEqual(['sct[scale=1,selection=random]', 'sct']);
+    await expect(resolveSuite({ suite: 'fgvc', methods: ['sct[scale=1,selection=random]', 'sct[selection=random,scale=1.0]'], backbone: { config: tinyConfig, weights: null } })).rejects.toThrow(/--methods must not repeat a method/);
+  });
+
+  it('names the variant, option, value and rule of a malformed variant', async () => {
+    const backbone = { config: tinyConfig, weights: null };
+    const bad = (methods: string[]) => resolveSuite({ suite: 'fgvc', methods, backbone });
+    await expect(bad(['lasso[k=1]'])).rejects.toThrow(/^--methods: each must be one of linear, .*, optionally with options as name\[key=value,...\], got "lasso\[k=1\]"$/);
+    await expect(bad(['sct[selection]'])).rejects.toThrow(/^method sct\[selection\]: option selection must be one value of letters, digits and \. _ \+ - \(no , \[ \] =\), got ""$/);
+    await expect(bad(['sct[k=1,k=2]'])).rejects.toThrow(/^method sct\[k=1,k=2\]: option k is given twice, got "2"$/);
+    await expect(bad(['sct[Selection-x=1]'])).rejects.toThrow(/^method sct\[Selection-x=1\]: option Selection-x must be key=value with a camelCase key/);
+    const file = (content: string) => resolveSuite({ suite: suiteFile(`suite: vtab-1k\n${content}`), backbone });
+    await expect(file("methods: ['sct[scale=0.5]']\noptions: { 'sct[scale=0.5]': { scale: 0.2 } }")).rejects.toThrow(/: options.sct\[scale=0.5\].scale is fixed by the method's name \(scale=0.5\), got 0.2$/);
+    await expect(file("methods: ['sct[scale=0.5]']\noptions: { vqt: { numQueries: 2 } }")).rejects.toThrow(/: options.vqt must name one of the file's methods \(sct\[scale=0.5\]\) or a variant's base/);
+    await expect(file("methods: ['sct[scale=0.5]', 'sct[scale=.5]']")).rejects.toThrow(/: methods\[1\] must not repeat an earlier entry, got "sct\[scale=0.5\]"/);
+  });
+
   it('gives the demo suite its tasks, both committed backbones, every method and its shortened recipes', async () => {
     const { resolved, weightPaths } = await resolveSuite({ suite: 'demo' });
     expect(resolved.tasks).toEqual([

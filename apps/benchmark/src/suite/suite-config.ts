@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import type { DatasetName } from '@visual-peft/datasets';
 import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { FormatError } from '@visual-peft/vit-core';
+import { ConfigError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
@@ -17,6 +17,8 @@ import type { BackboneFamily, Grid, Recipe } from './recipes';
 import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, recipeFor, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
 import { SUITE_NAMES } from './result-record';
+import type { MethodVariant } from './variants';
+import { VariantOptionError, parseVariant } from './variants';
 
 /** One task of a suite: a dataset (by the `data` command's name) and its group in the papers' tables. */
 export interface SuiteTask {
@@ -34,7 +36,7 @@ export interface SuiteBackbone {
 }
 
 export interface SuiteMethod {
-  /** The suite's name of the method (a key of RECIPES). */
+  /** The suite's name of the method: a key of RECIPES, or a variant of one (`sct[selection=random]`, src/suite/variants.ts). */
   readonly name: string;
   /** Its recipe with the suite file's overrides applied. */
   readonly recipe: Recipe;
@@ -198,8 +200,19 @@ function fileTasks(reader: FieldReader, file: Record<string, Json>, suite: Suite
     .map((name) => available.find((task) => task.task === name)!);
 }
 
+/** A method name of a suite file: a recipe's, or a variant of one (`sct[selection=random]`), in canonical form. */
+function readVariant(reader: FieldReader, field: string, value: Json): MethodVariant {
+  const text = reader.string(field, value);
+  try {
+    return parseVariant(text, RECIPE_NAMES);
+  } catch (error) {
+    if (error instanceof ConfigError && !(error instanceof VariantOptionError)) reader.fail(field, text, error.rule);
+    throw error;
+  }
+}
+
 function readFileMethods(reader: FieldReader, file: Record<string, Json>): string[] | undefined {
-  return file.methods === undefined ? undefined : reader.unique('methods', reader.list('methods', file.methods).map((value, index) => reader.string(`methods[${index}]`, value, RECIPE_NAMES)));
+  return file.methods === undefined ? undefined : reader.unique('methods', reader.list('methods', file.methods).map((value, index) => readVariant(reader, `methods[${index}]`, value).name));
 }
 
 /** A suite file's `paper:` block, checked against the file's tasks and methods, or null when it has none (`report --suite`). */
@@ -227,21 +240,30 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   const reader = new FieldReader(request.suite);
   const suite = (isFile ? reader.string('suite', file.suite, SUITE_NAMES) : request.suite) as SuiteName;
   const tasks = fileTasks(reader, file, suite);
-  // The file's own method list, when it has one: its per-method settings must name one of them.
-  const fileMethods = readFileMethods(reader, file);
-  const paper = file.paper === undefined ? null : readPaperTable(reader, file.paper, tasks, fileMethods ?? RECIPE_NAMES);
-  let methodNames: string[];
+
+  // The file's own method list, when it has one: its per-method settings must name one of them (or a variant's base).
+  const uniqueVariants = (field: string, variants: MethodVariant[]) => {
+    reader.unique(field, variants.map((variant) => variant.name));
+    return variants;
+  };
+  const fileMethods = file.methods === undefined ? undefined : uniqueVariants('methods', reader.list('methods', file.methods).map((value, index) => readVariant(reader, `methods[${index}]`, value)));
+  const paper = file.paper === undefined ? null : readPaperTable(reader, file.paper, tasks, fileMethods?.map((method) => method.name) ?? RECIPE_NAMES);
+  let variants: MethodVariant[];
   if (request.methods !== undefined) {
-    methodNames = [...request.methods];
-    for (const name of methodNames) {
-      if (!RECIPE_NAMES.includes(name)) throw new UsageError(`--methods: each must be one of ${RECIPE_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
-    }
-    if (new Set(methodNames).size !== methodNames.length) throw new UsageError(`--methods must not repeat a method, got ${JSON.stringify(methodNames.join(','))}`);
+    variants = request.methods.map((name) => {
+      try {
+        return parseVariant(name, RECIPE_NAMES);
+      } catch (error) {
+        if (error instanceof ConfigError && !(error instanceof VariantOptionError)) throw new UsageError(`--methods: each ${error.rule}, got ${JSON.stringify(name)}`);
+        throw error;
+      }
+    });
+    if (new Set(variants.map((variant) => variant.name)).size !== variants.length) throw new UsageError(`--methods must not repeat a method, got ${JSON.stringify(request.methods.join(','))}`);
   } else if (fileMethods !== undefined) {
-    methodNames = fileMethods;
+    variants = fileMethods;
   } else if (suite === 'demo') {
     // The demo's own table of methods (a method registered at run time is not in it).
-    methodNames = Object.keys(DEMO_LEARNING_RATES);
+    variants = Object.keys(DEMO_LEARNING_RATES).map((name) => ({ name, base: name, options: {} }));
   } else {
     throw new UsageError('run: --methods is required (or a suite file with methods)');
   }
@@ -250,23 +272,35 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
     request.seeds ??
     (file.seeds === undefined ? (suite === 'demo' ? DEMO_SEEDS : PAPER_SEEDS) : reader.unique('seeds', reader.list('seeds', file.seeds).map((value, index) => reader.integer(`seeds[${index}]`, value, 0))));
 
-  const shared = readOverride(reader, '', file, suite);
-  const perMethod = file.recipes === undefined ? {} : reader.record('recipes', file.recipes, RECIPE_NAMES);
-  const options = file.options === undefined ? {} : reader.record('options', file.options, RECIPE_NAMES);
-  const ownOverride = (name: string) =>
-    perMethod[name] === undefined ? {} : readOverride(reader, `recipes.${name}.`, reader.record(`recipes.${name}`, perMethod[name], RECIPE_OVERRIDES), suite);
-  const ownOptions = (name: string) => (options[name] === undefined ? {} : reader.record(`options.${name}`, options[name], Object.keys(options[name] ?? {})));
-  for (const [field, settings] of [['recipes', perMethod], ['options', options]] as const) {
-    for (const name of Object.keys(settings)) {
-      if (fileMethods !== undefined && !fileMethods.includes(name)) reader.fail(`${field}.${name}`, settings[name], `must name one of the file's methods (${fileMethods.join(', ')})`);
+  // Per-method settings are keyed by a method's (canonical) name: a variant's own, or its base's, which its variants inherit.
+  const settings = (field: 'recipes' | 'options'): Map<string, { key: string; value: Record<string, Json> }> => {
+    const byName = new Map<string, { key: string; value: Record<string, Json> }>();
+    if (file[field] === undefined) return byName;
+    const raw = reader.record(field, file[field], Object.keys(file[field] ?? {}));
+    for (const [key, value] of Object.entries(raw)) {
+      const { name } = readVariant(reader, `${field}.${key}`, key);
+      if (byName.has(name)) reader.fail(`${field}.${key}`, value, `names the same method as ${field}.${byName.get(name)!.key}`);
+      if (fileMethods !== undefined && !fileMethods.some((method) => method.name === name || method.base === name)) {
+        reader.fail(`${field}.${key}`, value, `must name one of the file's methods (${fileMethods.map((method) => method.name).join(', ')}) or a variant's base`);
+      }
+      const record = field === 'recipes' ? reader.record(`${field}.${key}`, value, RECIPE_OVERRIDES) : reader.record(`${field}.${key}`, value, Object.keys(value ?? {}));
+      byName.set(name, { key, value: record });
     }
-  }
+    return byName;
+  };
+  const shared = readOverride(reader, '', file, suite);
+  const perMethod = settings('recipes');
+  const options = settings('options');
+  const overrideOf = (name: string) => {
+    const own = perMethod.get(name);
+    return own === undefined ? {} : readOverride(reader, `recipes.${own.key}.`, own.value, suite);
+  };
+  const optionsOf = (name: string) => options.get(name)?.value ?? {};
   // Settings of methods the command line leaves out are checked too, and then unused.
-  for (const name of Object.keys(perMethod)) ownOverride(name);
-  for (const name of Object.keys(options)) ownOptions(name);
+  for (const name of perMethod.keys()) overrideOf(name);
   if (suite === 'ade20k') {
-    for (const name of methodNames) {
-      if (SEGMENTATION_UNSUPPORTED[name] !== undefined) throw new UsageError(`method ${name} cannot run on ade20k: ${SEGMENTATION_UNSUPPORTED[name]}`);
+    for (const { name, base } of variants) {
+      if (SEGMENTATION_UNSUPPORTED[base] !== undefined) throw new UsageError(`method ${name} cannot run on ade20k: ${SEGMENTATION_UNSUPPORTED[base]}`);
     }
   }
   if (request.family !== undefined && !(BACKBONE_FAMILIES as readonly string[]).includes(request.family)) {
@@ -274,11 +308,18 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   }
   const family = (request.family ?? (file.family === undefined ? 'supervised' : reader.string('family', file.family, BACKBONE_FAMILIES))) as BackboneFamily;
   if (suite === 'demo' && family !== 'supervised') throw new UsageError(`the demo suite's backbones are its own supervised pretraining: family ${family} does not apply`);
-  const methods = methodNames.map((name): SuiteMethod => {
+  const methods = variants.map(({ name, base: method, options: fixed }): SuiteMethod => {
     // ADE20K's SETR-PUP heads replace the classifier: only the recipe's options carry over.
-    const base = suite === 'demo' ? demoRecipe(name) : suite === 'ade20k' ? segmentationRecipe(name) : recipeFor(name, family);
-    const recipe = applyOverride(applyOverride(base, shared), ownOverride(name));
-    return { name, recipe: { ...recipe, options: { ...base.options, ...ownOptions(name) } } };
+    const base = suite === 'demo' ? demoRecipe(method) : suite === 'ade20k' ? segmentationRecipe(method) : recipeFor(method, family);
+    // A variant: its base's recipe and settings, then its name's options, then its own settings.
+    const inherited = name === method ? [] : [method];
+    const recipe = [...inherited, name].reduce((current, layer) => applyOverride(current, overrideOf(layer)), applyOverride(base, shared));
+    const own = optionsOf(name);
+    for (const key of Object.keys(own)) {
+      if (Object.hasOwn(fixed, key)) reader.fail(`options.${options.get(name)!.key}.${key}`, own[key], `is fixed by the method's name (${key}=${String(fixed[key])})`);
+    }
+    const merged = { ...base.options, ...(name === method ? {} : optionsOf(method)), ...fixed, ...own };
+    return { name, recipe: { ...recipe, options: merged } };
   });
 
   // The file's backbones are checked even when the command line replaces them.

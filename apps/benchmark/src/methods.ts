@@ -57,6 +57,22 @@ export function findMethod(name: string): MethodEntry {
   return entry;
 }
 
+/** A `--method` name: one method, or `second+first`, a two-stage method (first tuned, then frozen under second). */
+export interface MethodStages {
+  readonly method: MethodEntry;
+  readonly first: MethodEntry | null;
+}
+
+/**
+ * Reads `--method`: a registered name, or two joined by `+` (`vqt+vpt-deep`: `vpt-deep` tuned
+ * first, then frozen while `vqt` trains over it, as VQT's Sec. 4.3 runs it).
+ */
+export function findStages(name: string): MethodStages {
+  const parts = name.split('+');
+  if (parts.length > 2) throw new UsageError(`--method takes one method or two joined by + (second+first), got ${JSON.stringify(name)}`);
+  return parts.length === 1 ? { method: findMethod(name), first: null } : { method: findMethod(parts[0]!), first: findMethod(parts[1]!) };
+}
+
 /** Builds and attaches a method (or checks that a pure policy got no options); returns what was attached. */
 export function buildMethod(entry: MethodEntry, model: VisionTransformer, options: Record<string, OptionValue>): TuningMethod[] {
   if (entry.definition === null) {

@@ -137,6 +137,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const trainSplit = await loadClassificationSplit(dataset, root, flags['train-split'] ?? protocol.train, { seed });
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, { seed });
+  if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
   const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
   if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
@@ -145,7 +146,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 
   /** One stage's run into `dir`: checkpoints, tuned weights and its result. */
-  const runStage = async (entry: MethodEntry, stageOptions: Record<string, OptionValue>, dir: string, frozen: FrozenStage | null, last: boolean) => {
+  const runStage = async (entry: MethodEntry, stageOptions: Record<string, OptionValue>, dir: string, frozen: FrozenStage | null, finalStage: boolean) => {
     const { config, head } = trainHead(entry.name, family, given, weights?.stateDict ?? null, headInit);
     await mkdir(dir, { recursive: true });
     const started = Date.now();
@@ -180,19 +181,18 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         onProgress: (event) => {
           if (event.type !== 'epoch') return;
           const evaluation = event.evaluation === null ? '' : `, top-1 ${(100 * event.evaluation.top1).toFixed(2)}%`;
-          io.stderr(`${last ? '' : 'stage 1, '}epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}${evaluation}`);
+          io.stderr(`${finalStage ? '' : 'stage 1, '}epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}${evaluation}`);
         },
       },
       async ({ model, methods, trainer, result, evalSource }) => {
         await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
         const last = result.history.at(-1)?.evaluation ?? null;
         let compression = null;
-        if (compress !== null && last) {
+        if (compress !== null && finalStage) {
           // VQT Sec. 3.3: with the queries frozen, a head refitted on the features group lasso keeps (the training split, no augmentation).
-          if (evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
           const vqt = methods.find((method) => method instanceof VqtMethod)!;
           const fit = await compressWithGroupLasso(vqt, evalSource(trainSplit), { ...compress, seed });
-          const after = await trainer.evaluate(evalSource(evalSplit));
+          const after = await trainer.evaluate(evalSource(evalSplit!));
           await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
           compression = { ...compress, featuresBefore: fit.featuresBefore, featuresAfter: fit.featuresAfter, top1Before: last?.top1 ?? null, top1After: after.top1 };
         }

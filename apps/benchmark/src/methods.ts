@@ -8,6 +8,7 @@ import { UsageError } from './errors';
 import type { OptionValue } from './set-options';
 import type { Recipe } from './suite/recipes';
 import { registerRecipe } from './suite/recipes';
+import { parseVariant } from './suite/variants';
 
 /** A name on the command line: a trainable-set policy alone, or a method package's definition. */
 export interface MethodEntry {
@@ -55,6 +56,32 @@ export function findMethod(name: string): MethodEntry {
   const entry = METHODS.get(name);
   if (entry === undefined) throw new UsageError(`--method must be one of ${[...METHODS.keys()].join(', ')}, got ${JSON.stringify(name)}`);
   return entry;
+}
+
+/** A `--method` name: one method, or `second+first`, a two-stage method (first tuned, then frozen under second). */
+export interface MethodStages {
+  readonly method: MethodEntry;
+  readonly first: MethodEntry | null;
+  /** Options each stage's name fixes, as a variant (`sct[selection=random]`); empty for a plain name. */
+  readonly fixed: { readonly method: Record<string, OptionValue>; readonly first: Record<string, OptionValue> };
+}
+
+/**
+ * Reads `--method`: a registered name or a variant of one (`sct[selection=random]`), or two joined
+ * by `+` (`vqt+vpt-deep`: `vpt-deep` tuned first, then frozen while `vqt` trains over it, as VQT's
+ * Sec. 4.3 runs it).
+ */
+export function findStages(name: string): MethodStages {
+  // A `+` inside a variant's brackets is part of a value, not a stage separator.
+  const parts = name.split(/\+(?![^[]*\])/);
+  if (parts.length > 2) throw new UsageError(`--method takes one method or two joined by + (second+first), got ${JSON.stringify(name)}`);
+  const stage = (part: string) => {
+    const variant = part.includes('[') ? parseVariant(part, [...METHODS.keys()]) : { base: part, options: {} };
+    return { entry: findMethod(variant.base), options: { ...variant.options } };
+  };
+  const method = stage(parts[0]!);
+  const first = parts.length === 2 ? stage(parts[1]!) : null;
+  return { method: method.entry, first: first?.entry ?? null, fixed: { method: method.options, first: first?.options ?? {} } };
 }
 
 /** Builds and attaches a method (or checks that a pure policy got no options); returns what was attached. */

@@ -1,7 +1,7 @@
 import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from '@visual-peft/datasets';
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
 import type { EpochSummary, MethodDiagnostics, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
-import { INITIAL_DIAGNOSTICS_EPOCH, Trainer } from '@visual-peft/training';
+import { INITIAL_DIAGNOSTICS_EPOCH, Trainer, readTunedWeights, restoreTunedTensors } from '@visual-peft/training';
 import type { BatchSource, HeadInit, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, VisualPeftError, applyTrainablePolicy, deriveSeed, loadStateDict } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
@@ -65,6 +65,18 @@ export interface TrainJobSpec {
    * labelled split read through the evaluation pipeline (null: none). Default: none.
    */
   readonly diagnostics?: { readonly images: ClassificationSplit; readonly source: ClassificationSplit | null };
+  /**
+   * A tuned first stage to train over (a two-stage method): the method and its tuned weights
+   * (`saveTunedWeights`), attached before `method` and frozen; only `method` trains. Default: none.
+   */
+  readonly frozen?: FrozenStage;
+}
+
+/** A first stage's method, the options it was built with and the tuned-weights file its run saved. */
+export interface FrozenStage {
+  readonly method: MethodEntry;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly weights: string;
 }
 
 /** What a finished (or stopped) run leaves for its caller to inspect before everything is freed. */
@@ -145,12 +157,20 @@ export async function trainJob<T>(
   const imageSize = backbone.imgSize[0];
   const model = new VisionTransformer(backbone, { seed, weights: spec.weights === null ? 'random' : 'zeros' });
   const methods: TuningMethod[] = [];
+  const frozen: TuningMethod[] = [];
   let trainer: Trainer | undefined;
   try {
     const head = spec.head ?? { init: 'timm', std: null, norm: 'checkpoint' };
     if (spec.weights !== null) loadStateDict(model, spec.weights.stateDict, { source: spec.weights.source, head: 'discard', fcNorm: head.norm });
     // A fresh head drawn as the method's official code draws it (the zeros above only spared a draw the checkpoint overwrites).
     model.resetHead(backbone.numClasses, { init: head.init, ...(head.std === null ? {} : { std: head.std }), seed: deriveSeed(seed, HEAD_SEED_SITE) });
+    if (spec.frozen !== undefined) {
+      // The first stage as it was tuned (its methods attached first, any backbone weight it trained);
+      // the policy below then freezes the backbone, and its methods stay out of the trainer's list.
+      const { tensors } = await readTunedWeights(spec.frozen.weights);
+      frozen.push(...buildMethod(spec.frozen.method, model, spec.frozen.options as Record<string, OptionValue>));
+      restoreTunedTensors(model, frozen, tensors, spec.frozen.weights);
+    }
     applyTrainablePolicy(model, spec.method.policy);
     methods.push(...buildMethod(spec.method, model, spec.options as Record<string, OptionValue>));
     const loader = { batchSize, seed };
@@ -184,6 +204,7 @@ export async function trainJob<T>(
   } finally {
     trainer?.dispose();
     methods.forEach((method) => method.dispose());
+    frozen.forEach((method) => method.dispose());
     model.dispose();
   }
 }

@@ -2,8 +2,10 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classificationProtocol, isDatasetName, loadClassificationSplit, DATASET_NAMES } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
+import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
 import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
+import { readFile } from 'node:fs/promises';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
@@ -12,12 +14,13 @@ import { UsageError } from '../errors';
 import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
-import { METHODS, findMethod } from '../methods';
+import type { MethodEntry } from '../methods';
+import { findStages } from '../methods';
+import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
-import { parseVariant } from '../suite/variants';
 import type { BackboneFamily } from '../suite/recipes';
-import { BACKBONE_FAMILIES, RECIPES, classifierSetup } from '../suite/recipes';
-import type { HeadSetup } from '../train-job';
+import { BACKBONE_FAMILIES, RECIPES, VQT_COMPRESS, classifierSetup } from '../suite/recipes';
+import type { FrozenStage, HeadSetup } from '../train-job';
 import { recordedDiagnostics, trainJob } from '../train-job';
 
 export const TRAIN_USAGE =
@@ -62,7 +65,10 @@ function trainHead(method: string, family: BackboneFamily | undefined, config: V
  * Trains one method on one dataset split and evaluates it: the dataset's protocol gives the default
  * splits and input pipeline, `--out` receives the trainer's checkpoints (running the same command
  * again resumes), the tuned weights (`tuned.safetensors`) and the result (`result.json`), which is
- * also printed as one JSON line.
+ * also printed as one JSON line. A two-stage `--method second+first` trains `first` with the same
+ * flags (and `--first-set` options) into `<out>/stage1` first, then `second` over it frozen; a run
+ * killed in stage 2 resumes there (stage 1's `result.json` marks it done). `--compress-keep`
+ * compresses VQT's head by group lasso after training (VQT Sec. 3.3) and records top-1 before and after.
  */
 export async function train(args: readonly string[], io: Io): Promise<void> {
   const flags = parseCommandArgs('train', args, {
@@ -72,6 +78,9 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     root: { type: 'string' },
     method: { type: 'string' },
     set: { type: 'string', multiple: true },
+    'first-set': { type: 'string', multiple: true },
+    'compress-keep': { type: 'string' },
+    'compress-penalty': { type: 'string' },
     out: { type: 'string' },
     'train-split': { type: 'string' },
     'eval-split': { type: 'string' },
@@ -99,12 +108,23 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const root = requireFlag('train', 'root', flags.root);
   const out = requireFlag('train', 'out', flags.out);
   const method = requireFlag('train', 'method', flags.method);
-  // `--method 'sct[selection=random]'`: the name's options, then --set's, which may not repeat them.
-  const variant = method.includes('[') ? parseVariant(method, [...METHODS.keys()]) : { base: method, options: {} };
-  const entry = findMethod(variant.base);
-  const set = parseSetOptions(flags.set ?? []);
-  for (const key of Object.keys(set)) if (Object.hasOwn(variant.options, key)) throw new UsageError(`--set ${key} is fixed by --method ${method}`);
-  const options = { ...variant.options, ...set };
+  const stages = findStages(method);
+  // A variant's options (`--method 'sct[selection=random]'`), then --set's, which may not repeat them.
+  const withFixed = (fixed: Record<string, OptionValue>, set: Record<string, OptionValue>, flag: string) => {
+    for (const key of Object.keys(set)) if (Object.hasOwn(fixed, key)) throw new UsageError(`--${flag} ${key} is fixed by --method ${method}`);
+    return { ...fixed, ...set };
+  };
+  const options = withFixed(stages.fixed.method, parseSetOptions(flags.set ?? []), 'set');
+  const firstOptions = withFixed(stages.fixed.first, parseSetOptions(flags['first-set'] ?? []), 'first-set');
+  if (stages.first === null && flags['first-set'] !== undefined) throw new UsageError('--first-set applies to a two-stage --method (second+first) only');
+  const compressGiven = flags['compress-keep'] !== undefined || flags['compress-penalty'] !== undefined;
+  const compress = compressGiven
+    ? {
+        keepFraction: numberFlag('compress-keep', flags['compress-keep'], VQT_COMPRESS.keepFraction, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+        penalty: numberFlag('compress-penalty', flags['compress-penalty'], VQT_COMPRESS.penalty, (v) => v >= 0, 'a non-negative number'),
+      }
+    : null;
+  if (compress !== null && stages.method.definition !== VQT_DEFINITION) throw new UsageError(`--compress-keep compresses VQT's head (group lasso, VQT Sec. 3.3): --method ${stages.method.name} has none`);
   const epochs = integerFlag('epochs', flags.epochs, 1) ?? 10;
   const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? 32;
   const microBatchRequest = microBatchFlag(flags['micro-batch'], batchSize);
@@ -123,79 +143,121 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const trainSplit = await loadClassificationSplit(dataset, root, flags['train-split'] ?? protocol.train, { seed });
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, { seed });
+  if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
   const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
   if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
   const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
-  const { config, head } = trainHead(entry.name, family, given, weights?.stateDict ?? null, headInit);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
   let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 
-  await mkdir(out, { recursive: true });
-  const started = Date.now();
-  const summary = await trainJob(
-    {
-      backbone: config,
-      weights,
-      method: entry,
-      options,
-      head,
-      train: trainSplit,
-      validation: evalSplit,
-      pipelines: { train: protocol.trainPipeline, eval: protocol.evalPipeline },
-      batchSize,
-      seed,
-      trainer: {
-        epochs,
-        optimizer: { kind: optimizer as 'sgd' | 'adamw' | 'adam', learningRate, weightDecay },
-        schedule: schedule === 'cosine' ? { kind: 'cosine', warmupEpochs } : { kind: 'constant' },
-        labelSmoothing,
-      },
-      outputDir: join(out, 'checkpoints'),
-      // Each method's diagnostics after every epoch: the evaluation split's first batch as probe, the training split as labelled source.
-      ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
-      ...(microBatch === undefined ? {} : { microBatch }),
-      recompute,
-      onMicroBatch: (choice) => {
-        chosen = choice;
-        if (microBatch !== undefined) io.stderr(`train: ${describeMicroBatch(choice)}`);
-      },
-      onProgress: (event) => {
-        if (event.type !== 'epoch') return;
-        const evaluation = event.evaluation === null ? '' : `, top-1 ${(100 * event.evaluation.top1).toFixed(2)}%`;
-        io.stderr(`epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}${evaluation}`);
-      },
-    },
-    async ({ model, methods, result }) => {
-      await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods);
-      const last = result.history.at(-1)?.evaluation ?? null;
-      return {
-        method: entry.name,
-        options,
-        // The backbone family as asked (null: the config as given) and the classifier it trained.
-        family: family ?? null,
-        head: { pool: config.globalPool, ...head },
-        dataset,
-        trainSplit: trainSplit.split,
-        evalSplit: evalSplit?.split ?? null,
-        epochs,
-        status: result.status,
-        resumedFrom: result.resumedFrom,
-        top1: last?.top1 ?? null,
-        perClassAccuracy: last?.perClassAccuracy ?? null,
-        loss: last?.loss ?? null,
-        bestEpoch: result.best?.epoch ?? null,
-        bestTop1: result.best?.evaluation.top1 ?? null,
-        parameters: countParameters(model, methods),
-        diagnostics: recordedDiagnostics(result.history, result.initialDiagnostics),
-        // How the batches ran: they change the time, not the result.
-        microBatch: chosen.microBatch,
+  /** One stage's run into `dir`: checkpoints, tuned weights and its result. */
+  const runStage = async (entry: MethodEntry, stageOptions: Record<string, OptionValue>, dir: string, frozen: FrozenStage | null, finalStage: boolean) => {
+    const { config, head } = trainHead(entry.name, family, given, weights?.stateDict ?? null, headInit);
+    await mkdir(dir, { recursive: true });
+    const started = Date.now();
+    return trainJob(
+      {
+        backbone: config,
+        weights,
+        method: entry,
+        options: stageOptions,
+        head,
+        train: trainSplit,
+        validation: evalSplit,
+        pipelines: { train: protocol.trainPipeline, eval: protocol.evalPipeline },
+        batchSize,
+        seed,
+        trainer: {
+          epochs,
+          optimizer: { kind: optimizer as 'sgd' | 'adamw' | 'adam', learningRate, weightDecay },
+          schedule: schedule === 'cosine' ? { kind: 'cosine', warmupEpochs } : { kind: 'constant' },
+          labelSmoothing,
+        },
+        outputDir: join(dir, 'checkpoints'),
+        // Each method's diagnostics after every epoch: the evaluation split's first batch as probe, the training split as labelled source.
+        ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
+        ...(microBatch === undefined ? {} : { microBatch }),
+        ...(frozen === null ? {} : { frozen }),
         recompute,
-        seconds: (Date.now() - started) / 1000,
-        environment: runEnvironment(backend),
-      };
-    },
-  );
+        onMicroBatch: (choice) => {
+          chosen = choice;
+          if (microBatch !== undefined) io.stderr(`train: ${describeMicroBatch(choice)}`);
+        },
+        onProgress: (event) => {
+          if (event.type !== 'epoch') return;
+          const evaluation = event.evaluation === null ? '' : `, top-1 ${(100 * event.evaluation.top1).toFixed(2)}%`;
+          io.stderr(`${finalStage ? '' : 'stage 1, '}epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}${evaluation}`);
+        },
+      },
+      async ({ model, methods, trainer, result, evalSource }) => {
+        await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
+        const last = result.history.at(-1)?.evaluation ?? null;
+        let compression = null;
+        if (compress !== null && finalStage) {
+          // VQT Sec. 3.3: with the queries frozen, a head refitted on the features group lasso keeps (the training split, no augmentation).
+          const vqt = methods.find((method) => method instanceof VqtMethod)!;
+          const fit = await compressWithGroupLasso(vqt, evalSource(trainSplit), { ...compress, seed });
+          const after = await trainer.evaluate(evalSource(evalSplit!));
+          await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
+          compression = { ...compress, featuresBefore: fit.featuresBefore, featuresAfter: fit.featuresAfter, top1Before: last?.top1 ?? null, top1After: after.top1 };
+        }
+        return {
+          method: entry.name,
+          options: stageOptions,
+          // The backbone family as asked (null: the config as given) and the classifier it trained.
+          family: family ?? null,
+          head: { pool: config.globalPool, ...head },
+          dataset,
+          trainSplit: trainSplit.split,
+          evalSplit: evalSplit?.split ?? null,
+          epochs,
+          status: result.status,
+          resumedFrom: result.resumedFrom,
+          top1: compression?.top1After ?? last?.top1 ?? null,
+          perClassAccuracy: compression === null ? (last?.perClassAccuracy ?? null) : null,
+          loss: compression === null ? (last?.loss ?? null) : null,
+          bestEpoch: result.best?.epoch ?? null,
+          bestTop1: result.best?.evaluation.top1 ?? null,
+          parameters: countParameters(model, methods),
+          diagnostics: recordedDiagnostics(result.history, result.initialDiagnostics),
+          ...(compression === null ? {} : { compression }),
+          // How the batches ran: they change the time, not the result.
+          microBatch: chosen.microBatch,
+          recompute,
+          seconds: (Date.now() - started) / 1000,
+          environment: runEnvironment(backend),
+        };
+      },
+    );
+  };
+
+  let summary: Record<string, unknown>;
+  if (stages.first === null) {
+    summary = await runStage(stages.method, options, out, null, true);
+  } else {
+    // Stage 1 to completion (resumable from its checkpoints), kept in <out>/stage1; its result marks it done.
+    const firstDir = join(out, 'stage1');
+    const firstResult = join(firstDir, 'result.json');
+    let first: Awaited<ReturnType<typeof runStage>>;
+    try {
+      first = JSON.parse(await readFile(firstResult, 'utf8')) as typeof first;
+    } catch {
+      first = await runStage(stages.first, firstOptions, firstDir, null, false);
+      await writeFileAtomic(firstResult, `${JSON.stringify(first, null, 2)}\n`);
+    }
+    const second = await runStage(stages.method, options, out, { method: stages.first, options: firstOptions, weights: join(firstDir, 'tuned.safetensors') }, true);
+    const { parameters: p1 } = first;
+    const { parameters: p2 } = second;
+    summary = {
+      ...second,
+      method: `${stages.method.name}+${stages.first.name}`,
+      firstStage: first,
+      // Both stages, the backbone once: extra = the modules the final model adds, trainable = what the two stages trained (each one's head included).
+      parameters: { total: p2.total + p1.extra, trainable: p1.trainable + p2.trainable, extra: p1.extra + p2.extra, trainableBackbone: p1.trainableBackbone + p2.trainableBackbone },
+      seconds: first.seconds + second.seconds,
+    };
+  }
   await writeFileAtomic(join(out, 'result.json'), `${JSON.stringify(summary, null, 2)}\n`);
   io.stdout(JSON.stringify(summary));
 }

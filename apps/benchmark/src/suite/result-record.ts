@@ -79,6 +79,26 @@ export interface RunEnvironment {
   readonly hostname: string;
 }
 
+/** What a two-stage job's first stage did, kept in its record. */
+export interface FirstStage {
+  /** The first stage's registry method. */
+  readonly method: string;
+  readonly protocol: ResultRecord['protocol'];
+  readonly metric: ResultRecord['metric'];
+  readonly parameters: ParameterCounts;
+  readonly seconds: number;
+}
+
+/** VQT's head compressed by group lasso: the settings, the head's input width before and after, test top-1 before and after. */
+export interface Compression {
+  readonly keepFraction: number;
+  readonly penalty: number;
+  readonly featuresBefore: number;
+  readonly featuresAfter: number;
+  readonly top1Before: number;
+  readonly top1After: number;
+}
+
 /** One finished job, as `results/<job id>.json` in the output directory (written atomically). */
 export interface ResultRecord {
   readonly schema: typeof RESULT_SCHEMA;
@@ -104,6 +124,10 @@ export interface ResultRecord {
     readonly family?: string;
     /** The classifier trained: pooling, the LayerNorm after it, the head's init. Absent in older records and ADE20K's. */
     readonly head?: { readonly pool: 'token' | 'avg'; readonly norm: 'checkpoint' | 'from-norm' | 'fresh'; readonly init: string; readonly std: number | null };
+    /** A two-stage method's first stage (tuned, then frozen under the second): its own protocol, test metric, parameters and seconds. */
+    readonly firstStage?: FirstStage;
+    /** Group-lasso compression after the final run (VQT Sec. 3.3); `metric` is then the compressed model's. */
+    readonly compression?: Compression;
   };
   /** The headline metric on the test split (ADE20K: validation, single-scale sliding window), in [0, 1]. */
   readonly metric: { readonly name: 'top1' | 'mIoU'; readonly value: number };

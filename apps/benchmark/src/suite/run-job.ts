@@ -1,19 +1,21 @@
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClassificationSplit } from '@visual-peft/datasets';
 import { classificationProtocol } from '@visual-peft/datasets';
 import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
-import { DivergenceError } from '@visual-peft/training';
+import { DivergenceError, saveTunedWeights } from '@visual-peft/training';
+import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { VisualPeftError, countParameters } from '@visual-peft/vit-core';
+import { ConfigError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
+import { findMethod } from '../methods';
 import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
 import { gradientPass, profileStep } from '../step/profile-step';
-import type { BackboneWeights, TrainJobSpec, TrainSetup } from '../train-job';
+import type { BackboneWeights, FrozenStage, TrainJobSpec, TrainSetup } from '../train-job';
 import { firstBatch, recordedDiagnostics, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
-import type { GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
+import type { Compression, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
 import type { SuiteTask } from './suite-config';
 
@@ -80,6 +82,50 @@ export interface JobContext {
 }
 
 /**
+ * A two-stage job (a recipe with `firstStage`): the first stage is a whole job of its own (search
+ * and final run, in `<work>/stage1`), whose final run's tuned weights are saved; its record is
+ * kept in `<work>/stage1.json`, so a killed job resumes in the stage it was in. The second stage
+ * is a whole job (in `<work>/stage2`) over the frozen first stage. One record: the second stage's,
+ * with the first stage's protocol, metric and parameters under `protocol.firstStage`. Parameters
+ * count both stages: `extra` is what the final model adds to the backbone (the first stage's
+ * modules and the second's, heads excluded), `trainable` what the two stages trained (each stage's
+ * head included), as VQT's Figure 2 compares AdaptFormer + VQT with a wider AdaptFormer by all
+ * the tunable parameters of both.
+ */
+export async function runJob(context: JobContext): Promise<ResultRecord> {
+  const { recipe, workDir } = context;
+  if (recipe.compress !== undefined && context.entry.definition !== VQT_DEFINITION) {
+    throw new ConfigError('compress', recipe.method, "applies to VQT's head only (group lasso over its input features, VQT Sec. 3.3)");
+  }
+  if (recipe.firstStage === undefined) return runStage(context, {});
+  const firstRecipe = recipe.firstStage;
+  const firstEntry = findMethod(firstRecipe.method);
+  const recordPath = join(workDir, 'stage1.json');
+  const weights = join(workDir, 'stage1-tuned.safetensors');
+  let first: ResultRecord;
+  try {
+    first = JSON.parse(await readFile(recordPath, 'utf8')) as ResultRecord;
+  } catch {
+    first = await runStage({ ...context, recipe: firstRecipe, entry: firstEntry, workDir: join(workDir, 'stage1') }, { saveTunedTo: weights });
+    await writeFileAtomic(recordPath, `${JSON.stringify(first)}\n`);
+    await rm(join(workDir, 'stage1'), { recursive: true, force: true });
+  }
+  const { firstStage: _, ...secondRecipe } = recipe;
+  const second = await runStage({ ...context, recipe: secondRecipe, workDir: join(workDir, 'stage2') }, { frozen: { method: firstEntry, options: firstEntry.definition === null ? firstRecipe.options : { seed: context.job.seed, ...firstRecipe.options }, weights } });
+  const sum = (key: keyof ResultRecord['parameters']) => first.parameters[key] + second.parameters[key];
+  return {
+    ...second,
+    protocol: {
+      ...second.protocol,
+      firstStage: { method: firstEntry.name, protocol: first.protocol, metric: first.metric, parameters: first.parameters, seconds: first.timing.seconds },
+    },
+    // The backbone is counted once: the second stage's total holds it and the second stage's modules.
+    parameters: { total: second.parameters.total + first.parameters.extra, trainable: sum('trainable'), extra: sum('extra'), trainableBackbone: sum('trainableBackbone') },
+    timing: { ...second.timing, seconds: first.timing.seconds + second.timing.seconds },
+  };
+}
+
+/**
  * One job of a suite, the papers' protocol: every grid point (lr x wd) trained on the search split
  * and scored by top-1 on the validation split after its last epoch; the best point (the first in
  * grid order on a tie) trained on the final split and evaluated on test. A job is one seed and runs
@@ -90,7 +136,7 @@ export interface JobContext {
  * record. Scored points and step times are saved in `<work>/state.json` as they come, and each
  * phase resumes from its trainer checkpoint.
  */
-export async function runJob(context: JobContext): Promise<ResultRecord> {
+async function runStage(context: JobContext, stage: { readonly frozen?: FrozenStage; readonly saveTunedTo?: string }): Promise<ResultRecord> {
   const { job, recipe, task, splits, workDir } = context;
   const { state, seconds: jobSeconds, save: saveState } = await openJobSession(workDir);
 
@@ -135,6 +181,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       outputDir,
       ...(context.signal === undefined ? {} : { signal: context.signal }),
       onProgress,
+      ...(stage.frozen === undefined ? {} : { frozen: stage.frozen }),
       ...execution(),
     };
   };
@@ -215,10 +262,22 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
       },
       async ({ model, methods, trainer, result, evalSource }) => {
         if (result.status === 'stopped') throw stopped();
+        if (stage.saveTunedTo !== undefined) await saveTunedWeights(stage.saveTunedTo, model, methods);
         const test = await trainer.evaluate(evalSource(splits.test));
         const method = methods[0];
+        let compression: Compression | null = null;
+        let top1 = test.top1;
+        if (recipe.compress !== undefined) {
+          // VQT Sec. 3.3: queries frozen, the head refitted on the features group lasso keeps (on the final split, no augmentation).
+          const vqt = methods.find((candidate) => candidate instanceof VqtMethod)!;
+          const { keepFraction, penalty } = recipe.compress;
+          const fit = await compressWithGroupLasso(vqt, evalSource(splits.finalTrain), { keepFraction, penalty, seed: job.seed });
+          top1 = (await trainer.evaluate(evalSource(splits.test))).top1;
+          compression = { keepFraction, penalty, featuresBefore: fit.featuresBefore, featuresAfter: fit.featuresAfter, top1Before: test.top1, top1After: top1 };
+        }
         return {
-          top1: test.top1,
+          compression,
+          top1,
           parameters: countParameters(model, methods),
           options: JSON.parse(JSON.stringify(method?.config ?? {})) as Record<string, unknown>,
           diagnostics: recordedDiagnostics(result.history, result.initialDiagnostics),
@@ -249,6 +308,7 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
         optimizer: recipe.optimizer,
         options: measured.options,
         ...(classifier === undefined ? {} : { family: classifier.family, head: { pool: classifier.pool, norm: classifier.norm, init: classifier.init, std: classifier.std } }),
+        ...(measured.compression === null ? {} : { compression: measured.compression }),
       },
       metric: { name: 'top1', value: measured.top1 },
       parameters: measured.parameters,

@@ -13,8 +13,8 @@ import type { Json } from './field-reader';
 import { FieldReader } from './field-reader';
 import type { PaperTable } from './paper-table';
 import { readPaperTable } from './paper-table';
-import type { BackboneFamily, Grid, Recipe } from './recipes';
-import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, recipeFor, segmentationRecipe } from './recipes';
+import type { BackboneFamily, CompressSettings, Grid, Recipe } from './recipes';
+import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, VQT_COMPRESS, recipeFor, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
 import { SUITE_NAMES } from './result-record';
 import type { MethodVariant } from './variants';
@@ -101,7 +101,7 @@ export interface SuiteRequest {
 /** What a suite file may set for every method at once, or per method under `recipes`. */
 const EPOCH_OVERRIDES = ['epochs', 'warmupEpochs'] as const;
 const SEGMENTATION_OVERRIDES = ['iterations', 'cropSize', 'headChannels'] as const;
-const RECIPE_OVERRIDES = [...EPOCH_OVERRIDES, 'batchSize', 'grid', ...SEGMENTATION_OVERRIDES] as const;
+const RECIPE_OVERRIDES = [...EPOCH_OVERRIDES, 'batchSize', 'grid', 'compress', ...SEGMENTATION_OVERRIDES] as const;
 const SUITE_FILE_KEYS = ['suite', 'family', 'tasks', 'methods', 'seeds', 'backbones', 'options', 'recipes', 'paper', ...RECIPE_OVERRIDES] as const;
 
 interface RecipeOverride {
@@ -112,6 +112,7 @@ interface RecipeOverride {
   iterations?: number;
   cropSize?: number;
   headChannels?: number;
+  compress?: CompressSettings;
 }
 
 /** A suite's overrides: epochs for classification suites, iterations, crop and head width for ade20k (which fixes one lr and wd: no search). */
@@ -126,18 +127,30 @@ function readOverride(reader: FieldReader, field: string, raw: Record<string, Js
   }
   if (raw.warmupEpochs !== undefined) override.warmupEpochs = reader.integer(`${field}warmupEpochs`, raw.warmupEpochs, 0);
   if (raw.grid !== undefined) override.grid = reader.grid(`${field}grid`, raw.grid);
+  if (raw.compress !== undefined) {
+    if (segmentation) reader.fail(`${field}compress`, raw.compress, 'does not apply to ade20k (VQT cannot run there)');
+    const compress = reader.record(`${field}compress`, raw.compress, ['keepFraction', 'penalty']);
+    override.compress = {
+      keepFraction: compress.keepFraction === undefined ? VQT_COMPRESS.keepFraction : reader.number(`${field}compress.keepFraction`, compress.keepFraction, (v) => v > 0 && v <= 1, 'in (0, 1]'),
+      penalty: compress.penalty === undefined ? VQT_COMPRESS.penalty : reader.number(`${field}compress.penalty`, compress.penalty, (v) => v >= 0, 'a non-negative number'),
+    };
+  }
   if (segmentation && override.grid !== undefined && override.grid.learningRates.length * override.grid.weightDecays.length > 1) {
     reader.fail(`${field}grid`, raw.grid, 'must be one learning rate and one weight decay on ade20k (no held-out split to search on; the papers report validation)');
   }
   return override;
 }
 
+/** A suite's overrides of length, batch and grid reach both stages of a two-stage method; `compress` only the method that compresses. */
 function applyOverride(recipe: Recipe, override: RecipeOverride): Recipe {
   const epochs = override.epochs ?? recipe.epochs;
   const warmupEpochs = override.warmupEpochs ?? recipe.schedule.warmupEpochs ?? 0;
-  const { segmentation } = recipe;
+  const { segmentation, firstStage } = recipe;
+  const { compress, ...stageOverride } = override;
   return {
     ...recipe,
+    ...(firstStage === undefined ? {} : { firstStage: applyOverride(firstStage, stageOverride) }),
+    ...(compress === undefined ? {} : { compress }),
     epochs,
     batchSize: override.batchSize ?? recipe.batchSize,
     grid: override.grid ?? recipe.grid,

@@ -29,7 +29,8 @@ export class VariantOptionError extends ConfigError {
   }
 }
 
-const BASE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+/** A method name: kebab-case, or two joined by + (a two-stage method, `vqt+vpt-deep`). */
+const BASE = /^[a-z0-9]+(-[a-z0-9]+)*(\+[a-z0-9]+(-[a-z0-9]+)*)?$/;
 const KEY = /^[A-Za-z][A-Za-z0-9]*$/;
 // Values stay in characters that are safe in file names (the job id carries them) and free of the syntax's own , [ ] =.
 const VALUE = /^[A-Za-z0-9._+-]+$/;

@@ -31,6 +31,15 @@ describe('PROMPT_METHOD_DEFINITIONS', () => {
     [shallow, deep, gated].forEach((method) => method.dispose());
   });
 
+  it('rebuilds each method from its own saved config (what reloading tuned weights does)', () => {
+    for (const entry of PROMPT_METHOD_DEFINITIONS) {
+      const method = entry.create(model, { numPrompts: 3 }) as PromptTuning;
+      const again = entry.create(model, method.config) as PromptTuning;
+      expect(again.config, entry.name).toEqual(method.config);
+      [method, again].forEach((built) => built.dispose());
+    }
+  });
+
   it('refuses unknown options and a deep flag that contradicts the name', () => {
     expect(() => definition('vpt-shallow').create(model, { deep: true })).toThrow(ConfigError);
     expect(() => definition('vpt-deep').create(model, { deep: false })).toThrow(/^deep is set by the method name \(vpt-shallow or vpt-deep\), got false$/);

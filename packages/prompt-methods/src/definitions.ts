@@ -5,7 +5,8 @@ import { createGatedPrompt, createVpt } from './prompt-tuning';
 
 function vpt(deep: boolean): (model: VisionTransformer, options: Readonly<Record<string, unknown>>) => ReturnType<typeof createVpt> {
   return (model, options) => {
-    if (Object.hasOwn(options, 'deep')) throw new ConfigError('deep', options['deep'], 'is set by the method name (vpt-shallow or vpt-deep)');
+    // A saved config (the method's `config`) holds the name's own value: only a contradiction is refused.
+    if (Object.hasOwn(options, 'deep') && options['deep'] !== deep) throw new ConfigError('deep', options['deep'], 'is set by the method name (vpt-shallow or vpt-deep)');
     return createVpt(model, { ...(options as VptConfigInput), deep });
   };
 }

@@ -6,19 +6,21 @@ import { ResultFileError, validateResultRecord } from '../suite/validate-record'
 
 /**
  * Reads and checks every record of `<out>/results`, sorted by job id. Hidden files are skipped: they
- * are atomic writes in progress. A missing or empty store is an error, as is any bad file.
+ * are atomic writes in progress. A missing or empty store is an error (with `allowEmpty`, no
+ * records), as is any bad file.
  */
-export async function readResults(out: string): Promise<ResultRecord[]> {
+export async function readResults(out: string, options: { readonly allowEmpty?: boolean } = {}): Promise<ResultRecord[]> {
   const directory = resultsDir(out);
   let names: string[];
   try {
     names = await readdir(directory);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new ResultFileError(directory, 'results directory', `does not exist: run \`visual-peft-bench run --out ${out}\` first`);
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (options.allowEmpty === true) return [];
+    throw new ResultFileError(directory, 'results directory', `does not exist: run \`visual-peft-bench run --out ${out}\` first`);
   }
   const files = names.filter((name) => name.endsWith('.json') && !name.startsWith('.')).sort();
-  if (files.length === 0) throw new ResultFileError(directory, 'results directory', 'holds no result files (<job id>.json)');
+  if (files.length === 0 && options.allowEmpty !== true) throw new ResultFileError(directory, 'results directory', 'holds no result files (<job id>.json)');
   const records: ResultRecord[] = [];
   for (const name of files) {
     const file = join(directory, name);

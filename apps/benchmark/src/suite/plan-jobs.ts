@@ -1,15 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
-import { FormatError } from '@visual-peft/vit-core';
 import { UsageError } from '../errors';
+import { readResults } from '../report/read-results';
 import { suiteJobs } from './job-list';
 import { median } from './job-state';
 import type { JobKey, ResultRecord } from './result-record';
-import { resultsDir } from './result-store';
 import type { ResolvedSuite, SuiteTask } from './suite-config';
 import { taskRoot } from './suite-config';
-import { validateResultRecord } from './validate-record';
 
 /** Images of a task's search and final training splits; null where they cannot be known without the data. */
 export interface TrainSizes {
@@ -62,27 +58,8 @@ export function parseStepSeconds(value: string | undefined, methods: readonly st
  * Every record of a store's results directory, whatever suite configuration it belongs to: a step
  * time depends on the method, the backbone and the machine, not on the grid or the seeds. Read only.
  */
-export async function readTimingRecords(store: string): Promise<ResultRecord[]> {
-  const directory = resultsDir(store);
-  let names: string[];
-  try {
-    names = await readdir(directory);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  const records: ResultRecord[] = [];
-  for (const name of names.filter((entry) => entry.endsWith('.json') && !entry.startsWith('.')).sort()) {
-    const file = join(directory, name);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(await readFile(file, 'utf8'));
-    } catch (error) {
-      throw new FormatError(file, `not valid JSON (${(error as Error).message})`);
-    }
-    records.push(validateResultRecord(parsed, file));
-  }
-  return records;
+export function readTimingRecords(store: string): Promise<ResultRecord[]> {
+  return readResults(store, { allowEmpty: true });
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { makeRecord } from '../report/__fixtures__/make-record';
 import type { ResultRecord } from '../suite/result-record';
 import { runCli } from '../run-cli';
+import { parseStepSeconds } from '../suite/plan-jobs';
 
 const SUITES = resolve(__dirname, '../../suites');
 
@@ -88,6 +89,14 @@ describe('run --plan', () => {
     const summary = lastJson(result.stdout);
     expect(summary.hours).toBe(0);
     expect(summary.unestimated).toBe(summary.jobs);
+  });
+
+  it('reads --step-seconds of variants, whose names hold commas and =', () => {
+    const times = parseStepSeconds('sct[k=8,scale=0.5]=0.2,linear=1', ['sct[k=8,scale=0.5]', 'linear']);
+    expect([...times]).toEqual([
+      ['sct[k=8,scale=0.5]', 0.2],
+      ['linear', 1],
+    ]);
   });
 
   it('refuses bad --step-seconds with usage errors', async () => {

@@ -2,6 +2,7 @@ import { classificationProtocol, loadClassificationSplit } from '@visual-peft/da
 import { UsageError } from '../errors';
 import { readResults } from '../report/read-results';
 import { suiteJobs } from './job-list';
+import { splitMethodList } from './variants';
 import { median } from './job-state';
 import type { JobKey, ResultRecord } from './result-record';
 import type { ResolvedSuite, SuiteTask } from './suite-config';
@@ -40,8 +41,9 @@ export interface SuiteEstimate {
 export function parseStepSeconds(value: string | undefined, methods: readonly string[]): Map<string, number> {
   const times = new Map<string, number>();
   if (value === undefined) return times;
-  for (const item of value.split(',')) {
-    const match = /^([^=]+)=(.+)$/.exec(item.trim());
+  // Commas and `=` inside a variant's brackets belong to its name: `sct[k=8,scale=0.5]=0.2`.
+  for (const item of splitMethodList(value)) {
+    const match = /^(.+)=([^=\]]+)$/.exec(item.trim());
     const seconds = Number(match?.[2]);
     if (match === null || !Number.isFinite(seconds) || seconds <= 0) {
       throw new UsageError(`--step-seconds must be method=seconds pairs with positive seconds (e.g. vpt-deep=0.2,linear=0.05), got ${JSON.stringify(item)}`);

@@ -1,7 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClassificationSplit } from '@visual-peft/datasets';
-import { classificationProtocol } from '@visual-peft/datasets';
 import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
 import { DivergenceError, saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
@@ -15,6 +14,7 @@ import type { BackboneWeights, FrozenStage, TrainJobSpec, TrainSetup } from '../
 import { firstBatch, recordedDiagnostics, trainJob } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
+import { taskTraining } from './recipes';
 import type { Compression, GridPoint, JobKey, ResultRecord, RunEnvironment, SuiteName } from './result-record';
 import { RESULT_SCHEMA } from './result-record';
 import type { SuiteTask } from './suite-config';
@@ -147,9 +147,7 @@ async function runStage(context: JobContext, stage: { readonly frozen?: FrozenSt
   // Steps of a run done when an event arrives (an epoch event closes its epoch).
   const stepsAfter = (event: ProgressEvent, split: ClassificationSplit) => (event.type === 'step' ? event.globalStep + 1 : (event.epoch + 1) * stepsPerEpoch(split));
   const totalSteps = (searching ? points.length * stepsOf(splits.train) : 0) + stepsOf(splits.finalTrain);
-  const protocol = classificationProtocol(task.dataset);
-  const pipelines = recipe.vtabPipelines !== null && task.dataset.startsWith('vtab-') ? recipe.vtabPipelines : { train: protocol.trainPipeline, eval: protocol.evalPipeline };
-  const labelSmoothing = recipe.labelSmoothing[task.group] ?? 0;
+  const { pipelines, labelSmoothing } = taskTraining(recipe, task);
   // The family's classifier (recipeFor) decides the pooling whatever the backbone's config says.
   const classifier = recipe.classifier;
   const pooling = classifier === undefined ? {} : { globalPool: classifier.pool, fcNorm: classifier.pool === 'avg' };

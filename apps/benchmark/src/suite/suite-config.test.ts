@@ -282,7 +282,7 @@ describe('suiteJobs and shards', () => {
       expect(recipe.grid.learningRates.length * recipe.grid.weightDecays.length, name).toBeGreaterThan(0);
       expect(recipe.source, name).not.toBe('');
     }
-    expect(RECIPES.sct!.labelSmoothing).toEqual({ natural: 0.1, specialized: 0.1 });
+    expect(RECIPES.sct!.labelSmoothing).toEqual({ natural: 0.1, specialized: 0.1, 'vtab-kitti': 0.1 });
     expect(RECIPES['spt-deep']!.options).toEqual({ init: 'kmeans', numPrompts: 20 });
   });
 });

@@ -29,6 +29,14 @@ export function integerFlag(name: string, value: string | undefined, minimum: nu
   return parsed;
 }
 
+/** A number flag that must satisfy `rule` (described for the message), or `fallback` when absent. */
+export function numberFlag(name: string, value: string | undefined, fallback: number, rule: (value: number) => boolean, description: string): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (value.trim() === '' || !rule(parsed)) throw new UsageError(`--${name} must be ${description}, got ${JSON.stringify(value)}`);
+  return parsed;
+}
+
 export function backendFlag(value: string | undefined): BackendPreference {
   const backend = value ?? 'auto';
   if (!(BACKEND_PREFERENCES as readonly string[]).includes(backend)) {

@@ -1,6 +1,7 @@
 import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends';
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
+import { DELETION_USAGE, deletion } from './commands/deletion';
 import { DEMO_DATA_USAGE, demoData } from './commands/demo-data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
@@ -22,6 +23,7 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   data: { run: data, usage: DATA_USAGE },
   speed: { run: speed, usage: SPEED_USAGE },
   train: { run: train, usage: TRAIN_USAGE },
+  deletion: { run: deletion, usage: DELETION_USAGE },
   memory: { run: memory, usage: MEMORY_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
   'demo-data': { run: demoData, usage: DEMO_DATA_USAGE },

@@ -8,7 +8,7 @@ import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/v
 import { readFile } from 'node:fs/promises';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
-import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
+import { BACKEND_OPTION, backendFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
@@ -28,12 +28,8 @@ export const TRAIN_USAGE =
   '[--train-split S] [--eval-split S] [--epochs 10] [--batch-size 32] [--optimizer sgd|adamw|adam] [--lr 0.01] [--weight-decay 0] ' +
   '[--warmup-epochs 0] [--schedule cosine|constant] [--label-smoothing 0] [--seed 0] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]';
 
-function numberFlag(name: string, value: string | undefined, fallback: number, rule: (value: number) => boolean, description: string): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || !rule(parsed)) throw new UsageError(`--${name} must be ${description}, got ${JSON.stringify(value)}`);
-  return parsed;
-}
+/** `train`'s defaults, shared with the commands that train a probe the same way (`deletion`). */
+export const TRAIN_DEFAULTS = { epochs: 10, batchSize: 32, learningRate: 0.01 } as const;
 
 const HEAD_INITS: readonly HeadInit[] = ['timm', 'vpt', 'torch', 'zeros'];
 
@@ -49,7 +45,7 @@ function hasMaeLayout(stateDict: StateDict): boolean {
  * checkpoint's final `norm` after the pooled mean, as GatedPT and SPT read MAE. `--head-init`
  * replaces the init (e.g. SPT's timm head on `vpt-shallow --set init=kmeans`).
  */
-function trainHead(method: string, family: BackboneFamily | undefined, config: VitConfig, stateDict: StateDict | null, headInit: HeadInit | undefined): { config: VitConfig; head: HeadSetup } {
+export function trainHead(method: string, family: BackboneFamily | undefined, config: VitConfig, stateDict: StateDict | null, headInit: HeadInit | undefined): { config: VitConfig; head: HeadSetup } {
   const setup = classifierSetup(RECIPES[method]?.head, family ?? 'supervised');
   const init = headInit ?? setup.init;
   const std = headInit === undefined || headInit === setup.init ? setup.std : null;
@@ -125,8 +121,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
       }
     : null;
   if (compress !== null && stages.method.definition !== VQT_DEFINITION) throw new UsageError(`--compress-keep compresses VQT's head (group lasso, VQT Sec. 3.3): --method ${stages.method.name} has none`);
-  const epochs = integerFlag('epochs', flags.epochs, 1) ?? 10;
-  const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? 32;
+  const epochs = integerFlag('epochs', flags.epochs, 1) ?? TRAIN_DEFAULTS.epochs;
+  const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? TRAIN_DEFAULTS.batchSize;
   const microBatchRequest = microBatchFlag(flags['micro-batch'], batchSize);
   const recompute = flags.recompute === true;
   const seed = integerFlag('seed', flags.seed, 0) ?? 0;
@@ -134,7 +130,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   if (!['sgd', 'adamw', 'adam'].includes(optimizer)) throw new UsageError(`--optimizer must be one of sgd, adamw, adam, got ${JSON.stringify(optimizer)}`);
   const schedule = flags.schedule ?? 'cosine';
   if (!['cosine', 'constant'].includes(schedule)) throw new UsageError(`--schedule must be cosine or constant, got ${JSON.stringify(schedule)}`);
-  const learningRate = numberFlag('lr', flags.lr, 0.01, (v) => v > 0, 'a positive number');
+  const learningRate = numberFlag('lr', flags.lr, TRAIN_DEFAULTS.learningRate, (v) => v > 0, 'a positive number');
   const weightDecay = numberFlag('weight-decay', flags['weight-decay'], 0, (v) => v >= 0, 'a non-negative number');
   const warmupEpochs = integerFlag('warmup-epochs', flags['warmup-epochs'], 0) ?? 0;
   const labelSmoothing = numberFlag('label-smoothing', flags['label-smoothing'], 0, (v) => v >= 0 && v < 1, 'in [0, 1)');

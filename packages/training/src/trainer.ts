@@ -147,7 +147,8 @@ export interface TrainerOptions {
   /**
    * Before the first epoch and after each, every attached method's `diagnostics(probe)` runs on
    * these fixed images (and the labelled training source, when given); the records go into
-   * `TrainResult.initialDiagnostics` and each epoch's history entry, which checkpoints keep. They run like evaluation: evaluation mode, off the gradient tape, with
+   * `TrainResult.initialDiagnostics` and each epoch's history entry, which checkpoints keep
+   * (`channels` records in the latest epoch's only). They run like evaluation: evaluation mode, off the gradient tape, with
    * the averaged weights when `config.ema.evaluate`; tensors a method leaves are freed. Default: none.
    */
   readonly diagnostics?: DiagnosticsOptions;
@@ -340,7 +341,9 @@ export class Trainer {
       }
       const diagnostics = this.diagnostics === null ? {} : { diagnostics: await this.collectDiagnostics(this.diagnostics, epoch) };
       const summary: EpochSummary = { epoch, trainLoss: lossSum / step, learningRate, evaluation, ...diagnostics };
-      this.history.push(summary);
+      // `channels` records hold every channel's score of every block (ViT-B: 9,216 numbers each):
+      // only the latest epoch keeps them, so checkpoints do not grow with the run.
+      this.history = [...this.history.map(withoutChannels), summary];
       const checkpoint = outputDir !== undefined && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(outputDir) : null;
       await onProgress?.({ type: 'epoch', ...summary, epochs, best: this.best, improved, checkpoint });
     }
@@ -533,4 +536,11 @@ export class Trainer {
     this.best = (record.best ?? null) as BestEpoch | null;
     this.initialDiagnostics = (record.initialDiagnostics ?? null) as MethodDiagnostics | null;
   }
+}
+
+/** An epoch's summary without its `channels` diagnostics (the records of other kinds stay). */
+function withoutChannels(summary: EpochSummary): EpochSummary {
+  if (summary.diagnostics === undefined) return summary;
+  const diagnostics = Object.fromEntries(Object.entries(summary.diagnostics).map(([method, records]) => [method, records.filter((record) => record.kind !== 'channels')]));
+  return { ...summary, diagnostics };
 }

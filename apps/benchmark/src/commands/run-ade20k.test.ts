@@ -10,7 +10,7 @@ import { runCli } from '../run-cli';
 import { registerResidualScale } from './__fixtures__/residual-scale';
 import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from '../suite/run-job';
-import { auxiliaryTaps, decodeStages, slideStride } from '../suite/segmentation-job';
+import { auxiliaryTaps, auxiliaryUpScale, decodeStages, slideStride } from '../suite/segmentation-job';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-ade20k-'));
 const data = join(directory, 'data');
@@ -48,8 +48,10 @@ describe('visual-peft-bench run --suite ade20k', () => {
     await writeSyntheticDataset('ade20k', join(data, 'ADEChallengeData2016'), { count: 5, width: 48, height: 40 });
   });
 
-  it('taps blocks 5 and 9 of 12 (GatedPT) at the same depths elsewhere, decodes back to the crop, and slides at 2/3 of it', () => {
+  it('taps blocks 5 and 9 of 12 (GatedPT) at the same depths elsewhere, decodes (and up-samples the auxiliary heads) back to the crop, and slides at 2/3 of it', () => {
     expect([16, 8, 14].map(decodeStages)).toEqual([4, 3, 4]);
+    // Auxiliary heads: 2 stages of x4 for 16-pixel patches (mmseg's ADE20K config), x2 where no whole root exists.
+    expect([16, 4, 8, 14].map(auxiliaryUpScale)).toEqual([4, 2, 2, 2]);
     expect(auxiliaryTaps(12)).toEqual([4, 8]);
     expect(auxiliaryTaps(24)).toEqual([9, 17]);
     expect(auxiliaryTaps(2)).toEqual([0, 1]);

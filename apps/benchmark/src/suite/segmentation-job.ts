@@ -46,6 +46,16 @@ export function decodeStages(patchSize: number): number {
   return Number.isInteger(stages) && stages >= 1 ? stages : 4;
 }
 
+/**
+ * Up-sampling of each of an auxiliary head's 2 stages: mmseg's ADE20K SETR-PUP config leaves
+ * `SETRUPHead`'s `up_scale=4` (x16 in all for 16-pixel patches, back to the crop): the square root
+ * of the patch size where it is a whole power of two, else 2.
+ */
+export function auxiliaryUpScale(patchSize: number): number {
+  const root = Math.sqrt(patchSize);
+  return Number.isInteger(root) && Number.isInteger(Math.log2(root)) && root >= 2 ? root : 2;
+}
+
 /** mmseg's ADE20K scales for a crop c: images resized to fit [4c, c] (2048 x 512 for c = 512). */
 function baseScale(cropSize: number): [number, number] {
   return [4 * cropSize, cropSize];
@@ -107,7 +117,7 @@ export async function runSegmentationJob(context: SegmentationJobContext): Promi
       numClasses: splits.train.numClasses,
       ignoreIndex: splits.train.ignoreIndex,
       decodeHead: { channels: settings.headChannels, numStages: decodeStages(backbone.patchSize) },
-      auxiliaryHead: { channels: settings.headChannels },
+      auxiliaryHead: { channels: settings.headChannels, upScale: auxiliaryUpScale(backbone.patchSize) },
       auxiliaryIndices: auxiliaryTaps(backbone.depth),
       seed: job.seed,
     });

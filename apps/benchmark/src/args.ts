@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import type { BackendPreference } from '@visual-peft/backends';
 import { BACKEND_PREFERENCES } from '@visual-peft/backends';
+import type { DatasetName } from '@visual-peft/datasets';
+import { DATASET_NAMES } from '@visual-peft/datasets';
 import { UsageError } from './errors';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
@@ -35,6 +37,17 @@ export function numberFlag(name: string, value: string | undefined, fallback: nu
   const parsed = Number(value);
   if (value.trim() === '' || !rule(parsed)) throw new UsageError(`--${name} must be ${description}, got ${JSON.stringify(value)}`);
   return parsed;
+}
+
+/** A flag's value that must be one of `choices`. */
+export function choiceFlag<T extends string>(name: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+/** `--dataset`: required, one of the datasets the `data` command knows. */
+export function datasetFlag(command: string, value: string | undefined): DatasetName {
+  return choiceFlag('dataset', requireFlag(command, 'dataset', value), DATASET_NAMES);
 }
 
 export function backendFlag(value: string | undefined): BackendPreference {

@@ -26,7 +26,10 @@ export function modelForward(model: VisionTransformer): TrainingForward {
       const forward = current();
       return forward.logits(images, context, forward.prepare === undefined ? undefined : prepared);
     },
-    penalty: (context) => current().penalty?.(context) ?? tf.scalar(0),
+    // A getter, so that a trainer sees no penalty (and adds nothing to the loss) unless the current forward has one.
+    get penalty() {
+      return current().penalty;
+    },
   };
 }
 

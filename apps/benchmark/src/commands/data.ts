@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
-import { DATASET_NAMES, checkDataset, isDatasetName } from '@visual-peft/datasets';
+import { checkDataset } from '@visual-peft/datasets';
 import { VisualPeftError } from '@visual-peft/vit-core';
-import { parseCommandArgs, requireFlag } from '../args';
-import { UsageError } from '../errors';
+import { choiceFlag, datasetFlag, parseCommandArgs, requireFlag } from '../args';
 import type { Io } from '../io';
 
 export const DATA_USAGE = 'data --dataset <cub | nabirds | oxford-flowers | stanford-dogs | stanford-cars | vtab-<task> | ade20k | fashion-mnist | image-folder> --root <dir> [--decode full|header|none]';
@@ -19,12 +18,10 @@ export class DatasetProblemsError extends VisualPeftError {}
  */
 export async function data(args: readonly string[], io: Io): Promise<void> {
   const flags = parseCommandArgs('data', args, { dataset: { type: 'string' }, root: { type: 'string' }, decode: { type: 'string' } });
-  const name = requireFlag('data', 'dataset', flags.dataset);
-  if (!isDatasetName(name)) throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+  const name = datasetFlag('data', flags.dataset);
   const root = resolve(requireFlag('data', 'root', flags.root));
-  const decode = flags.decode ?? 'full';
-  if (!(DECODE_MODES as readonly string[]).includes(decode)) throw new UsageError(`--decode must be one of ${DECODE_MODES.join(', ')}, got ${JSON.stringify(decode)}`);
-  const report = await checkDataset(name, root, { decode: decode as (typeof DECODE_MODES)[number] });
+  const decode = choiceFlag('decode', flags.decode ?? 'full', DECODE_MODES);
+  const report = await checkDataset(name, root, { decode });
   io.stdout(JSON.stringify(report));
   if (report.problems.length > 0) {
     throw new DatasetProblemsError(`data: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in ${root} (listed in the JSON on stdout)`);

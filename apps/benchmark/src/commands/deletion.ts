@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import type { ChannelImportance, ChannelScore, TuningPosition } from '@visual-peft/channel-tuning';
 import { computeChannelImportance, runChannelDeletionTest } from '@visual-peft/channel-tuning';
 import type { ClassificationSplit, DatasetBatchSource } from '@visual-peft/datasets';
-import { DATASET_NAMES, classificationProtocol, createBatchSource, isDatasetName, loadClassificationSplit, pipelinePreset } from '@visual-peft/datasets';
+import { classificationProtocol, createBatchSource, loadClassificationSplit, pipelinePreset } from '@visual-peft/datasets';
 import { evaluate, loadTunedWeights, saveTunedWeights } from '@visual-peft/training';
 import { VisionTransformer, loadStateDict, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
-import { BACKEND_OPTION, backendFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
+import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
@@ -85,16 +85,13 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
     seed: { type: 'string' },
     ...BACKEND_OPTION,
   });
-  const dataset = requireFlag('deletion', 'dataset', flags.dataset);
-  if (!isDatasetName(dataset)) throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(dataset)}`);
+  const dataset = datasetFlag('deletion', flags.dataset);
   const root = requireFlag('deletion', 'root', flags.root);
   const out = requireFlag('deletion', 'out', flags.out);
   const backboneFlag = requireFlag('deletion', 'backbone', flags.backbone);
   const k = integerFlag('k', requireFlag('deletion', 'k', flags.k), 1)!;
-  const position = (flags.position ?? 'attn') as TuningPosition;
-  if (!POSITIONS.includes(position)) throw new UsageError(`--position must be one of ${POSITIONS.join(', ')}, got ${JSON.stringify(position)}`);
-  const score = (flags.score ?? 'class-aware') as ChannelScore;
-  if (!SCORES.includes(score)) throw new UsageError(`--score must be one of ${SCORES.join(', ')}, got ${JSON.stringify(score)}`);
+  const position = choiceFlag('position', flags.position ?? 'attn', POSITIONS);
+  const score = choiceFlag('score', flags.score ?? 'class-aware', SCORES);
   const tuned = flags.tuned;
   for (const probeFlag of ['epochs', 'lr'] as const) {
     if (tuned !== undefined && flags[probeFlag] !== undefined) throw new UsageError(`--${probeFlag} trains the linear probe, and --tuned ${tuned} replaces it: give one of them`);

@@ -29,7 +29,8 @@ import { runSegmentationJob } from '../suite/segmentation-job';
 import type { SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
 import type { TrainSizes } from '../suite/plan-jobs';
-import { parseStepSeconds, planJobs, readTimingRecords, renderPlan, trainSizes } from '../suite/plan-jobs';
+import { parseStepSeconds, planJobs, renderPlan, trainSizes } from '../suite/plan-jobs';
+import { readResults } from '../report/read-results';
 import { splitMethodList, variantBuildError } from '../suite/variants';
 
 export const RUN_USAGE =
@@ -141,7 +142,8 @@ async function printPlan(plan: SuitePlan, flags: { 'step-seconds'?: string; timi
   const { resolved, hash } = plan;
   const times = parseStepSeconds(flags['step-seconds'], resolved.methods.map((method) => method.name));
   const store = flags.timings ?? flags.out;
-  const records = store === undefined ? [] : await readTimingRecords(resolve(store));
+  // Every record of the store, whatever configuration made it: a step time depends on the method, the backbone and the machine.
+  const records = store === undefined ? [] : await readResults(resolve(store), { allowEmpty: true });
   const data = flags.data === undefined ? undefined : resolve(flags.data);
   const sizes = new Map<string, TrainSizes | null>();
   for (const task of resolved.tasks) sizes.set(task.task, await trainSizes(task, data));

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classificationProtocol, isDatasetName, loadClassificationSplit, DATASET_NAMES } from '@visual-peft/datasets';
+import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
@@ -8,7 +8,7 @@ import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/v
 import { readFile } from 'node:fs/promises';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
-import { BACKEND_OPTION, backendFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
+import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
@@ -95,12 +95,9 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     'head-init': { type: 'string' },
     ...BACKEND_OPTION,
   });
-  const family = flags.family as BackboneFamily | undefined;
-  if (family !== undefined && !BACKBONE_FAMILIES.includes(family)) throw new UsageError(`--family must be one of ${BACKBONE_FAMILIES.join(', ')}, got ${JSON.stringify(family)}`);
-  const headInit = flags['head-init'] as HeadInit | undefined;
-  if (headInit !== undefined && !HEAD_INITS.includes(headInit)) throw new UsageError(`--head-init must be one of ${HEAD_INITS.join(', ')}, got ${JSON.stringify(headInit)}`);
-  const dataset = requireFlag('train', 'dataset', flags.dataset);
-  if (!isDatasetName(dataset)) throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got ${JSON.stringify(dataset)}`);
+  const family: BackboneFamily | undefined = flags.family === undefined ? undefined : choiceFlag('family', flags.family, BACKBONE_FAMILIES);
+  const headInit: HeadInit | undefined = flags['head-init'] === undefined ? undefined : choiceFlag('head-init', flags['head-init'], HEAD_INITS);
+  const dataset = datasetFlag('train', flags.dataset);
   const root = requireFlag('train', 'root', flags.root);
   const out = requireFlag('train', 'out', flags.out);
   const method = requireFlag('train', 'method', flags.method);

@@ -1,6 +1,5 @@
 import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
 import { UsageError } from '../errors';
-import { readResults } from '../report/read-results';
 import { suiteJobs } from './job-list';
 import { splitMethodList } from './variants';
 import { median } from './job-state';
@@ -54,14 +53,6 @@ export function parseStepSeconds(value: string | undefined, methods: readonly st
     times.set(method, seconds);
   }
   return times;
-}
-
-/**
- * Every record of a store's results directory, whatever suite configuration it belongs to: a step
- * time depends on the method, the backbone and the machine, not on the grid or the seeds. Read only.
- */
-export function readTimingRecords(store: string): Promise<ResultRecord[]> {
-  return readResults(store, { allowEmpty: true });
 }
 
 /**

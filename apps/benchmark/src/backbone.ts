@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { VitConfig, VitConfigInput } from '@visual-peft/vit-core';
-import { VIT_PRESETS, isVitPreset, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
+import { VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
+import type { Io } from './io';
+import type { BackboneWeights } from './train-job';
 import { UsageError } from './errors';
 
 /**
@@ -28,4 +30,13 @@ export async function resolveBackbone(backbone: string, overrides: VitConfigInpu
     throw new UsageError(`--backbone ${backbone}: must hold a JSON object of ViT config fields`);
   }
   return resolveVitConfig({ ...(parsed as VitConfigInput), ...overrides });
+}
+
+/** `--weights`: the checkpoint's state dict, or null (said on stderr: the backbone then starts from random weights). */
+export async function weightsFlag(command: string, path: string | undefined, io: Io): Promise<BackboneWeights | null> {
+  if (path === undefined) {
+    io.stderr(`${command}: no --weights given: the backbone is randomly initialised, not pretrained`);
+    return null;
+  }
+  return { source: path, stateDict: (await readCheckpoint(path)).stateDict };
 }

@@ -5,10 +5,10 @@ import { computeChannelImportance, runChannelDeletionTest } from '@visual-peft/c
 import type { ClassificationSplit, DatasetBatchSource } from '@visual-peft/datasets';
 import { classificationProtocol, createBatchSource, loadClassificationSplit, pipelinePreset } from '@visual-peft/datasets';
 import { evaluate, loadTunedWeights, saveTunedWeights } from '@visual-peft/training';
-import { VisionTransformer, loadStateDict, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
+import { VisionTransformer, loadStateDict, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
-import { resolveBackbone } from '../backbone';
+import { resolveBackbone, weightsFlag } from '../backbone';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
@@ -110,8 +110,7 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
   if (k > given.embedDim) throw new UsageError(`--k must be at most the backbone's ${given.embedDim} channels, got ${JSON.stringify(flags.k)}`);
   const blocks = blocksFlag(flags.blocks, given.depth);
   const backend = await activateBackend(backendFlag(flags.backend), io);
-  if (flags.weights === undefined) io.stderr('deletion: no --weights given: the backbone is randomly initialised, not pretrained');
-  const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
+  const weights = await weightsFlag('deletion', flags.weights, io);
   // The probe's classifier as `train --method linear` builds it.
   const { config, head } = trainHead('linear', undefined, given, weights?.stateDict ?? null, undefined);
   await mkdir(out, { recursive: true });

@@ -4,12 +4,12 @@ import { classificationProtocol, loadClassificationSplit } from '@visual-peft/da
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
-import { countParameters, readCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
+import { countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import { readFile } from 'node:fs/promises';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
 import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
-import { resolveBackbone } from '../backbone';
+import { resolveBackbone, weightsFlag } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
@@ -139,8 +139,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
   const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
-  if (flags.weights === undefined) io.stderr('train: no --weights given: the backbone is randomly initialised, not pretrained');
-  const weights = flags.weights === undefined ? null : { source: flags.weights, stateDict: (await readCheckpoint(flags.weights)).stateDict };
+  const weights = await weightsFlag('train', flags.weights, io);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
   let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 

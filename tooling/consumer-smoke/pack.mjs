@@ -1,7 +1,7 @@
 // Packs workspace packages the way `pnpm publish` does and installs the tarballs with plain npm into
 // an empty project: what a user gets from the registry, without a registry. Shared by this package's
 // smoke test, the per-package tarball check and other packages' own consumer scenarios.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,39 @@ export function packPackage(packageDir, destination) {
   const out = run(command, [...args, 'pack', '--json', '--pack-destination', destination], path.resolve(repoRoot, packageDir));
   const packed = JSON.parse(out.slice(out.indexOf('{')));
   return { name: packed.name, version: packed.version, filename: packed.filename, files: packed.files.map((file) => file.path) };
+}
+
+/**
+ * `packPackage` for several packages, a few at a time (each pack is mostly waiting on pnpm's start-up).
+ * @param {string[]} packageDirs
+ * @param {string} destination
+ * @param {number} [concurrency]
+ * @returns {Promise<string[]>} the tarballs, in the order of `packageDirs`
+ */
+export async function packPackages(packageDirs, destination, concurrency = 3) {
+  mkdirSync(destination, { recursive: true });
+  const { command, args } = pnpm();
+  /** @type {string[]} */
+  const tarballs = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < packageDirs.length) {
+      const index = next++;
+      const cwd = path.resolve(repoRoot, packageDirs[index]);
+      const out = await new Promise((resolve, reject) => {
+        const child = spawn(command, [...args, 'pack', '--json', '--pack-destination', destination], { cwd });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`pnpm pack in ${cwd} failed with ${code}:\n${stdout}\n${stderr}`))));
+      });
+      tarballs[index] = JSON.parse(out.slice(out.indexOf('{'))).filename;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, packageDirs.length) }, worker));
+  return tarballs;
 }
 
 /**

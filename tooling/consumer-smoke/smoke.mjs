@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { catalogVersion, installTarballs, packPackage, publishedPackageDirs, run } from './pack.mjs';
+import { catalogVersion, installTarballs, packPackages, publishedPackageDirs, run } from './pack.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const scenarios = path.join(here, 'scenario');
@@ -17,7 +17,7 @@ const started = Date.now();
 const seconds = () => ((Date.now() - started) / 1000).toFixed(1);
 
 try {
-  const tarballs = publishedPackageDirs().map((dir) => packPackage(dir, path.join(work, 'tarballs')).filename);
+  const tarballs = await packPackages(publishedPackageDirs(), path.join(work, 'tarballs'));
   console.log(`packed ${tarballs.length} packages (${seconds()} s)`);
 
   const project = path.join(work, 'project');
@@ -38,10 +38,20 @@ try {
   run(process.execPath, [path.join(project, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], project);
   console.log(`strict type-check (node16, ESM and CJS) passed (${seconds()} s)`);
 
+  // Every scenario runs, so one failure does not hide another's.
+  const failures = [];
   for (const name of methodPackages) {
     for (const ext of ['mjs', 'cjs']) {
-      process.stdout.write(run(process.execPath, [`${name}.${ext}`], project).replace(/^/gm, `  [${ext}] `));
+      try {
+        process.stdout.write(`${run(process.execPath, [`${name}.${ext}`], project).trimEnd().replace(/^/gm, `  [${ext}] `)}\n`);
+      } catch (error) {
+        failures.push(`${name}.${ext}: ${error instanceof Error ? error.message : String(error)}`);
+      }
     }
+  }
+  if (failures.length > 0) {
+    console.error(failures.join('\n\n'));
+    throw new Error(`consumer smoke test: ${failures.length} of ${methodPackages.length * 2} scenarios failed (${seconds()} s)`);
   }
   console.log(`consumer smoke test passed in ${seconds()} s`);
 } finally {

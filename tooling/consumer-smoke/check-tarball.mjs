@@ -15,7 +15,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'check-tarball-'));
 /** @type {string[]} */
 const problems = [];
 try {
-  const packed = packPackage(packageDir, work);
+  const packed = await packPackage(packageDir, work);
   run('tar', ['xzf', packed.filename, '-C', work], work);
   const unpacked = path.join(work, 'package');
   const shipped = new Set(packed.files);

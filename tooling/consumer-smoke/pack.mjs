@@ -55,43 +55,41 @@ export function publishedPackageDirs() {
  * `pnpm pack` of one package: workspace: ranges become the versions `pnpm publish` would write.
  * @param {string} packageDir absolute, or relative to the root
  * @param {string} destination folder for the tarball
- * @returns {{ name: string, version: string, filename: string, files: string[] }}
+ * @returns {Promise<{ name: string, version: string, filename: string, files: string[] }>}
  */
-export function packPackage(packageDir, destination) {
+export async function packPackage(packageDir, destination) {
   mkdirSync(destination, { recursive: true });
   const { command, args } = pnpm();
-  const out = run(command, [...args, 'pack', '--json', '--pack-destination', destination], path.resolve(repoRoot, packageDir));
+  const cwd = path.resolve(repoRoot, packageDir);
+  /** @type {string} */
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn(command, [...args, 'pack', '--json', '--pack-destination', destination], { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`pnpm pack in ${cwd} failed with ${code}:\n${stdout}\n${stderr}`))));
+  });
+  /** @type {{ name: string, version: string, filename: string, files: { path: string }[] }} */
   const packed = JSON.parse(out.slice(out.indexOf('{')));
   return { name: packed.name, version: packed.version, filename: packed.filename, files: packed.files.map((file) => file.path) };
 }
 
 /**
- * `packPackage` for several packages, a few at a time (each pack is mostly waiting on pnpm's start-up).
+ * `packPackage` for several packages, a few at a time (each pack mostly waits on pnpm's start-up).
  * @param {string[]} packageDirs
  * @param {string} destination
  * @param {number} [concurrency]
  * @returns {Promise<string[]>} the tarballs, in the order of `packageDirs`
  */
 export async function packPackages(packageDirs, destination, concurrency = 3) {
-  mkdirSync(destination, { recursive: true });
-  const { command, args } = pnpm();
   /** @type {string[]} */
   const tarballs = [];
   let next = 0;
   const worker = async () => {
-    while (next < packageDirs.length) {
-      const index = next++;
-      const cwd = path.resolve(repoRoot, packageDirs[index]);
-      const out = await new Promise((resolve, reject) => {
-        const child = spawn(command, [...args, 'pack', '--json', '--pack-destination', destination], { cwd });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk) => (stdout += chunk));
-        child.stderr.on('data', (chunk) => (stderr += chunk));
-        child.on('error', reject);
-        child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`pnpm pack in ${cwd} failed with ${code}:\n${stdout}\n${stderr}`))));
-      });
-      tarballs[index] = JSON.parse(out.slice(out.indexOf('{'))).filename;
+    for (let index = next++; index < packageDirs.length; index = next++) {
+      tarballs[index] = (await packPackage(/** @type {string} */ (packageDirs[index]), destination)).filename;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, packageDirs.length) }, worker));
@@ -117,6 +115,7 @@ export function installTarballs({ projectDir, tarballs, registry = [], type = 'm
 export function catalogVersion(name) {
   const yaml = readFileSync(path.join(repoRoot, 'pnpm-workspace.yaml'), 'utf8');
   const line = yaml.split('\n').find((l) => l.trim().replace(/^"([^"]+)"/, '$1').startsWith(`${name}:`));
-  if (!line) throw new Error(`${name} is not in the catalog of pnpm-workspace.yaml`);
-  return line.split(':').at(-1).trim();
+  const version = line?.split(':').at(-1)?.trim();
+  if (!version) throw new Error(`${name} is not in the catalog of pnpm-workspace.yaml`);
+  return version;
 }

@@ -2,6 +2,7 @@ import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends'
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
 import { DELETION_USAGE, deletion } from './commands/deletion';
+import { DEMO_USAGE, demo } from './commands/demo';
 import { DEMO_DATA_USAGE, demoData } from './commands/demo-data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
@@ -18,6 +19,7 @@ import type { Io } from './io';
 import { processIo } from './io';
 
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io) => Promise<void>; usage: string }>> = {
+  demo: { run: demo, usage: DEMO_USAGE },
   params: { run: params, usage: PARAMS_USAGE },
   predict: { run: predict, usage: PREDICT_USAGE },
   data: { run: data, usage: DATA_USAGE },

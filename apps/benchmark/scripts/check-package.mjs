@@ -1,0 +1,154 @@
+// @ts-check
+/*
+ * The app as npm users get it: packs @visual-peft/benchmark and the workspace packages it needs
+ * (pnpm pack, which writes each workspace:^ range as the version it points to), installs the tarballs
+ * with plain npm into an empty project outside the repository, and runs the installed bin from there:
+ * `help`, `params`, and one real job of the embedded demo (`demo --only`), which proves the packed
+ * demo data and backbones load and train. onnxruntime-node, the app's optional dependency, is
+ * replaced by a stand-in whose install script fails (as the real one's does when it cannot download
+ * its CUDA libraries): npm then drops it, and the bin must still work without it.
+ *
+ * Run by `check:package` after the build; `--keep` leaves the temporary project for inspection.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+const app = fileURLToPath(new URL('..', import.meta.url));
+const repo = join(app, '..', '..');
+/** The one demo job the check trains: the linear probe, the demo's fastest job (about 15 s on 2 cores). */
+const DEMO_JOB = 'mae__fmnist-unseen__linear__seed42';
+/** What the tarball must hold for `demo` to run (relative to the package root). */
+const REQUIRED_FILES = [
+  'dist/cli.js',
+  'demo/backbones/mae/model.safetensors',
+  'demo/backbones/mae/config.json',
+  'demo/backbones/supervised/model.safetensors',
+  'demo/data/train-images-idx3-ubyte.gz',
+  'demo/data/t10k-labels-idx1-ubyte.gz',
+  'suites/gatedpt-table1-fgvc-mae.yaml',
+  'examples/demo-search.yaml',
+  'README.md',
+];
+
+const log = (line) => process.stdout.write(`check-package: ${line}\n`);
+
+function fail(message) {
+  throw new Error(`check-package: ${message}`);
+}
+
+function exec(command, args, cwd, env = {}) {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** The workspace folder of every @visual-peft package, by name. */
+function workspacePackages() {
+  const folders = new Map();
+  for (const parent of ['packages', 'apps']) {
+    for (const entry of readdirSync(join(repo, parent))) {
+      const file = join(repo, parent, entry, 'package.json');
+      if (existsSync(file)) folders.set(JSON.parse(readFileSync(file, 'utf8')).name, join(repo, parent, entry));
+    }
+  }
+  return folders;
+}
+
+/** The app and every workspace package it reaches through dependencies and required peers. */
+function packagesToPack() {
+  const folders = workspacePackages();
+  const needed = new Set(['@visual-peft/benchmark']);
+  for (const name of needed) {
+    const manifest = JSON.parse(readFileSync(join(folders.get(name), 'package.json'), 'utf8'));
+    const optionalPeers = new Set(Object.entries(manifest.peerDependenciesMeta ?? {}).filter(([, meta]) => meta.optional === true).map(([peer]) => peer));
+    const reached = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {}).filter((peer) => !optionalPeers.has(peer))];
+    for (const dependency of reached) if (folders.has(dependency)) needed.add(dependency);
+  }
+  return [...needed].map((name) => ({ name, folder: folders.get(name) }));
+}
+
+/** pnpm itself: the one running this script (a package script), else the project's through npx. */
+const PNPM = /pnpm/.test(process.env.npm_execpath ?? '') ? [process.execPath, [process.env.npm_execpath]] : ['npx', ['-y', 'pnpm@10.34.9']];
+
+/** Packs each package into `into` and returns the tarballs' paths. */
+function pack(packages, into) {
+  return packages.map(({ name, folder }) => {
+    const before = new Set(readdirSync(into));
+    exec(PNPM[0], [...PNPM[1], 'pack', '--pack-destination', into], folder);
+    const made = readdirSync(into).filter((file) => !before.has(file) && file.endsWith('.tgz'));
+    if (made.length !== 1) fail(`pnpm pack of ${name} made ${made.length} tarballs`);
+    return join(into, made[0]);
+  });
+}
+
+/** An onnxruntime-node whose install script fails, as the real one does offline. */
+function failingOnnxruntime(into) {
+  const folder = join(into, 'onnxruntime-node-offline');
+  mkdirSync(folder);
+  writeFileSync(
+    join(folder, 'package.json'),
+    JSON.stringify({ name: 'onnxruntime-node', version: '1.31.1', main: 'index.js', scripts: { postinstall: "node -e \"console.error('cannot download the CUDA libraries'); process.exit(1)\"" } }),
+  );
+  writeFileSync(join(folder, 'index.js'), "throw new Error('this stand-in never installs');\n");
+  return folder;
+}
+
+/** Runs the installed bin from the consumer project; returns stdout and stderr. */
+function bin(project, args) {
+  try {
+    const stdout = exec(join(project, 'node_modules', '.bin', 'visual-peft-bench'), args, project);
+    return stdout;
+  } catch (error) {
+    fail(`visual-peft-bench ${args.join(' ')} failed (exit ${error.status}):\n${error.stderr}`);
+  }
+}
+
+const started = Date.now();
+const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const root = mkdtempSync(join(tmpdir(), 'visual-peft-bench-package-'));
+try {
+  const tarballs = join(root, 'tarballs');
+  mkdirSync(tarballs);
+  const packages = packagesToPack();
+  const packed = pack(packages, tarballs);
+  log(`packed ${packages.map((entry) => entry.name).join(', ')} (${seconds()})`);
+
+  const appTarball = packed[0];
+  const listed = new Set(exec('tar', ['-tzf', appTarball], root).split('\n').map((line) => line.replace(/^package\//, '')));
+  const missing = REQUIRED_FILES.filter((file) => !listed.has(file));
+  if (missing.length > 0) fail(`the app's tarball lacks ${missing.join(', ')}`);
+  const stray = [...listed].filter((file) => /(^|\/)(src|__fixtures__)\/|\.test\.ts$/.test(file));
+  if (stray.length > 0) fail(`the app's tarball ships sources or tests: ${stray.slice(0, 5).join(', ')}`);
+  const manifest = JSON.parse(exec('tar', ['-xzOf', appTarball, 'package/package.json'], root));
+  const ranges = Object.entries({ ...manifest.dependencies, ...manifest.optionalDependencies }).filter(([, range]) => /^(workspace|catalog):/.test(range));
+  if (ranges.length > 0) fail(`the packed package.json keeps ${ranges.map(([name, range]) => `${name}@${range}`).join(', ')}`);
+
+  const project = join(root, 'project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', overrides: { 'onnxruntime-node': `file:${failingOnnxruntime(root)}` } }));
+  const install = exec('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn', ...packed], project, { npm_config_cache: process.env.npm_config_cache ?? join(tmpdir(), 'visual-peft-npm-cache') });
+  if (existsSync(join(project, 'node_modules', 'onnxruntime-node'))) fail('npm kept onnxruntime-node although its install script failed');
+  log(`npm installed the tarballs; onnxruntime-node's failing install script dropped it (${seconds()})${install.trim() === '' ? '' : `\n${install.trim()}`}`);
+
+  const help = bin(project, ['help']);
+  if (!/^\s+demo \[--out <dir>/m.test(help)) fail(`help does not list demo:\n${help}`);
+  const params = JSON.parse(bin(project, ['params', '--backbone', 'vit_small_patch16_224', '--method', 'linear', '--classes', '10', '--backend', 'cpu']));
+  if (params.total !== 21_669_514 || params.trainable !== 3_850) fail(`params: ${JSON.stringify(params)}`);
+  log(`help and params ran from the installed bin (${seconds()})`);
+
+  const out = join(project, 'demo-out');
+  const demo = bin(project, ['demo', '--out', out, '--only', DEMO_JOB]);
+  const summary = JSON.parse(demo.split('\n').find((line) => line.startsWith('{"suite":"demo"')) ?? 'null');
+  if (summary === null || summary.jobs !== 1 || summary.ran !== 1) fail(`demo --only ${DEMO_JOB} did not run one job:\n${demo}`);
+  const record = JSON.parse(readFileSync(join(out, 'results', `${DEMO_JOB}.json`), 'utf8'));
+  // Pretrained features: the five unseen classes well above chance (0.2), as the app's own demo test asks.
+  if (!(record.metric.value > 0.4)) fail(`${DEMO_JOB}: top-1 ${record.metric.value}, not above 0.4: did the packed backbone load?`);
+  if (record.environment.packages['@visual-peft/vit-core'] === undefined) fail('the record names no @visual-peft versions');
+  if (!existsSync(join(out, 'report', 'report.md'))) fail('demo wrote no report');
+  log(`demo ran ${DEMO_JOB} from the installed package: top-1 ${(record.metric.value * 100).toFixed(1)} % on ${record.environment.backend} (${seconds()})`);
+} finally {
+  if (process.argv.includes('--keep')) log(`kept ${root}`);
+  else rmSync(root, { recursive: true, force: true });
+}

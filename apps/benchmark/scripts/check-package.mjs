@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
+import { URL, fileURLToPath } from 'node:url';
 
 const app = fileURLToPath(new URL('..', import.meta.url));
 const repo = join(app, '..', '..');
@@ -40,8 +40,11 @@ function fail(message) {
   throw new Error(`check-package: ${message}`);
 }
 
-function exec(command, args, cwd, env = {}) {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+/** The environment of a user's shell: without the npm_* settings pnpm hands to the package script running this. */
+const USER_ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+
+function exec(command, args, cwd, env = process.env) {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** The workspace folder of every @visual-peft package, by name. */
@@ -98,8 +101,7 @@ function failingOnnxruntime(into) {
 /** Runs the installed bin from the consumer project; returns stdout and stderr. */
 function bin(project, args) {
   try {
-    const stdout = exec(join(project, 'node_modules', '.bin', 'visual-peft-bench'), args, project);
-    return stdout;
+    return exec(join(project, 'node_modules', '.bin', 'visual-peft-bench'), args, project, USER_ENV);
   } catch (error) {
     fail(`visual-peft-bench ${args.join(' ')} failed (exit ${error.status}):\n${error.stderr}`);
   }
@@ -128,7 +130,7 @@ try {
   const project = join(root, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', overrides: { 'onnxruntime-node': `file:${failingOnnxruntime(root)}` } }));
-  const install = exec('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn', ...packed], project, { npm_config_cache: process.env.npm_config_cache ?? join(tmpdir(), 'visual-peft-npm-cache') });
+  const install = exec('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn', ...packed], project, USER_ENV);
   if (existsSync(join(project, 'node_modules', 'onnxruntime-node'))) fail('npm kept onnxruntime-node although its install script failed');
   log(`npm installed the tarballs; onnxruntime-node's failing install script dropped it (${seconds()})${install.trim() === '' ? '' : `\n${install.trim()}`}`);
 

@@ -19,7 +19,6 @@ import type { Io } from './io';
 import { processIo } from './io';
 
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io) => Promise<void>; usage: string }>> = {
-  demo: { run: demo, usage: DEMO_USAGE },
   params: { run: params, usage: PARAMS_USAGE },
   predict: { run: predict, usage: PREDICT_USAGE },
   data: { run: data, usage: DATA_USAGE },
@@ -29,6 +28,7 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   memory: { run: memory, usage: MEMORY_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
   'demo-data': { run: demoData, usage: DEMO_DATA_USAGE },
+  demo: { run: demo, usage: DEMO_USAGE },
   run: { run, usage: RUN_USAGE },
   merge: { run: merge, usage: MERGE_USAGE },
   report: { run: report, usage: REPORT_USAGE },

@@ -1,12 +1,14 @@
 // @ts-check
 /*
  * The app as npm users get it: packs @visual-peft/benchmark and the workspace packages it needs
- * (pnpm pack, which writes each workspace:^ range as the version it points to), installs the tarballs
- * with plain npm into an empty project outside the repository, and runs the installed bin from there:
- * `help`, `params`, and one real job of the embedded demo (`demo --only`), which proves the packed
- * demo data and backbones load and train. onnxruntime-node, the app's optional dependency, is
- * replaced by a stand-in whose install script fails (as the real one's does when it cannot download
- * its CUDA libraries): npm then drops it, and the bin must still work without it.
+ * (consumer-smoke's pack helper: pnpm pack, which writes each workspace:^ range as the version it
+ * points to), installs the tarballs with plain npm into an empty project outside the repository, and
+ * runs the installed bin from there: `help`, `params`, and one real job of the embedded demo
+ * (`demo --only`), which proves the packed demo data and backbones load and train.
+ * onnxruntime-node, the app's optional dependency, is replaced by a stand-in whose install script
+ * fails (as the real one's does when it cannot download its CUDA libraries): npm then drops it, and
+ * the bin must still work without it. That needs lifecycle scripts and an `overrides` field, so the
+ * install is this script's own, not the helper's `installTarballs` (which runs none).
  *
  * Run by `check:package` after the build; `--keep` leaves the temporary project for inspection.
  */
@@ -15,10 +17,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
-import { URL, fileURLToPath } from 'node:url';
+import { packPackages, repoRoot } from '../../../tooling/consumer-smoke/pack.mjs';
 
-const app = fileURLToPath(new URL('..', import.meta.url));
-const repo = join(app, '..', '..');
 /** The one demo job the check trains: the linear probe, the demo's fastest job (about 15 s on 2 cores). */
 const DEMO_JOB = 'mae__fmnist-unseen__linear__seed42';
 /** What the tarball must hold for `demo` to run (relative to the package root). */
@@ -32,6 +32,7 @@ const REQUIRED_FILES = [
   'suites/gatedpt-table1-fgvc-mae.yaml',
   'examples/demo-search.yaml',
   'README.md',
+  'LICENSE',
 ];
 
 const log = (line) => process.stdout.write(`check-package: ${line}\n`);
@@ -43,23 +44,23 @@ function fail(message) {
 /** The environment of a user's shell: without the npm_* settings pnpm hands to the package script running this. */
 const USER_ENV = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
 
-function exec(command, args, cwd, env = process.env) {
-  return execFileSync(command, args, { cwd, encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+function exec(command, args, cwd) {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', env: USER_ENV, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
 }
 
 /** The workspace folder of every @visual-peft package, by name. */
 function workspacePackages() {
   const folders = new Map();
   for (const parent of ['packages', 'apps']) {
-    for (const entry of readdirSync(join(repo, parent))) {
-      const file = join(repo, parent, entry, 'package.json');
-      if (existsSync(file)) folders.set(JSON.parse(readFileSync(file, 'utf8')).name, join(repo, parent, entry));
+    for (const entry of readdirSync(join(repoRoot, parent))) {
+      const file = join(repoRoot, parent, entry, 'package.json');
+      if (existsSync(file)) folders.set(JSON.parse(readFileSync(file, 'utf8')).name, join(repoRoot, parent, entry));
     }
   }
   return folders;
 }
 
-/** The app and every workspace package it reaches through dependencies and required peers. */
+/** The folders of the app and of every workspace package it reaches through dependencies and required peers. */
 function packagesToPack() {
   const folders = workspacePackages();
   const needed = new Set(['@visual-peft/benchmark']);
@@ -69,21 +70,7 @@ function packagesToPack() {
     const reached = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {}).filter((peer) => !optionalPeers.has(peer))];
     for (const dependency of reached) if (folders.has(dependency)) needed.add(dependency);
   }
-  return [...needed].map((name) => ({ name, folder: folders.get(name) }));
-}
-
-/** pnpm itself: the one running this script (a package script), else the project's through npx. */
-const PNPM = /pnpm/.test(process.env.npm_execpath ?? '') ? [process.execPath, [process.env.npm_execpath]] : ['npx', ['-y', 'pnpm@10.34.9']];
-
-/** Packs each package into `into` and returns the tarballs' paths. */
-function pack(packages, into) {
-  return packages.map(({ name, folder }) => {
-    const before = new Set(readdirSync(into));
-    exec(PNPM[0], [...PNPM[1], 'pack', '--pack-destination', into], folder);
-    const made = readdirSync(into).filter((file) => !before.has(file) && file.endsWith('.tgz'));
-    if (made.length !== 1) fail(`pnpm pack of ${name} made ${made.length} tarballs`);
-    return join(into, made[0]);
-  });
+  return [...needed].map((name) => folders.get(name));
 }
 
 /** An onnxruntime-node whose install script fails, as the real one does offline. */
@@ -98,10 +85,10 @@ function failingOnnxruntime(into) {
   return folder;
 }
 
-/** Runs the installed bin from the consumer project; returns stdout and stderr. */
+/** Runs the installed bin from the consumer project; returns its stdout. */
 function bin(project, args) {
   try {
-    return exec(join(project, 'node_modules', '.bin', 'visual-peft-bench'), args, project, USER_ENV);
+    return exec(join(project, 'node_modules', '.bin', 'visual-peft-bench'), args, project);
   } catch (error) {
     fail(`visual-peft-bench ${args.join(' ')} failed (exit ${error.status}):\n${error.stderr}`);
   }
@@ -113,16 +100,16 @@ const root = mkdtempSync(join(tmpdir(), 'visual-peft-bench-package-'));
 try {
   const tarballs = join(root, 'tarballs');
   mkdirSync(tarballs);
-  const packages = packagesToPack();
-  const packed = pack(packages, tarballs);
-  log(`packed ${packages.map((entry) => entry.name).join(', ')} (${seconds()})`);
+  const folders = packagesToPack();
+  const packed = await packPackages(folders, tarballs);
+  log(`packed the app and ${folders.length - 1} workspace packages it needs (${seconds()})`);
 
   const appTarball = packed[0];
   const listed = new Set(exec('tar', ['-tzf', appTarball], root).split('\n').map((line) => line.replace(/^package\//, '')));
   const missing = REQUIRED_FILES.filter((file) => !listed.has(file));
   if (missing.length > 0) fail(`the app's tarball lacks ${missing.join(', ')}`);
-  const stray = [...listed].filter((file) => /(^|\/)(src|__fixtures__)\/|\.test\.ts$/.test(file));
-  if (stray.length > 0) fail(`the app's tarball ships sources or tests: ${stray.slice(0, 5).join(', ')}`);
+  const stray = [...listed].filter((file) => /(^|\/)(src|__fixtures__)\/|\.test\.ts$|\.map$/.test(file));
+  if (stray.length > 0) fail(`the app's tarball ships sources, tests or source maps (their sources are not shipped): ${stray.slice(0, 5).join(', ')}`);
   const manifest = JSON.parse(exec('tar', ['-xzOf', appTarball, 'package/package.json'], root));
   const ranges = Object.entries({ ...manifest.dependencies, ...manifest.optionalDependencies }).filter(([, range]) => /^(workspace|catalog):/.test(range));
   if (ranges.length > 0) fail(`the packed package.json keeps ${ranges.map(([name, range]) => `${name}@${range}`).join(', ')}`);
@@ -130,7 +117,7 @@ try {
   const project = join(root, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', overrides: { 'onnxruntime-node': `file:${failingOnnxruntime(root)}` } }));
-  const install = exec('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn', ...packed], project, USER_ENV);
+  const install = exec('npm', ['install', '--no-audit', '--no-fund', '--loglevel=warn', ...packed], project);
   if (existsSync(join(project, 'node_modules', 'onnxruntime-node'))) fail('npm kept onnxruntime-node although its install script failed');
   log(`npm installed the tarballs; onnxruntime-node's failing install script dropped it (${seconds()})${install.trim() === '' ? '' : `\n${install.trim()}`}`);
 

@@ -9,13 +9,17 @@ import { fileURLToPath } from 'node:url';
 /** The repository root. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** A user's shell environment: without the npm_* settings pnpm hands to the package script running us. */
+const userEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+
 /**
+ * Runs a command to its end; throws with its output when it fails.
  * @param {string} command
  * @param {string[]} args
  * @param {string} cwd
  */
 export function run(command, args, cwd) {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(command, args, { cwd, env: userEnv, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) {
     throw new Error(`${command} ${args.join(' ')} (in ${cwd}) failed with ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`);
   }
@@ -34,10 +38,11 @@ function pnpm() {
 
 /**
  * The folders (relative to the root) of the workspace packages that are published: not private.
+ * @param {string[]} [groups] the workspace folders to look in
  * @returns {string[]}
  */
-export function publishedPackageDirs() {
-  return ['packages', 'apps'].flatMap((group) =>
+export function publishedPackageDirs(groups = ['packages', 'apps']) {
+  return groups.flatMap((group) =>
     readdirSync(path.join(repoRoot, group), { withFileTypes: true })
       .filter((entry) => entry.isDirectory())
       .map((entry) => `${group}/${entry.name}`)

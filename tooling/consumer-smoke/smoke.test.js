@@ -20,7 +20,8 @@ const project = path.join(work, 'project');
 describe('a clean npm project with the packed tarballs', () => {
   beforeAll(async () => {
     const started = Date.now();
-    const tarballs = await packPackages(publishedPackageDirs(), path.join(work, 'tarballs'));
+    // The libraries; an app (apps/*) installs them with itself in its own check:package.
+    const tarballs = await packPackages(publishedPackageDirs(['packages']), path.join(work, 'tarballs'));
     const registry = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', 'typescript', '@types/node'].map((name) => `${name}@${catalogVersion(name)}`);
     installTarballs({ projectDir: project, tarballs, registry, type: 'commonjs' });
     // One text per scenario, compiled as ESM (.mts -> .mjs) and as CommonJS (.cts -> .cjs).

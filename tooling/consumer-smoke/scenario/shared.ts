@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Trainer, loadTunedWeights, saveTunedWeights } from '@visual-peft/training';
+import { Trainer, encodeTunedWeights, loadTunedWeights, loadTunedWeightsBytes, saveTunedWeights } from '@visual-peft/training';
 import type { BatchSource, MethodDefinition, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
 import { VisionTransformer, applyTrainablePolicy, getStateDict, loadMethodWeights, loadStateDict, serializeMethodWeights } from '@visual-peft/vit-core';
 
@@ -64,7 +64,8 @@ function snapshot(variables: readonly tf.Variable[]): Float32Array[] {
   return variables.map((variable) => variable.dataSync() as Float32Array).map((values) => Float32Array.from(values));
 }
 
-function sameValues(a: Float32Array, b: Float32Array): boolean {
+/** Element for element, bit for bit (floats or bytes). */
+function sameValues(a: Float32Array | Uint8Array, b: Float32Array | Uint8Array): boolean {
   return a.length === b.length && a.every((value, index) => value === b[index]);
 }
 
@@ -85,7 +86,7 @@ function checkTrained(label: string, model: VisionTransformer, variables: readon
   return `loss ${lossBefore.toFixed(4)} -> ${lossAfter.toFixed(4)}`;
 }
 
-/** The method's weights as bytes, as a file, and as the training package's tuned-weights file, each loaded into a fresh model. */
+/** The method's weights, and the tuned weights (method and head), each as bytes and as a file, loaded into a fresh model. */
 async function saveAndReload(label: string, testCase: SmokeCase, model: VisionTransformer, method: TuningMethod, directory: string): Promise<void> {
   const expected = logits(model);
   const bytes = serializeMethodWeights(method);
@@ -103,14 +104,18 @@ async function saveAndReload(label: string, testCase: SmokeCase, model: VisionTr
     loaded.dispose();
     fresh.dispose();
   }
-  // Into a folder that does not exist yet: saveTunedWeights creates it.
+  // Tuned weights (the method's and the trained head): as bytes, and into a folder that does not exist yet.
+  const tuned = encodeTunedWeights(model, [method]);
   const tunedPath = join(directory, 'runs', testCase.name, 'tuned.safetensors');
   await saveTunedWeights(tunedPath, model, [method]);
-  const fresh = tinyModel(1);
-  const methods = await loadTunedWeights(tunedPath, fresh, [testCase.definition]);
-  check(sameValues(logits(fresh), expected), `${label}: logits after loadTunedWeights differ`);
-  methods.forEach((loaded) => loaded.dispose());
-  fresh.dispose();
+  check(sameValues(tuned, new Uint8Array(readFileSync(tunedPath))), `${label}: encodeTunedWeights and saveTunedWeights wrote different bytes`);
+  for (const from of ['bytes', 'file'] as const) {
+    const fresh = tinyModel(1);
+    const methods = from === 'bytes' ? loadTunedWeightsBytes(tuned, fresh, [testCase.definition]) : await loadTunedWeights(tunedPath, fresh, [testCase.definition]);
+    check(sameValues(logits(fresh), expected), `${label}: logits after loading the tuned weights from ${from} differ`);
+    methods.forEach((loaded) => loaded.dispose());
+    fresh.dispose();
+  }
 }
 
 async function withTrainer(testCase: SmokeCase, directory: string): Promise<string> {

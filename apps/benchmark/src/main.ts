@@ -2,6 +2,7 @@ import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends'
 import { VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
 import { DELETION_USAGE, deletion } from './commands/deletion';
+import { DEMO_USAGE, demo } from './commands/demo';
 import { DEMO_DATA_USAGE, demoData } from './commands/demo-data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
 import { MEMORY_USAGE, memory } from './commands/memory';
@@ -27,6 +28,7 @@ const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io)
   memory: { run: memory, usage: MEMORY_USAGE },
   pretrain: { run: pretrain, usage: PRETRAIN_USAGE },
   'demo-data': { run: demoData, usage: DEMO_DATA_USAGE },
+  demo: { run: demo, usage: DEMO_USAGE },
   run: { run, usage: RUN_USAGE },
   merge: { run: merge, usage: MERGE_USAGE },
   report: { run: report, usage: REPORT_USAGE },

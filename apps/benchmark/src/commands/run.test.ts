@@ -380,6 +380,8 @@ describe('visual-peft-bench run', () => {
     await bad(2, /--methods: each must be one of linear, .*, got "lasso"/, ...runArgs('vtab-1k', out, '--methods', 'lasso'));
     await bad(2, /--backbone must be one of/, 'run', '--suite', suite, '--backbone', 'vit_huge', '--data', data, '--out', out);
     await bad(2, /--shard must be i\/n/, ...runArgs(suite, out, '--shard', '2/2'));
+    await bad(2, /^visual-peft-bench: run: --plan estimates the whole suite \(or a --shard of it\); --only applies to a run$/, ...runArgs(suite, out, '--plan', '--only', 'tiny-vit__vtab-eurosat__linear__seed42'));
+    await bad(2, /^visual-peft-bench: --only: "tiny-vit__vtab-eurosat__lasso__seed42" is not a job of this suite; its jobs: tiny-vit__vtab-eurosat__linear__seed42$/, ...runArgs(suite, out, '--only', 'tiny-vit__vtab-eurosat__lasso__seed42'));
     await bad(2, /--seeds must be non-negative integers, got "x"/, ...runArgs(suite, out, '--seeds', '1,x'));
     await bad(2, /--data is required/, 'run', '--suite', suite, '--backbone', tinyVit('config.json'), '--out', out);
     await bad(2, /^visual-peft-bench: --micro-batch must be auto or an integer from 1 to the batch size \(4 in the recipe of linear\), got "5"$/, ...runArgs(suite, out, '--micro-batch', '5'));

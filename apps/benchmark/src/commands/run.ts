@@ -19,7 +19,7 @@ import type { BackboneWeights } from '../train-job';
 import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
 import type { ProgressSink } from '../suite/progress';
 import { SuiteProgress } from '../suite/progress';
-import type { ResultRecord } from '../suite/result-record';
+import type { JobKey, ResultRecord } from '../suite/result-record';
 import { SUITE_NAMES } from '../suite/result-record';
 import { openStore, readResult, writeResult } from '../suite/result-store';
 import type { JobProgress, TaskSplits } from '../suite/run-job';
@@ -35,7 +35,7 @@ import { splitMethodList, variantBuildError } from '../suite/variants';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--plan [--step-seconds method=s,...] [--timings <store>]] [--seeds 42,44,82,100,800] [--shard i/n] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
+  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--plan [--step-seconds method=s,...] [--timings <store>]] [--seeds 42,44,82,100,800] [--shard i/n] [--only <job id,...>] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -66,6 +66,21 @@ function stderrSink(io: Io): ProgressSink {
     // A terminal that reports no width (0) gets 160 columns.
     redraw: (text) => process.stderr.write(`\r\x1b[2K${text.slice(0, (process.stderr.columns > 0 ? process.stderr.columns : 160) - 1)}`),
   };
+}
+
+/**
+ * `--only`: the listed jobs of the suite, by id (e.g. one demo job to check an installation). Jobs
+ * are checked before anything loads, so a typo costs no data loading.
+ */
+export function onlyJobs(jobs: readonly JobKey[], ids: readonly string[] | undefined): JobKey[] {
+  if (ids === undefined) return [...jobs];
+  const known = new Set(jobs.map((job) => job.id));
+  const unknown = ids.filter((id) => !known.has(id));
+  if (unknown.length > 0) {
+    throw new UsageError(`--only: ${unknown.map((id) => JSON.stringify(id)).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a job of this suite; its jobs: ${[...known].join(', ')}`);
+  }
+  if (new Set(ids).size !== ids.length) throw new UsageError(`--only must not repeat a job, got ${JSON.stringify(ids.join(','))}`);
+  return jobs.filter((job) => ids.includes(job.id));
 }
 
 /** Builds every suite method on each backbone once, so a bad option fails now rather than hours in. */
@@ -167,6 +182,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     out: { type: 'string' },
     seeds: { type: 'string' },
     shard: { type: 'string' },
+    only: { type: 'string' },
     'micro-batch': { type: 'string' },
     recompute: { type: 'boolean' },
     family: { type: 'string' },
@@ -177,6 +193,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   });
   const suite = requireFlag('run', 'suite', flags.suite);
   if (flags.plan !== true && (flags['step-seconds'] !== undefined || flags.timings !== undefined)) throw new UsageError('run: --step-seconds and --timings apply to --plan only');
+  if (flags.plan === true && flags.only !== undefined) throw new UsageError('run: --plan estimates the whole suite (or a --shard of it); --only applies to a run');
   const seeds = listFlag('seeds', flags.seeds)?.map((seed) => {
     if (!/^\d+$/.test(seed)) throw new UsageError(`--seeds must be non-negative integers, got ${JSON.stringify(seed)}`);
     return Number(seed);
@@ -200,6 +217,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     return;
   }
   const out = resolve(requireFlag('run', 'out', flags.out));
+  const jobs = shardJobs(onlyJobs(suiteJobs(resolved), listFlag('only', flags.only)), shard);
   // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.
   const recompute = flags.recompute === true;
   const microBatchRequest = executionFlags(resolved, flags['micro-batch'], recompute);
@@ -212,7 +230,6 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   // A store merged from runs of other variants also holds records under those runs' hashes.
   const hashes = await openStore(out, resolved, hash);
 
-  const jobs = shardJobs(suiteJobs(resolved), shard);
   const pending = [];
   for (const job of jobs) if ((await readResult(out, job.id, hashes)) === null) pending.push(job);
   const progress = new SuiteProgress(hooks.sink ?? stderrSink(io), pending.length);

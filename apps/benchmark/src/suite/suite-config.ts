@@ -7,6 +7,7 @@ import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets'
 import type { VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
+import { locateSuiteFile } from '../demo-assets';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
 import type { Json } from './field-reader';
@@ -174,7 +175,7 @@ async function readSuiteFile(path: string): Promise<Record<string, Json>> {
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    throw new UsageError(`--suite ${path}: no such file (a suite is one of ${SUITE_NAMES.join(', ')} or a .json / .yaml file)`);
+    throw new UsageError(`--suite ${path}: no such file, here or among the app's suite files (a suite is one of ${SUITE_NAMES.join(', ')} or a .json / .yaml file)`);
   }
   let parsed: Json;
   try {
@@ -229,7 +230,8 @@ function readFileMethods(reader: FieldReader, file: Record<string, Json>): strin
 }
 
 /** A suite file's `paper:` block, checked against the file's tasks and methods, or null when it has none (`report --suite`). */
-export async function readSuitePaper(path: string): Promise<{ suite: SuiteName; tasks: SuiteTask[]; paper: PaperTable | null }> {
+export async function readSuitePaper(given: string): Promise<{ suite: SuiteName; tasks: SuiteTask[]; paper: PaperTable | null }> {
+  const path = locateSuiteFile(given);
   const file = await readSuiteFile(path);
   const reader = new FieldReader(path);
   const suite = reader.string('suite', file.suite, SUITE_NAMES) as SuiteName;
@@ -249,8 +251,9 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   if (!isFile && !(SUITE_NAMES as readonly string[]).includes(request.suite)) {
     throw new UsageError(`--suite must be one of ${SUITE_NAMES.join(', ')} or a .json / .yaml / .yml file, got ${JSON.stringify(request.suite)}`);
   }
-  const file = isFile ? await readSuiteFile(request.suite) : {};
-  const reader = new FieldReader(request.suite);
+  const path = isFile ? locateSuiteFile(request.suite) : request.suite;
+  const file = isFile ? await readSuiteFile(path) : {};
+  const reader = new FieldReader(path);
   const suite = (isFile ? reader.string('suite', file.suite, SUITE_NAMES) : request.suite) as SuiteName;
   const tasks = fileTasks(reader, file, suite);
 
@@ -336,7 +339,7 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   });
 
   // The file's backbones are checked even when the command line replaces them.
-  const base = dirname(request.suite);
+  const base = dirname(path);
   const inFile = (path: string) => (path.endsWith('.json') || path.includes('/') ? resolve(base, path) : path);
   const fileSpecs =
     file.backbones === undefined

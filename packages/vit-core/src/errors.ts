@@ -32,6 +32,43 @@ export class FormatError extends VisualPeftError {
   }
 }
 
+/**
+ * The backward pass met a tfjs kernel with no registered gradient. tfjs-core registers none by
+ * itself: the full `@tensorflow/tfjs` package does on import, and so does `registerGradients()`
+ * (which `new VisionTransformer(...)` calls).
+ */
+export class MissingGradientError extends VisualPeftError {
+  constructor(
+    readonly kernel: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `no gradient is registered for the tfjs kernel ${kernel}: call registerGradients() from @visual-peft/vit-core or import @tensorflow/tfjs`,
+      options,
+    );
+  }
+}
+
+const GRADIENT_NOT_FOUND = /gradient function not found for (\w+)/;
+
+/** tfjs's "gradient function not found for X" as a `MissingGradientError` (the original as its cause); any other error as it is. */
+export function asMissingGradient(error: unknown): unknown {
+  if (error instanceof MissingGradientError || !(error instanceof Error)) return error;
+  const match = GRADIENT_NOT_FOUND.exec(error.message);
+  return match === null ? error : new MissingGradientError(match[1]!, { cause: error });
+}
+
+/** A file could not be written: names the file asked for (never a temporary one) and the system's reason. */
+export class FileWriteError extends VisualPeftError {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${file}: cannot be written (${reason})`, options);
+  }
+}
+
 /** One key of a checkpoint whose shape (or dtype, when given) does not fit the model. */
 export interface ShapeMismatch {
   key: string;

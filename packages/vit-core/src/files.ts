@@ -1,32 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { StateDict } from './checkpoint/host-tensor';
 import { convertGoogleVit } from './checkpoint/google-vit';
 import { parseNpz } from './checkpoint/npz';
 import { parseSafetensors, serializeSafetensors } from './checkpoint/safetensors';
-import { FormatError } from './errors';
+import { FileWriteError, FormatError } from './errors';
 import type { LoadOptions, LoadReport } from './weights';
 import { getStateDict, loadStateDict } from './weights';
 import type { VisionTransformer } from './vision-transformer';
 
 /**
  * Writes a file so that readers see either the old content or the whole new one, never a part:
- * write a temporary file beside it, flush it to disk, then rename it over the target.
+ * write a temporary file beside it, flush it to disk, then rename it over the target. Missing
+ * parent folders are created; a failure is a `FileWriteError` naming `path`.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'w');
+  const directory = dirname(path);
+  const temporary = join(directory, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    await mkdir(directory, { recursive: true });
+    const handle = await open(temporary, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, path);
   } catch (error) {
-    await handle.close();
-    await rm(temporary, { force: true });
-    throw error;
+    // The temporary file may not exist, nor its folder (a path under a file): the first error is the one to report.
+    await rm(temporary, { force: true }).catch(() => {});
+    throw new FileWriteError(path, (error as NodeJS.ErrnoException).code ?? String(error), { cause: error });
   }
-  await handle.close();
-  await rename(temporary, path);
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {

@@ -2,7 +2,8 @@ export type { BatchSource, ImageBatch } from './batch';
 export type { GlobalPool, PosEmbedInterpolation, VitConfig, VitConfigInput, VitPresetName } from './config';
 export { VIT_PRESETS, isVitPreset, numPrefixTokens, patchGrid, resolveVitConfig, vitPreset } from './config';
 export type { ShapeMismatch } from './errors';
-export { CheckpointMismatchError, ConfigError, FormatError, ShapeError, VisualPeftError, checkTensors } from './errors';
+export { CheckpointMismatchError, ConfigError, FileWriteError, FormatError, MissingGradientError, ShapeError, VisualPeftError, asMissingGradient, checkTensors } from './errors';
+export { registerGradients } from './gradients/register-gradients';
 export type { NumberRange } from './validate';
 export { flag, integer, integerPair, knownOptions, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from './validate';
 export type {
@@ -43,6 +44,5 @@ export type { LoadOptions, LoadReport } from './weights';
 export { getStateDict, loadStateDict } from './weights';
 export type { ParameterCounts, TrainablePolicy } from './trainable';
 export { TRAINABLE_POLICIES, applyTrainablePolicy, countParameters } from './trainable';
-export type { CheckpointFile } from './files';
-export { loadCheckpoint, readCheckpoint, saveCheckpoint, writeFileAtomic } from './files';
 export * from './checkpoint';
+export { METHOD_WEIGHTS_FORMAT, loadMethodWeights, serializeMethodWeights } from './method-weights';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ConfigError } from './errors';
+import { ConfigError, MissingGradientError, asMissingGradient } from './errors';
 import { withoutSaving } from './ops';
 
 /**
@@ -127,7 +127,7 @@ function backprop(tape: readonly TapeNode[], xs: readonly tf.Tensor[], seeds: Re
   for (let index = path.length - 1; index >= 0; index -= 1) {
     const node = path[index]!;
     if (node.gradient === undefined) {
-      throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
+      throw new MissingGradientError(node.kernelName);
     }
     const inputGradients = node.gradient(node.outputs.map((output) => gradients.get(output.id) ?? null));
     for (const [name, input] of Object.entries(node.inputs)) {
@@ -174,7 +174,13 @@ function releaseTape(tape: readonly TapeNode[]): void {
  * (higher-order gradients), where nothing may be freed early, it is tfjs's own `gradients`.
  */
 export function leanGradients(f: () => tf.Scalar, xs: readonly tf.Tensor[]): { value: tf.Scalar; grads: Array<tf.Tensor | null> } {
-  if (engine().state.gradientDepth > 0) return engine().gradients(f, [...xs], undefined, true);
+  if (engine().state.gradientDepth > 0) {
+    try {
+      return engine().gradients(f, [...xs], undefined, true);
+    } catch (error) {
+      throw asMissingGradient(error);
+    }
+  }
   const { result: value, tape } = record(f);
   if (!(value instanceof tf.Tensor) || value.rank !== 0) {
     releaseTape(tape);

@@ -4,6 +4,7 @@ import { Block, LayerNorm, Linear } from './block';
 import type { VitConfig, VitConfigInput } from './config';
 import { numPrefixTokens, patchGrid, resolveVitConfig } from './config';
 import { ConfigError, ShapeError } from './errors';
+import { registerGradients } from './gradients/register-gradients';
 import type { BlockContext, TokenSlots, ForwardContext, ForwardState, SiteContext, VitExtension } from './extension';
 import { Hooks } from './hooks';
 import { recomputeSegment } from './lean-tape';
@@ -116,9 +117,12 @@ export class VisionTransformer {
   /**
    * A model with freshly initialised weights (timm's scheme, seeded), or zeros with
    * `weights: 'zeros'` when a checkpoint will overwrite them anyway (ViT-B's random draw takes seconds).
+   * Registers tfjs-core's gradients where none is registered yet (`registerGradients`), so the
+   * model trains with the Trainer or tfjs's own optimisers on tfjs-core alone.
    */
   constructor(config: VitConfigInput | VitConfig, options: VitOptions = {}) {
     this.config = resolveVitConfig(config);
+    registerGradients();
     this.hooks = new Hooks(numPrefixTokens(this.config));
     const { embedDim: dim, patchSize, inChans, depth } = this.config;
     const seed = options.seed ?? 0;

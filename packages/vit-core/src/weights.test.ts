@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateDict } from './checkpoint/host-tensor';
-import { CheckpointMismatchError, FormatError } from './errors';
+import { CheckpointMismatchError, FileWriteError, FormatError } from './errors';
 import { loadCheckpoint, readCheckpoint, saveCheckpoint, writeFileAtomic } from './files';
 import { VisionTransformer } from './vision-transformer';
 import { getStateDict, loadStateDict } from './weights';
@@ -123,5 +123,16 @@ describe('loading and saving weights', () => {
     await writeFileAtomic(path, 'new content');
     expect(readdirSync(directory).filter((name) => name.includes('results'))).toEqual(['results.json']);
     expect(existsSync(path)).toBe(true);
+  });
+
+  it('writeFileAtomic creates missing parent folders, and a failure names the target, not a temporary file', async () => {
+    const path = join(directory, 'new', 'nested', 'weights.bin');
+    await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+    expect(readdirSync(join(directory, 'new', 'nested'))).toEqual(['weights.bin']);
+    const blocked = join(directory, 'new', 'nested', 'weights.bin', 'below.bin');
+    const error = await writeFileAtomic(blocked, 'x').catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(FileWriteError);
+    expect((error as FileWriteError).message).toMatch(new RegExp(`^${blocked.replace(/[.]/g, '\\.')}: cannot be written \\((ENOTDIR|EEXIST)\\)$`));
+    expect((error as FileWriteError).message).not.toMatch(/\.tmp/);
   });
 });

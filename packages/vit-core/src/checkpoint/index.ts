@@ -3,6 +3,5 @@ export { float32Tensor, fromHostTensor, shapeSize, toHostTensor } from './host-t
 export type { SafetensorsContents } from './safetensors';
 export { parseSafetensors, serializeSafetensors } from './safetensors';
 export { parseNpy, serializeNpy } from './npy';
-export { parseNpz } from './npz';
 export type { GoogleVitConversion } from './google-vit';
 export { convertGoogleVit } from './google-vit';

@@ -5,16 +5,18 @@ import { defineConfig } from 'vite';
 const NODE_BUILTINS = new Set([...builtinModules, ...builtinModules.map((name) => `node:${name}`)]);
 
 /**
- * Fails the build when any module of the app's graph imports a Node built-in: the packages must
- * be browser-safe as they are, so Vite's silent "externalized for browser compatibility" stub
- * would hide a packaging bug.
+ * Fails the build when the app or a package of this repository imports a Node built-in: they must
+ * be browser-safe as they are, and Vite's silent "externalized for browser compatibility" stub
+ * would hide a packaging bug. Installed packages (under node_modules) are left to their own
+ * `browser` field: tfjs-backend-wasm's Emscripten loader requires `fs` only under Node and maps it
+ * to false for browsers.
  */
 function refuseNodeBuiltins(): Plugin {
   return {
     name: 'refuse-node-builtins',
     enforce: 'pre',
     resolveId(source, importer) {
-      if (NODE_BUILTINS.has(source)) this.error(`${importer ?? 'the app'} imports the Node built-in '${source}': the browser build must import none`);
+      if (NODE_BUILTINS.has(source) && !(importer ?? '').includes('/node_modules/')) this.error(`${importer ?? 'the app'} imports the Node built-in '${source}': the browser build must import none`);
       return null;
     },
   };

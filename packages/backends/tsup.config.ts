@@ -1,9 +1,4 @@
 import { createTsupConfig } from '@visual-peft/tsup-config';
 
-export default createTsupConfig({
-  entry: ['src/index.ts', 'src/register-gradients.ts'],
-  // Inline tfjs-core's gradient registrations (see register-gradients.ts); tfjs-core itself stays
-  // external, and the main entry loads the gradients entry by name, on demand.
-  noExternal: [/^@tensorflow\/tfjs-core\/dist\//],
-  external: ['@visual-peft/backends/register-gradients'],
-});
+// The gradients entry delegates to @visual-peft/vit-core, which carries tfjs-core's gradient code.
+export default createTsupConfig({ entry: ['src/index.ts', 'src/register-gradients.ts'] });

@@ -1,3 +1,3 @@
-import { createTsupConfig } from '@visual-peft/tsup-config';
+import { createBrowserAndNodeTsupConfig } from '@visual-peft/tsup-config';
 
-export default createTsupConfig();
+export default createBrowserAndNodeTsupConfig();

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerGradients as registerCoreGradients } from '@visual-peft/vit-core';
 
 /** The TensorFlow.js backends this project knows how to load in Node. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -132,7 +133,7 @@ export async function resolveBackend(preference: BackendPreference = 'auto', opt
   if (!BACKEND_PREFERENCES.includes(preference)) {
     throw new TypeError(`backend must be one of ${BACKEND_PREFERENCES.join(', ')}, got ${JSON.stringify(preference)}`);
   }
-  await registerGradients();
+  registerCoreGradients();
   const attempts: BackendAttempt[] = [];
   for (const backend of preference === 'auto' ? AUTO_ORDER : [preference]) {
     for (const packageName of CANDIDATES[backend]) {
@@ -154,11 +155,10 @@ export async function resolveBackend(preference: BackendPreference = 'auto', opt
 }
 
 /**
- * Registers the gradient of every tfjs kernel. Only the full @tensorflow/tfjs package does this on
- * import; code built on tfjs-core alone (like every @visual-peft package) must ask for it once
- * before training. Safe to call more than once.
+ * Registers tfjs-core's gradient for every kernel that has none yet.
+ * @deprecated Call `registerGradients()` from `@visual-peft/vit-core` (synchronous; `new
+ * VisionTransformer(...)` already calls it). This wrapper delegates to it and goes in the next release.
  */
 export async function registerGradients(): Promise<void> {
-  // This package's own entry, by name: resolved through its exports map in both the ESM and CJS build.
-  await import('@visual-peft/backends/register-gradients');
+  registerCoreGradients();
 }

@@ -7,7 +7,8 @@ import { useDisposables } from './__fixtures__/disposables';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
 import { imageTask, promptSetup } from './__fixtures__/tiny-task';
 import type { FitOptions, TrainResult } from './trainer';
-import { Trainer } from './trainer';
+// The Node entry: there `outputDir` is a folder (the browser entry needs a store).
+import { Trainer } from './node';
 import { INITIAL_DIAGNOSTICS_EPOCH } from './diagnostics';
 import type { TrainerConfigInput } from './trainer-config';
 

@@ -32,12 +32,20 @@ export { Trainer } from './trainer';
 export { sliceBatch } from './batch-tensors';
 export type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 export { resolveTrainerConfig } from './trainer-config';
-export type { TrainingCheckpoint } from './training-checkpoint';
-export { CHECKPOINT_FILE, TRAINING_CHECKPOINT_FORMAT, readTrainingCheckpoint, writeTrainingCheckpoint } from './training-checkpoint';
+export type { TrainerStore, TrainingCheckpoint } from './trainer-store';
+export { CHECKPOINT_FILE, TRAINING_CHECKPOINT_FORMAT } from './trainer-store';
 export type { ForwardPassContext, TrainingForward } from './training-forward';
 export { modelForward } from './training-forward';
-export type { TunedWeightsManifest } from './tuned-weights';
-export { TUNED_WEIGHTS_FORMAT, loadTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
+export type { TunedWeights, TunedWeightsManifest } from './tuned-weights';
+export {
+  TUNED_WEIGHTS_FORMAT,
+  applyTunedWeights,
+  decodeTunedWeights,
+  encodeTunedWeights,
+  loadTunedWeightsBytes,
+  restoreTunedTensors,
+  tunedTensors,
+} from './tuned-weights';
 export { WeightEma } from './weight-ema';
 export { fromHostTensor, toHostTensor } from './host-tensors';
 export type { DiagnosticsOptions, MethodDiagnostics } from './diagnostics';

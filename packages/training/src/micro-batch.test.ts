@@ -10,7 +10,8 @@ import { useDisposables } from './__fixtures__/disposables';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
 import { imageTask } from './__fixtures__/tiny-task';
 import type { StepEvent } from './trainer';
-import { Trainer } from './trainer';
+// The Node entry: there `outputDir` is a folder (the browser entry needs a store).
+import { Trainer } from './node';
 import type { TrainerConfigInput } from './trainer-config';
 import type { ForwardPassContext, TrainingForward } from './training-forward';
 

@@ -13,11 +13,12 @@ import { DivergenceError } from './errors';
 import { evaluate } from './evaluate';
 import { softmaxCrossEntropy } from './loss';
 import type { EpochEvent, FitOptions, ProgressEvent, StepEvent, TrainResult } from './trainer';
-import { Trainer } from './trainer';
+// The Node entry: there `outputDir` is a folder (the browser entry needs a store).
+import { Trainer } from './node';
 import type { TrainerConfigInput } from './trainer-config';
-import { CHECKPOINT_FILE } from './training-checkpoint';
+import { CHECKPOINT_FILE } from './trainer-store';
 import type { TrainingForward } from './training-forward';
-import { loadTunedWeights } from './tuned-weights';
+import { loadTunedWeights } from './tuned-weights-files';
 
 const task = imageTask();
 const CONFIG: TrainerConfigInput = {

@@ -1,10 +1,8 @@
 import { SeededRandom } from '@visual-peft/vit-core';
 import type { RandomState } from '@visual-peft/vit-core';
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchSource, HostTensor, ImageBatch, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, flag, integer, knownOptions, leanVariableGrads } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, asMissingGradient, flag, integer, knownOptions, leanVariableGrads } from '@visual-peft/vit-core';
 import { batchTensors, checkBatch, checkLogits, sliceBatch } from './batch-tensors';
 import { clipGradNorm, globalNorm } from './clip-grad-norm';
 import { createOptimizer } from './create-optimizer';
@@ -21,11 +19,11 @@ import { collectTrainableParameters, groupParameters } from './parameter-groups'
 import { LearningRateSchedule, scaleLearningRate } from './schedule';
 import type { BestMetric, TrainerConfig, TrainerConfigInput } from './trainer-config';
 import { resolveTrainerConfig } from './trainer-config';
-import type { TrainingCheckpoint } from './training-checkpoint';
-import { CHECKPOINT_FILE, readTrainingCheckpoint, writeTrainingCheckpoint } from './training-checkpoint';
+import type { TrainerStore, TrainingCheckpoint } from './trainer-store';
+import { storeForOutputDir } from './trainer-store';
 import type { ForwardPassContext, TrainingForward } from './training-forward';
 import { modelForward } from './training-forward';
-import { restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
+import { encodeTunedWeightsWithManifest, restoreTunedTensors, tunedTensors } from './tuned-weights';
 import { WeightEma } from './weight-ema';
 
 /** After every training step. Epochs and steps are 0-based: a progress bar shows `step + 1` of `stepsPerEpoch`. */
@@ -98,9 +96,15 @@ export interface FitOptions {
   /**
    * Where checkpoints (`checkpoint.json` and its tensor file) and the best epoch's tuned weights
    * (`best.safetensors` / `best.json`) go. When it already holds a checkpoint of the same run, the
-   * run resumes from it. Default: none (nothing is written).
+   * run resumes from it. Default: none (nothing is written). Node only (the `node` build of this
+   * package); in a browser, pass a `store`.
    */
   readonly outputDir?: string;
+  /**
+   * Where checkpoints and the best epoch's weights go instead of `outputDir` (give one of the two):
+   * resuming reads its checkpoint the same way.
+   */
+  readonly store?: TrainerStore;
   /** Receives step and epoch events; when it returns a promise, training waits for it. */
   readonly onProgress?: (event: ProgressEvent) => unknown;
   /** Stops the run after the current step (no checkpoint is written for a partial epoch). */
@@ -260,15 +264,16 @@ export class Trainer {
     if (this.started) throw new ConfigError('fit', 'a second call', 'may run once per Trainer; build a new Trainer with the same outputDir to resume');
     this.started = true;
     const { train, validation, outputDir, onProgress, signal } = options;
+    if (outputDir !== undefined && options.store !== undefined) throw new ConfigError('outputDir', outputDir, 'must not be given with a store: give one of the two');
+    const store = options.store ?? (outputDir === undefined ? null : storeForOutputDir(outputDir));
     const now = options.now ?? (() => performance.now());
     // A function, not a field read: TypeScript would narrow `aborted` to false after the first check.
     const stopRequested = () => signal?.aborted === true;
     let resumedFrom: TrainResult['resumedFrom'] = null;
-    if (outputDir !== undefined) {
-      await mkdir(outputDir, { recursive: true });
-      const checkpoint = await readTrainingCheckpoint(outputDir);
+    if (store !== null) {
+      const checkpoint = await store.readCheckpoint();
       if (checkpoint !== null) {
-        this.restore(checkpoint, outputDir);
+        this.restore(checkpoint, store, outputDir === undefined ? 'store' : 'outputDir');
         resumedFrom = { epoch: this.epochsDone, step: this.stepsDone };
       }
     }
@@ -337,14 +342,17 @@ export class Trainer {
       if (improved) {
         const metric = this.config.bestMetric;
         this.best = { epoch, metric, value: evaluation[metric], evaluation };
-        if (outputDir !== undefined) await this.withEvaluatedWeights(() => saveTunedWeights(join(outputDir, 'best.safetensors'), this.model, this.methods));
+        if (store !== null) {
+          const { bytes, manifest } = await this.withEvaluatedWeights(async () => encodeTunedWeightsWithManifest(this.model, this.methods));
+          await store.writeBestWeights(bytes, manifest);
+        }
       }
       const diagnostics = this.diagnostics === null ? {} : { diagnostics: await this.collectDiagnostics(this.diagnostics, epoch) };
       const summary: EpochSummary = { epoch, trainLoss: lossSum / step, learningRate, evaluation, ...diagnostics };
       // `channels` records hold every channel's score of every block (ViT-B: 9,216 numbers each):
       // only the latest epoch keeps them, so checkpoints do not grow with the run.
       this.history = [...this.history.map(withoutChannels), summary];
-      const checkpoint = outputDir !== undefined && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(outputDir) : null;
+      const checkpoint = store !== null && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(store) : null;
       await onProgress?.({ type: 'epoch', ...summary, epochs, best: this.best, improved, checkpoint });
     }
     return result('completed');
@@ -416,7 +424,7 @@ export class Trainer {
       }
     } catch (error) {
       tf.dispose([...(loss === null ? [] : [loss]), ...gradients.values()]);
-      throw error;
+      throw asMissingGradient(error);
     }
     return { loss: loss!, gradients };
   }
@@ -485,7 +493,7 @@ export class Trainer {
     );
   }
 
-  private async writeCheckpoint(directory: string): Promise<string> {
+  private async writeCheckpoint(store: TrainerStore): Promise<string> {
     const tensors = new Map<string, HostTensor>();
     const add = (prefix: string, entries: Iterable<[string, HostTensor]>) => {
       for (const [key, host] of entries) tensors.set(`${prefix}/${key}`, host);
@@ -504,15 +512,16 @@ export class Trainer {
       best: this.best,
       initialDiagnostics: this.initialDiagnostics,
     };
-    return writeTrainingCheckpoint(directory, String(this.stepsDone).padStart(9, '0'), { record, tensors });
+    return store.writeCheckpoint(String(this.stepsDone).padStart(9, '0'), { record, tensors });
   }
 
-  private restore(checkpoint: TrainingCheckpoint, directory: string): void {
-    const source = join(directory, CHECKPOINT_FILE);
+  /** `field` is what the user gave (outputDir or store), for messages. */
+  private restore(checkpoint: TrainingCheckpoint, store: TrainerStore, field: 'outputDir' | 'store'): void {
+    const source = store.checkpointSource ?? store.location;
     const record = checkpoint.record;
     const difference = firstDifference(record.fingerprint, this.fingerprint());
     if (difference !== null) {
-      throw new ConfigError('outputDir', directory, `holds a checkpoint of another run (${difference}); give a new outputDir to start afresh`);
+      throw new ConfigError(field, store.location, `holds a checkpoint of another run (${difference}); give a new ${field} to start afresh`);
     }
     const { epochs, stepsPerEpoch } = this.config;
     const epoch = record.epoch;

@@ -4,7 +4,8 @@ import { FormatError } from '@visual-peft/vit-core';
 import type { HostTensor } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
-import { CHECKPOINT_FILE, readTrainingCheckpoint, writeTrainingCheckpoint } from './training-checkpoint';
+import { readTrainingCheckpoint, writeTrainingCheckpoint } from './training-checkpoint';
+import { CHECKPOINT_FILE } from './trainer-store';
 
 const directory = useTemporaryDirectory();
 

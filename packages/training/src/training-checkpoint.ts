@@ -1,20 +1,11 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostTensor } from '@visual-peft/vit-core';
 import { FormatError, parseSafetensors, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
 import { readBytes, readJson } from './read-files';
-
-export const TRAINING_CHECKPOINT_FORMAT = 'visual-peft-training-checkpoint';
-/** The file whose replacement commits a checkpoint. */
-export const CHECKPOINT_FILE = 'checkpoint.json';
+import type { TrainingCheckpoint } from './trainer-store';
+import { CHECKPOINT_FILE, TRAINING_CHECKPOINT_FORMAT } from './trainer-store';
 
 const TENSOR_FILE = /^checkpoint-[\w.-]+\.safetensors$/;
-
-/** A checkpoint: a JSON record (what the trainer needs besides tensors) and named host tensors. */
-export interface TrainingCheckpoint {
-  readonly record: Readonly<Record<string, unknown>>;
-  readonly tensors: ReadonlyMap<string, HostTensor>;
-}
 
 /**
  * Writes a checkpoint into `directory` so that a crash at any moment leaves the previous checkpoint

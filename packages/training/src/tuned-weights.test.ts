@@ -7,7 +7,8 @@ import { TINY_VIT, tinyModel } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROMPT_DEFINITION, promptSetup } from './__fixtures__/tiny-task';
 import { useTemporaryDirectory } from './__fixtures__/temporary-directory';
-import { loadTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights, tunedTensors } from './tuned-weights';
+import { decodeTunedWeights, encodeTunedWeights, loadTunedWeightsBytes, restoreTunedTensors, tunedTensors } from './tuned-weights';
+import { loadTunedWeights, readTunedWeights, saveTunedWeights } from './tuned-weights-files';
 
 const directory = useTemporaryDirectory();
 let setup: ReturnType<typeof promptSetup>;
@@ -63,6 +64,19 @@ describe('tuned weights', () => {
     expect(logits(model)).toEqual(logits(setup.model));
     expect(model.parameter('head.weight').variable.trainable).toBe(true);
     expect(model.parameter('blocks.0.norm1.weight').variable.trainable).toBe(false);
+  });
+
+  it('are the same bytes in memory as on disk, load from bytes alone, and save into folders that do not exist yet', async () => {
+    const path = join(directory.path, 'new', 'deeper', 'tuned.safetensors');
+    const manifest = await saveTunedWeights(path, setup.model, [setup.method]);
+    const bytes = encodeTunedWeights(setup.model, [setup.method]);
+    expect(new Uint8Array(await readFile(path))).toEqual(bytes);
+    expect(decodeTunedWeights(bytes).manifest).toEqual(manifest);
+    const model = fresh();
+    const [method] = own(loadTunedWeightsBytes(bytes, model, [PROMPT_DEFINITION], 'download.safetensors'));
+    expect(model.extensions).toEqual([method]);
+    expect(logits(model)).toEqual(logits(setup.model));
+    expect(() => decodeTunedWeights(new Uint8Array(16), 'upload.safetensors')).toThrow(FormatError);
   });
 
   it('are small: the frozen backbone is not in them', async () => {

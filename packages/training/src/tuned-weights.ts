@@ -9,10 +9,8 @@ import {
   readParameter,
   serializeSafetensors,
   toHostTensor,
-  writeFileAtomic,
 } from '@visual-peft/vit-core';
 import { requireFloat32Shape } from './host-tensors';
-import { readBytes, readJson } from './read-files';
 
 export const TUNED_WEIGHTS_FORMAT = 'visual-peft-tuned-weights';
 
@@ -108,19 +106,14 @@ export function restoreTunedTensors(
   for (const key of backbone) assignParameter(parameters.get(key)!, tensors.get(key)!, source);
 }
 
-function manifestPath(path: string): string {
-  if (!path.endsWith('.safetensors')) throw new ConfigError('path', path, "must end with '.safetensors'");
-  return `${path.slice(0, -'.safetensors'.length)}.json`;
+/** A tuned-weights file's contents: the manifest (kept in its metadata) and its tensors. */
+export interface TunedWeights {
+  readonly manifest: TunedWeightsManifest;
+  readonly tensors: Map<string, HostTensor>;
 }
 
-/**
- * Saves the attached methods' weights apart from the backbone: `path` (safetensors: the methods'
- * tensors, the head and any trainable backbone weight) and the JSON manifest beside it (`x.json`
- * for `x.safetensors`), each written atomically. The manifest is also kept in the safetensors
- * metadata, so a loader can tell a torn pair. A few KB to MB: the frozen backbone is not saved.
- */
-export async function saveTunedWeights(path: string, model: VisionTransformer, methods: readonly TuningMethod[]): Promise<TunedWeightsManifest> {
-  const jsonPath = manifestPath(path);
+/** The tuned tensors of a model and its methods, with the manifest that describes them (the methods' names must differ). */
+export function encodeTunedWeightsWithManifest(model: VisionTransformer, methods: readonly TuningMethod[]): { bytes: Uint8Array; manifest: TunedWeightsManifest } {
   const names = methods.map((method) => method.name);
   if (new Set(names).size !== names.length) throw new ConfigError('methods', names, 'must have distinct names');
   const tensors = tunedTensors(model, methods);
@@ -133,27 +126,43 @@ export async function saveTunedWeights(path: string, model: VisionTransformer, m
     backboneWeights: [...tensors.keys()].filter((key) => !key.includes('/')),
     trainable: model.parameters.filter((parameter) => parameter.variable.trainable).map((parameter) => parameter.key),
   };
-  const text = JSON.stringify(manifest, null, 2);
-  await writeFileAtomic(path, serializeSafetensors(tensors, { format: TUNED_WEIGHTS_FORMAT, manifest: JSON.stringify(manifest) }));
-  await writeFileAtomic(jsonPath, `${text}\n`);
+  return { bytes: serializeSafetensors(tensors, { format: TUNED_WEIGHTS_FORMAT, manifest: JSON.stringify(manifest) }), manifest };
+}
+
+/**
+ * The attached methods' weights apart from the backbone as safetensors bytes (the methods' tensors,
+ * the head and any trainable backbone weight, the manifest in the metadata): the bytes
+ * `saveTunedWeights` writes, to download or store without a file system.
+ */
+export function encodeTunedWeights(model: VisionTransformer, methods: readonly TuningMethod[]): Uint8Array {
+  return encodeTunedWeightsWithManifest(model, methods).bytes;
+}
+
+/** Checks a parsed manifest's fields; `source` names where it came from. */
+export function checkTunedWeightsManifest(value: unknown, source: string): TunedWeightsManifest {
+  const manifest = value as TunedWeightsManifest;
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== TUNED_WEIGHTS_FORMAT || manifest.version !== 1) {
+    throw new FormatError(source, `is not a version-1 ${TUNED_WEIGHTS_FORMAT} manifest`);
+  }
+  if (!Array.isArray(manifest.methods) || !Array.isArray(manifest.trainable) || typeof manifest.backbone !== 'object' || !Number.isSafeInteger(manifest.numClasses)) {
+    throw new FormatError(source, 'must hold backbone, methods, numClasses and trainable');
+  }
   return manifest;
 }
 
-/** Reads a tuned-weights pair without touching any model. */
-export async function readTunedWeights(path: string): Promise<{ manifest: TunedWeightsManifest; tensors: Map<string, HostTensor> }> {
-  const jsonPath = manifestPath(path);
-  const manifest = (await readJson(jsonPath)) as TunedWeightsManifest;
-  if (manifest === null || typeof manifest !== 'object' || manifest.format !== TUNED_WEIGHTS_FORMAT || manifest.version !== 1) {
-    throw new FormatError(jsonPath, `is not a version-1 ${TUNED_WEIGHTS_FORMAT} manifest`);
+/** Reads tuned-weights bytes (from `encodeTunedWeights` or a `saveTunedWeights` file) without touching any model. */
+export function decodeTunedWeights(bytes: Uint8Array, source = '<bytes>'): TunedWeights {
+  const { tensors, metadata } = parseSafetensors(bytes, source);
+  if (metadata.format !== TUNED_WEIGHTS_FORMAT || metadata.manifest === undefined) {
+    throw new FormatError(source, `is not ${TUNED_WEIGHTS_FORMAT} safetensors (its metadata must hold format and manifest)`);
   }
-  if (!Array.isArray(manifest.methods) || !Array.isArray(manifest.trainable) || typeof manifest.backbone !== 'object' || !Number.isSafeInteger(manifest.numClasses)) {
-    throw new FormatError(jsonPath, 'must hold backbone, methods, numClasses and trainable');
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(metadata.manifest);
+  } catch (error) {
+    throw new FormatError(source, `its manifest is not valid JSON (${(error as Error).message})`);
   }
-  const { tensors, metadata } = parseSafetensors(await readBytes(path), path);
-  if (metadata.manifest !== JSON.stringify(manifest)) {
-    throw new FormatError(path, `was not written together with ${jsonPath} (their manifests differ)`);
-  }
-  return { manifest, tensors };
+  return { manifest: checkTunedWeightsManifest(manifest, source), tensors };
 }
 
 /**
@@ -163,12 +172,12 @@ export async function readTunedWeights(path: string): Promise<{ manifest: TunedW
  * backbone's `trainable` flags as they were saved, and attaches the methods in their saved order.
  * Returns the methods (the caller disposes them).
  */
-export async function loadTunedWeights(
-  path: string,
+export function applyTunedWeights(
+  { manifest, tensors }: TunedWeights,
   model: VisionTransformer,
   definitions: readonly MethodDefinition[],
-): Promise<TuningMethod[]> {
-  const { manifest, tensors } = await readTunedWeights(path);
+  source: string,
+): TuningMethod[] {
   for (const field of ARCHITECTURE_FIELDS) {
     const saved = JSON.stringify(manifest.backbone[field]);
     if (JSON.stringify(model.config[field]) !== saved) {
@@ -177,13 +186,13 @@ export async function loadTunedWeights(
   }
   const known = definitions.map((definition) => definition.name);
   for (const { name } of manifest.methods) {
-    if (!known.includes(name)) throw new ConfigError('definitions', known, `must include '${name}', a method saved in ${path}`);
+    if (!known.includes(name)) throw new ConfigError('definitions', known, `must include '${name}', a method saved in ${source}`);
   }
   if (model.numClasses !== manifest.numClasses) model.resetHead(manifest.numClasses);
   const methods: TuningMethod[] = [];
   try {
     for (const { name, config } of manifest.methods) methods.push(definitions.find((definition) => definition.name === name)!.create(model, config));
-    restoreTunedTensors(model, methods, tensors, path);
+    restoreTunedTensors(model, methods, tensors, source);
   } catch (error) {
     methods.forEach((method) => method.dispose());
     throw error;
@@ -191,4 +200,14 @@ export async function loadTunedWeights(
   for (const parameter of model.parameters) parameter.variable.trainable = manifest.trainable.includes(parameter.key);
   methods.forEach((method) => model.attach(method));
   return methods;
+}
+
+/** `loadTunedWeights` for bytes (from `encodeTunedWeights`, a download, an upload): rebuilds the methods on `model` and returns them. */
+export function loadTunedWeightsBytes(
+  bytes: Uint8Array,
+  model: VisionTransformer,
+  definitions: readonly MethodDefinition[],
+  source = '<bytes>',
+): TuningMethod[] {
+  return applyTunedWeights(decodeTunedWeights(bytes, source), model, definitions, source);
 }

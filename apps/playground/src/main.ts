@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProgressEvent } from '@visual-peft/training';
-import { parseSafetensors } from '@visual-peft/vit-core';
 import type { DemoBackboneName } from './assets';
 import { DEMO_BACKBONES, FASHION_MNIST_URLS, fetchBytes } from './assets';
 import type { BackendChoice } from './backend';
@@ -151,13 +150,6 @@ function download(bytes: Uint8Array | string, name: string, type: string): void 
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** The manifest saveTunedWeights writes beside the safetensors file, as it formats it. */
-function manifestText(bytes: Uint8Array): string {
-  const manifest = parseSafetensors(bytes, 'tuned weights').metadata.manifest;
-  if (manifest === undefined) throw new Error('the tuned weights carry no manifest');
-  return `${JSON.stringify(JSON.parse(manifest), null, 2)}\n`;
-}
-
 async function train(): Promise<void> {
   const controller = new AbortController();
   button('train').disabled = true;
@@ -266,10 +258,10 @@ function wire(): void {
     resizePicture(file, size).then((image) => predict(image, null, file.name)).catch(fail);
   };
   button('download').onclick = () => {
-    if (tuned !== undefined) download(tuned.tunedWeights(), 'tuned.safetensors', 'application/octet-stream');
+    if (tuned !== undefined) download(tuned.tunedWeights().bytes, 'tuned.safetensors', 'application/octet-stream');
   };
   button('download-manifest').onclick = () => {
-    if (tuned !== undefined) download(manifestText(tuned.tunedWeights()), 'tuned.json', 'application/json');
+    if (tuned !== undefined) download(`${JSON.stringify(tuned.tunedWeights().manifest, null, 2)}\n`, 'tuned.json', 'application/json');
   };
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ProgressEvent, TrainResult } from '@visual-peft/training';
-import { Trainer, encodeTunedWeights } from '@visual-peft/training';
+import type { ProgressEvent, TrainResult, TunedWeightsManifest } from '@visual-peft/training';
+import { Trainer, decodeTunedWeights, encodeTunedWeights } from '@visual-peft/training';
 import type { BatchSource, ImageBatch, StateDict, TuningMethod, VitConfig, VitConfigInput } from '@visual-peft/vit-core';
 import {
   ConfigError,
@@ -152,9 +152,13 @@ export class TunedModel {
     }
   }
 
-  /** The tuned weights as training's `saveTunedWeights` writes them (safetensors bytes, the manifest in its metadata). */
-  tunedWeights(): Uint8Array {
-    return encodeTunedWeights(this.model, this.methods);
+  /**
+   * The tuned weights as training's `saveTunedWeights` writes them: the safetensors bytes (the
+   * manifest in their metadata) and the manifest it writes beside them.
+   */
+  tunedWeights(): { bytes: Uint8Array; manifest: TunedWeightsManifest } {
+    const bytes = encodeTunedWeights(this.model, this.methods);
+    return { bytes, manifest: decodeTunedWeights(bytes, 'tuned weights').manifest };
   }
 
   dispose(): void {

@@ -8,10 +8,14 @@ export interface LabelledFiles {
 
 const PICTURE = /\.(png|jpe?g|gif|webp|bmp)$/i;
 
-/** Groups files by their parent folder's name (paths as `a/class/picture.png`); classes in sorted order. */
+/**
+ * Groups files by their parent folder's name (paths as `a/class/picture.png`): classes and each
+ * class's pictures in sorted order, so the training and held-out pictures do not depend on the order
+ * a browser lists a folder in.
+ */
 export function groupByFolder(entries: readonly { readonly path: string; readonly file: File }[]): LabelledFiles {
   const byClass = new Map<string, File[]>();
-  for (const { path, file } of entries) {
+  for (const { path, file } of [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     const parts = path.split('/').filter((part) => part !== '');
     if (parts.length < 2 || !PICTURE.test(file.name)) continue;
     const name = parts[parts.length - 2]!;

@@ -3,7 +3,7 @@ import { FASHION_MNIST_CLASSES, createBatchSource, loadFashionMnist, pipelinePre
 import { loadTunedWeights } from '@visual-peft/training';
 import { VisionTransformer, loadStateDict, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -91,6 +91,25 @@ async function colours(page: Page, screenshot: Buffer): Promise<number> {
   }, `data:image/png;base64,${screenshot.toString('base64')}`);
 }
 
+/** A 24-bit BMP (bottom-up rows, each padded to 4 bytes) of a grey level per pixel. */
+function bmp(width: number, height: number, grey: (x: number, y: number) => number): Uint8Array {
+  const stride = Math.ceil((width * 3) / 4) * 4;
+  const bytes = new Uint8Array(54 + stride * height);
+  const view = new DataView(bytes.buffer);
+  bytes.set([0x42, 0x4d]);
+  view.setUint32(2, bytes.length, true);
+  view.setUint32(10, 54, true);
+  view.setUint32(14, 40, true);
+  view.setInt32(18, width, true);
+  view.setInt32(22, height, true);
+  view.setUint16(26, 1, true);
+  view.setUint16(28, 24, true);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) bytes.fill(grey(x, height - 1 - y), 54 + y * stride + x * 3, 54 + y * stride + x * 3 + 3);
+  }
+  return bytes;
+}
+
 describe.skipIf(!present)('the playground in headless chromium', () => {
   let server: PreviewServer;
   let browser: Browser;
@@ -167,5 +186,41 @@ describe.skipIf(!present)('the playground in headless chromium', () => {
     const logits = await nodeLogits(weights, Number(/record (\d+)/.exec(prediction!.source)![1]), prediction!.label!);
     console.log(`${label}: page logits ${prediction!.logits.map((value) => value.toFixed(5)).join(', ')}; node ${logits.map((value) => value.toFixed(5)).join(', ')}`);
     for (const [index, value] of logits.entries()) expect(Math.abs(value - prediction!.logits[index]!)).toBeLessThan(1e-3 + 1e-3 * Math.abs(value));
+  });
+  it('trains on a picked folder of pictures, one subfolder per class', async () => {
+    // Two classes a ViT tells apart: horizontal and vertical stripes, 6 pictures each at another size than the backbone's.
+    const folder = join(OUT, 'folder');
+    for (const [name, horizontal] of [['horizontal', true], ['vertical', false]] as const) {
+      await mkdir(join(folder, name), { recursive: true });
+      for (let index = 0; index < 6; index++) {
+        const stripe = (x: number, y: number) => (Math.floor((horizontal ? y : x) / (4 + index)) % 2 === 0 ? 230 : 25);
+        await writeFile(join(folder, name, `${index}.bmp`), bmp(40, 40, stripe));
+      }
+    }
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(url);
+    await waitForState(page, ['ready', 'error'], 60_000);
+    await page.selectOption('#data', 'folder');
+    await page.setInputFiles('#folder', folder);
+    await expect.poll(() => page.locator('#data-summary').textContent()).toBe('12 pictures in 2 classes: horizontal, vertical');
+    await page.selectOption('#method', 'lora');
+    await page.fill('#per-class', '4');
+    await page.fill('#held-out', '2');
+    await page.fill('#epochs', '1');
+    await page.fill('#batch', '4');
+    await page.click('#train');
+    const trained = await waitForState(page, ['trained', 'error'], 120_000);
+    expect(trained.error ?? null).toBeNull();
+    expect(trained).toMatchObject({ status: 'completed', steps: 2, method: 'lora' });
+    expect(trained.accuracies).toHaveLength(1);
+    await page.click('#predict-sample');
+    await page.waitForFunction(() => JSON.parse(document.getElementById('result')!.textContent ?? '{}').prediction?.logits !== undefined, undefined, { timeout: 30_000 });
+    const { prediction } = await pageResult(page);
+    expect(prediction!.logits).toHaveLength(2);
+    expect(prediction!.source).toMatch(/^[45]\.bmp$/);
+    expect(errors).toEqual([]);
+    await page.close();
   });
 });

@@ -1,0 +1,1 @@
+export { default } from '@visual-peft/eslint-config';

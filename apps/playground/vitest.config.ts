@@ -1,0 +1,3 @@
+import { createVitestConfig } from '@visual-peft/vitest-config';
+
+export default createVitestConfig();

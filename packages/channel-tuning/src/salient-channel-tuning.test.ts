@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describeMethodContract, tinyModel } from '@visual-peft/method-testing';
 import type { BatchSource, BlockContext, ChannelDiagnostic, DiagnosticProbe, VisionTransformer, VitExtension } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, ConfigError, ShapeError } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, ConfigError, ShapeError, fromHostTensor, loadMethodWeights, parseSafetensors, serializeMethodWeights } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
 import { createChannelDeletion, runChannelDeletionTest } from './channel-deletion';
 import { computeChannelImportance, selectChannels } from './channel-importance';
@@ -95,6 +95,36 @@ describe('the salient channel module (SCTM)', () => {
     tf.dispose([...saved.values()]);
     [method, reloaded].forEach((m) => m.dispose());
     model.dispose();
+  });
+
+  it('a fresh, unprepared SCT on a fresh model loads saved bytes and gives identical logits; bad channels change nothing', async () => {
+    const model = tinyModel();
+    const method = createSalientChannelTuning(model, { k: 6 });
+    await method.prepare(randomSource(10, 4));
+    model.attach(method);
+    tf.tidy(() => method.trainableVariables().forEach((variable, index) => variable.assign(tf.randomNormal(variable.shape, 0, 0.1, 'float32', index))));
+    const bytes = serializeMethodWeights(method);
+    const images = tf.randomNormal<tf.Rank.R4>([2, 3, 32, 32], 0, 1, 'float32', 9);
+    const expected = model.forward(images);
+
+    const fresh = tinyModel();
+    const reloaded = createSalientChannelTuning(fresh, { k: 6 });
+    fresh.attach(reloaded);
+    const { tensors } = parseSafetensors(bytes);
+    const badChannels = new Map([...tensors].map(([name, host]) => [name, fromHostTensor(host)]));
+    badChannels.get('blocks.0.attn.channels')!.dispose();
+    badChannels.set('blocks.0.attn.channels', tf.tensor1d([0, 1, 2, 3, 4, 99], 'int32'));
+    expect(() => reloaded.checkWeights(badChannels)).toThrow(ShapeError);
+    expect(() => reloaded.loadWeights(badChannels)).toThrow(ShapeError);
+    expect(reloaded.selectedChannels().attn).toEqual([null, null]);
+    tf.dispose([...badChannels.values()]);
+
+    expect(loadMethodWeights(reloaded, bytes).method).toBe(method.name);
+    const actual = fresh.forward(images);
+    expect(Array.from(actual.dataSync())).toEqual(Array.from(expected.dataSync()));
+    tf.dispose([images, expected, actual]);
+    [method, reloaded].forEach((m) => m.dispose());
+    [model, fresh].forEach((m) => m.dispose());
   });
 
   it('diagnostics: the chosen channels and CAIS scores at the first position, from prepare, or computed once from the probe’s source for a loaded method', async () => {

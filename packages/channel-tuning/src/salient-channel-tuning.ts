@@ -179,14 +179,12 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
     const expected = new Map(
       this.positions.flatMap((position) => this.config.k.map((k, index) => [name(position, index), { shape: [k], dtype: 'int32' }] as const)),
     );
+    const read = () => this.positions.map((position) => this.config.k.map((_, index) => Int32Array.from(weights.get(name(position, index))!.dataSync())));
     return {
       expected,
-      apply: () => {
-        const read = this.positions.map((position) => this.config.k.map((_, index) => Int32Array.from(weights.get(name(position, index))!.dataSync())));
-        // Every block is checked before any is written.
-        this.positions.forEach((position, index) => this.checkChannels(position, read[index]!));
-        this.positions.forEach((position, index) => this.setChannels(position, read[index]!));
-      },
+      // Every block is checked before any is written.
+      validate: () => this.positions.forEach((position, index) => this.checkChannels(position, read()[index]!)),
+      apply: () => this.positions.forEach((position, index) => this.setChannels(position, read()[index]!)),
     };
   }
 

@@ -245,15 +245,13 @@ export class VqtMethod extends MethodBase<VqtConfig> implements VisualQueryTunin
   protected override restoreState(weights: ReadonlyMap<string, tf.Tensor>): SavedState {
     const features = weights.get('head.features');
     const inputs = features?.size ?? this.featureDim;
+    const kept = () => (features === undefined ? null : Int32Array.from(features.dataSync()));
     return {
       expected: new Map(features === undefined ? [] : [['head.features', { shape: [inputs], dtype: 'int32' }]]),
       variableShapes: new Map([['head.weight', [inputs, this.config.numClasses]]]),
-      apply: () => {
-        const kept = features === undefined ? null : Int32Array.from(features.dataSync());
-        this.checkSelection(kept);
-        // A head of the saved width; the loaded head overwrites its draws next.
-        this.setSelection(kept);
-      },
+      validate: () => this.checkSelection(kept()),
+      // A head of the saved width; the loaded head overwrites its draws next.
+      apply: () => this.setSelection(kept()),
     };
   }
 

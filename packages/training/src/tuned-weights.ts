@@ -4,6 +4,7 @@ import {
   ConfigError,
   FormatError,
   assignParameter,
+  checkMethodWeights,
   fromHostTensor,
   parseSafetensors,
   readParameter,
@@ -57,8 +58,8 @@ export function tunedTensors(model: VisionTransformer, methods: readonly TuningM
 
 /**
  * Puts a tuned state back (the inverse of `tunedTensors`). Everything is checked first: each
- * method must find exactly its names with their dtypes and shapes, and every other tensor must be a
- * backbone weight; nothing is written unless all fit.
+ * method's tensors by `checkMethodWeights` (names, dtypes, shapes; values too where the method checks them), and every other tensor
+ * must be a backbone weight of the right shape; nothing is written unless all fit.
  */
 export function restoreTunedTensors(
   model: VisionTransformer,
@@ -66,44 +67,23 @@ export function restoreTunedTensors(
   tensors: ReadonlyMap<string, HostTensor>,
   source: string,
 ): void {
-  const claimed = new Set<string>();
   const perMethod = methods.map((method) => {
     const prefix = `${method.name}/`;
-    const current = method.weights();
-    try {
-      const saved = new Map([...tensors].filter(([key]) => key.startsWith(prefix)).map(([key, host]) => [key.slice(prefix.length), host]));
-      const missing = [...current.keys()].filter((name) => !saved.has(name));
-      const unexpected = [...saved.keys()].filter((name) => !current.has(name));
-      if (missing.length > 0 || unexpected.length > 0) {
-        throw new FormatError(source, `weights of ${method.name} do not fit it (missing: ${missing.join(', ') || 'none'}; unexpected: ${unexpected.join(', ') || 'none'})`);
-      }
-      for (const [name, host] of saved) {
-        const tensor = current.get(name)!;
-        const dtype = host.dtype === 'uint8' ? 'int32' : host.dtype;
-        if (dtype !== tensor.dtype || host.shape.length !== tensor.rank || host.shape.some((size, axis) => size !== tensor.shape[axis])) {
-          throw new FormatError(source, `${prefix}${name} must be ${tensor.dtype} [${tensor.shape.join(', ')}], got ${host.dtype} [${host.shape.join(', ')}]`);
-        }
-        claimed.add(`${prefix}${name}`);
-      }
-      return saved;
-    } finally {
-      tf.dispose([...current.values()]);
-    }
+    return new Map([...tensors].filter(([key]) => key.startsWith(prefix)).map(([key, host]) => [key.slice(prefix.length), fromHostTensor(host)]));
   });
-  const backbone = [...tensors.keys()].filter((key) => !claimed.has(key));
-  const parameters = new Map(model.parameters.map((parameter) => [parameter.key, parameter]));
-  const unknown = backbone.filter((key) => !parameters.has(key));
-  if (unknown.length > 0) throw new FormatError(source, `tensors that are neither a method's nor a backbone weight: ${unknown.join(', ')}`);
-  for (const key of backbone) requireFloat32Shape(source, key, tensors.get(key)!, parameters.get(key)!.timmShape);
-  methods.forEach((method, index) => {
-    const weights = new Map([...perMethod[index]!].map(([name, host]) => [name, fromHostTensor(host)]));
-    try {
-      method.loadWeights(weights);
-    } finally {
-      tf.dispose([...weights.values()]);
-    }
-  });
-  for (const key of backbone) assignParameter(parameters.get(key)!, tensors.get(key)!, source);
+  try {
+    methods.forEach((method, index) => checkMethodWeights(method, perMethod[index]!, `${source} (${method.name})`));
+    const claimed = new Set(methods.flatMap((method, index) => [...perMethod[index]!.keys()].map((name) => `${method.name}/${name}`)));
+    const backbone = [...tensors.keys()].filter((key) => !claimed.has(key));
+    const parameters = new Map(model.parameters.map((parameter) => [parameter.key, parameter]));
+    const unknown = backbone.filter((key) => !parameters.has(key));
+    if (unknown.length > 0) throw new FormatError(source, `tensors that are neither a method's nor a backbone weight: ${unknown.join(', ')}`);
+    for (const key of backbone) requireFloat32Shape(source, key, tensors.get(key)!, parameters.get(key)!.timmShape);
+    methods.forEach((method, index) => method.loadWeights(perMethod[index]!));
+    for (const key of backbone) assignParameter(parameters.get(key)!, tensors.get(key)!, source);
+  } finally {
+    tf.dispose(perMethod.flatMap((weights) => [...weights.values()]));
+  }
 }
 
 /** A tuned-weights file's contents: the manifest (kept in its metadata) and its tensors. */

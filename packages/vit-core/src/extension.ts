@@ -157,6 +157,11 @@ export interface TuningMethod extends VitExtension {
   /** Restores tensors saved by `weights()`; names and shapes must match. */
   loadWeights(weights: ReadonlyMap<string, tf.Tensor>): void;
   /**
+   * Throws what `loadWeights` would throw for `weights`, writing nothing (`MethodBase` has it), so
+   * loaders check every method before they write any. Without it, `loadWeights`'s own check is all.
+   */
+  checkWeights?(weights: ReadonlyMap<string, tf.Tensor>): void;
+  /**
    * Data-dependent initialisation, run once on the training split before training: Salient Channel
    * Tuning picks its channels here, Self-Prompt Tuning its prompts. A method that has it may refuse
    * to run forward until it has been prepared (or its weights loaded).

@@ -45,4 +45,4 @@ export { getStateDict, loadStateDict } from './weights';
 export type { ParameterCounts, TrainablePolicy } from './trainable';
 export { TRAINABLE_POLICIES, applyTrainablePolicy, countParameters } from './trainable';
 export * from './checkpoint';
-export { METHOD_WEIGHTS_FORMAT, loadMethodWeights, serializeMethodWeights } from './method-weights';
+export { METHOD_WEIGHTS_FORMAT, checkMethodWeights, loadMethodWeights, serializeMethodWeights } from './method-weights';

@@ -29,7 +29,9 @@ export interface SavedState {
   readonly expected: ReadonlyMap<string, { readonly shape: readonly number[]; readonly dtype: string }>;
   /** Shapes the variables must have when loading these weights (VQT's head narrows with its selection). */
   readonly variableShapes?: ReadonlyMap<string, readonly number[]>;
-  /** Writes the state; called only after every name, shape and dtype was checked. */
+  /** Checks the saved values (indices in range, ...) once names, shapes and dtypes passed; writes nothing. */
+  validate?(): void;
+  /** Writes the state; called only after every name, shape, dtype and value was checked. */
   apply(): void;
 }
 
@@ -136,15 +138,17 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
     return out;
   }
 
+  /**
+   * Checks every name, shape and dtype as `loadWeights` does, writing nothing. It needs only the
+   * method's configuration, not a prepared method (a fresh SCT has no channels chosen yet).
+   */
+  checkWeights(weights: ReadonlyMap<string, tf.Tensor>): void {
+    this.checkedState(weights);
+  }
+
   /** Checks every name, shape and dtype first, then writes: a mismatch changes nothing. */
   loadWeights(weights: ReadonlyMap<string, tf.Tensor>): void {
-    const state = this.restoreState(weights);
-    const expected = new Map(state.expected);
-    for (const [name, { variable, options }] of this.entries) {
-      const shape = state.variableShapes?.get(name) ?? variable.shape;
-      expected.set(name, { shape: options.saved === 'transposed' ? [...shape].reverse() : shape, dtype: 'float32' });
-    }
-    checkTensors(`${this.name} weights`, expected, weights);
+    const state = this.checkedState(weights);
     state.apply();
     tf.tidy(() => {
       for (const [name, { variable, options }] of this.entries) {
@@ -153,6 +157,18 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
       }
     });
     this.loaded();
+  }
+
+  private checkedState(weights: ReadonlyMap<string, tf.Tensor>): SavedState {
+    const state = this.restoreState(weights);
+    const expected = new Map(state.expected);
+    for (const [name, { variable, options }] of this.entries) {
+      const shape = state.variableShapes?.get(name) ?? variable.shape;
+      expected.set(name, { shape: options.saved === 'transposed' ? [...shape].reverse() : shape, dtype: 'float32' });
+    }
+    checkTensors(`${this.name} weights`, expected, weights);
+    state.validate?.();
+    return state;
   }
 
   /** Called after `loadWeights` wrote everything (a data-dependent method is then ready). Default nothing. */

@@ -25,28 +25,40 @@ export function serializeMethodWeights(method: TuningMethod, metadata: Record<st
 
 /**
  * Loads safetensors bytes (from `serializeMethodWeights`, or any file holding exactly the names
- * `method.weights()` gives) into the method and returns their metadata. Every name, shape and
- * dtype is checked before anything is loaded; bytes saved for another method are refused.
+ * `method.weights()` gives) into the method and returns their metadata. Every name, shape and dtype
+ * is checked before anything is loaded (`checkMethodWeights`); bytes saved for another method are
+ * refused.
  */
 export function loadMethodWeights(method: TuningMethod, bytes: Uint8Array, source = '<bytes>'): Record<string, string> {
   const { tensors, metadata } = parseSafetensors(bytes, source);
   if (metadata.method !== undefined && metadata.method !== method.name) {
     throw new FormatError(source, `holds the weights of ${formatValue(metadata.method)}, not of ${formatValue(method.name)}`);
   }
-  const current = method.weights();
-  try {
-    const expected = new Map([...current].map(([name, tensor]) => [name, { shape: tensor.shape, dtype: tensor.dtype as string }]));
-    // fromHostTensor loads uint8 as int32, tfjs's closest type.
-    const given = new Map([...tensors].map(([name, host]) => [name, { shape: host.shape, dtype: host.dtype === 'uint8' ? 'int32' : host.dtype }]));
-    checkTensors(source, expected, given);
-  } finally {
-    tf.dispose([...current.values()]);
-  }
   const weights = new Map([...tensors].map(([name, host]) => [name, fromHostTensor(host)]));
   try {
+    checkMethodWeights(method, weights, source);
     method.loadWeights(weights);
   } finally {
     tf.dispose([...weights.values()]);
   }
   return metadata;
+}
+
+/**
+ * Throws `CheckpointMismatchError` when `weights` do not fit `method`, writing nothing: through the
+ * method's own `checkWeights` (`MethodBase`: from its configuration, so a fresh, unprepared method
+ * such as SCT before its channels are chosen is checked too), else against what `weights()` gives now.
+ */
+export function checkMethodWeights(method: TuningMethod, weights: ReadonlyMap<string, tf.Tensor>, source: string): void {
+  if (method.checkWeights !== undefined) {
+    method.checkWeights(weights);
+    return;
+  }
+  const current = method.weights();
+  try {
+    const expected = new Map([...current].map(([name, tensor]) => [name, { shape: tensor.shape, dtype: tensor.dtype as string }]));
+    checkTensors(source, expected, weights);
+  } finally {
+    tf.dispose([...current.values()]);
+  }
 }

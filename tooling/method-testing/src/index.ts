@@ -161,6 +161,11 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
         const partial = new Map([...saved].filter(([name]) => name !== first));
         expect(() => method.loadWeights(partial)).toThrow(CheckpointMismatchError);
         expect(() => method.loadWeights(partial)).toThrow(`missing keys: ${first}`);
+        // The check alone (what loaders run on every method before writing any) agrees with the load.
+        if (method.checkWeights !== undefined) {
+          expect(() => method.checkWeights!(saved)).not.toThrow();
+          expect(() => method.checkWeights!(partial)).toThrow(`missing keys: ${first}`);
+        }
         expect(logits(model, images)).toEqual(before);
         tf.dispose([...saved.values()]);
       });

@@ -127,6 +127,38 @@ describe('the salient channel module (SCTM)', () => {
     [model, fresh].forEach((m) => m.dispose());
   });
 
+  it('takes channels in any order, as the official code does: the same channels permuted, with weight and bias permuted alike, give the same logits', () => {
+    const model = tinyModel();
+    const method = createSalientChannelTuning(model, { k: 5 }, { attn: fixedChannels(5) });
+    model.attach(method);
+    tf.tidy(() => method.trainableVariables().forEach((variable, index) => variable.assign(tf.randomNormal(variable.shape, 0, 0.2, 'float32', index))));
+    const images = tf.randomNormal<tf.Rank.R4>([2, 3, 32, 32], 0, 1, 'float32', 9);
+    const expected = model.forward(images);
+    // Module slot i of the permuted method is slot order[i] of the ascending one.
+    const order = tf.tensor1d([3, 0, 4, 1, 2], 'int32');
+    const saved = method.weights();
+    const permuted = new Map(
+      [...saved].map(([name, tensor]) => [name, tf.tidy(() => (name.endsWith('.weight') ? tf.gather(tf.gather(tensor, order, 0), order, 1) : tf.gather(tensor, order)))]),
+    );
+    const fresh = tinyModel();
+    const reloaded = createSalientChannelTuning(fresh, { k: 5 });
+    fresh.attach(reloaded);
+    reloaded.loadWeights(permuted);
+    expect(Array.from(reloaded.selectedChannels().attn![1]!)).toEqual([10, 1, 13, 4, 7]);
+    const actual = fresh.forward(images);
+    const [a, e] = [actual.dataSync(), expected.dataSync()];
+    expect(Math.max(...Array.from(a, (value, i) => Math.abs(value - e[i]!)))).toBeLessThan(1e-5);
+    // The check is not vacuous: the permuted weights with the channels left ascending differ.
+    permuted.get('blocks.1.attn.channels')!.dispose();
+    permuted.set('blocks.1.attn.channels', tf.tensor1d(fixedChannels(5)[1]!, 'int32'));
+    reloaded.loadWeights(permuted);
+    const mismatched = fresh.forward(images);
+    expect(Math.max(...Array.from(mismatched.dataSync(), (value, i) => Math.abs(value - e[i]!)))).toBeGreaterThan(1e-3);
+    tf.dispose([images, expected, actual, mismatched, order, ...saved.values(), ...permuted.values()]);
+    [method, reloaded].forEach((m) => m.dispose());
+    [model, fresh].forEach((m) => m.dispose());
+  });
+
   it('diagnostics: the chosen channels and CAIS scores at the first position, from prepare, or computed once from the probe’s source for a loaded method', async () => {
     const model = tinyModel();
     const source = randomSource(10, 4);
@@ -193,27 +225,28 @@ describe('the salient channel module (SCTM)', () => {
       }
       return () => target.loadWeights(weights);
     };
-    const [wide, floatChannels, descending, extra] = [tf.zeros([4, 5]), tf.tensor1d([0, 1, 2, 3]), tf.tensor1d([3, 2, 1, 0], 'int32'), tf.zeros([1])];
+    const [wide, floatChannels, repeated, extra] = [tf.zeros([4, 5]), tf.tensor1d([0, 1, 2, 3]), tf.tensor1d([3, 2, 2, 0], 'int32'), tf.zeros([1])];
     expect(load([['blocks.1.attn.bias', null], ['blocks.0.attn.weight', wide], ['blocks.0.mlp.weight', extra]])).toThrow(
       'sct weights does not fit the model: missing keys: blocks.1.attn.bias; unexpected keys: blocks.0.mlp.weight; wrong shapes: blocks.0.attn.weight expected [4, 4] found [4, 5]',
     );
     expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow(CheckpointMismatchError);
     expect(load([['blocks.1.attn.channels', floatChannels]])).toThrow('wrong dtypes: blocks.1.attn.channels expected int32 found float32');
-    expect(load([['blocks.1.attn.channels', descending]])).toThrow(ShapeError);
-    expect(load([['blocks.1.attn.channels', descending]])).toThrow(/channels of block 1 \(attn\) must be 4 distinct ascending indices in \[0, 31\], got \[3, 2, 1, 0\]/);
+    expect(load([['blocks.1.attn.channels', repeated]])).toThrow(ShapeError);
+    expect(load([['blocks.1.attn.channels', repeated]])).toThrow(/channels of block 1 \(attn\) must be 4 distinct indices in \[0, 31\], got \[3, 2, 2, 0\]/);
     expect(state()).toEqual(original);
     load([])();
     expect(target.selectedChannels()).toEqual(method.selectedChannels());
-    tf.dispose([...saved.values(), wide, floatChannels, descending, extra]);
+    tf.dispose([...saved.values(), wide, floatChannels, repeated, extra]);
     [method, target].forEach((m) => m.dispose());
     model.dispose();
   });
 
-  it('rejects channels that are not K distinct ascending indices in range', () => {
+  it('rejects channels that are not K distinct indices in range', () => {
     const model = tinyModel();
-    expect(() => createSalientChannelTuning(model, { k: 3 }, { attn: [Int32Array.from([0, 2, 1]), Int32Array.from([0, 1, 2])] })).toThrow(
-      /channels of block 0 \(attn\) must be 3 distinct ascending indices in \[0, 31\], got \[0, 2, 1\]/,
+    expect(() => createSalientChannelTuning(model, { k: 3 }, { attn: [Int32Array.from([0, 2, 2]), Int32Array.from([0, 1, 2])] })).toThrow(
+      /channels of block 0 \(attn\) must be 3 distinct indices in \[0, 31\], got \[0, 2, 2\]/,
     );
+    expect(() => createSalientChannelTuning(model, { k: 3 }, { attn: [Int32Array.from([0, 1]), Int32Array.from([0, 1, 2])] })).toThrow(/got \[0, 1\]/);
     expect(() => createSalientChannelTuning(model, { k: 2 }, { attn: [Int32Array.from([0, 32]), Int32Array.from([0, 1])] })).toThrow(/got \[0, 32\]/);
     model.dispose();
   });

@@ -18,7 +18,7 @@ import { resolveSalientChannelConfig, tunedBlocks, tunedPositions } from './conf
 /** The method ran before its channels were chosen (by `prepare` on training data, or `loadWeights`). */
 export class ChannelsNotSelectedError extends VisualPeftError {}
 
-/** The chosen channels of each tuned block (the last `lastBlocks`, in block order), per position, ascending. */
+/** The chosen channels of each tuned block (the last `lastBlocks`, in block order), per position, distinct, in any order (the module's i-th input and output is the i-th channel). */
 export type ChannelSelectionMap = Partial<Record<TuningPosition, readonly Int32Array[]>>;
 
 /** One block's module at one position: SCTM, a K x K linear map on the selected channels. */
@@ -212,8 +212,10 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
     const dim = this.model.config.embedDim;
     channels.forEach((selected, index) => {
       const k = this.config.k[index]!;
-      if (selected.length !== k || !selected.every((c, i) => Number.isInteger(c) && c >= 0 && c < dim && (i === 0 || c > selected[i - 1]!))) {
-        throw new ShapeError(`channels of block ${this.blocks[index]} (${position}) must be ${k} distinct ascending indices in [0, ${dim - 1}], got [${Array.from(selected).join(', ')}]`);
+      // Any order, as the official code's `x[..., idx] += linear(x[..., idx])` takes them (module input
+      // and output i are channel idx[i]); a repeated channel would be written twice, so it is refused.
+      if (selected.length !== k || new Set(selected).size !== k || !selected.every((c) => Number.isInteger(c) && c >= 0 && c < dim)) {
+        throw new ShapeError(`channels of block ${this.blocks[index]} (${position}) must be ${k} distinct indices in [0, ${dim - 1}], got [${Array.from(selected).join(', ')}]`);
       }
     });
   }
@@ -225,6 +227,7 @@ export class SctMethod extends MethodBase<SctConfig> implements SalientChannelTu
     this.modules.get(position)!.forEach((module, index) => {
       tf.dispose([module.select ?? [], module.place ?? []]);
       module.channels = Int32Array.from(channels[index]!);
+      // Row i of place is channel i's one-hot, so the module's i-th input and output follow the given order.
       module.place = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(module.channels!, 'int32'), dim), 'float32') as tf.Tensor2D);
       module.select = tf.tidy(() => tf.transpose(module.place!));
     });

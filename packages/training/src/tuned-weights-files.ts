@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { MethodDefinition, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError, FormatError, writeFileAtomic } from '@visual-peft/vit-core';
 import { readBytes, readJson } from './read-files';
@@ -35,7 +36,8 @@ export async function readTunedWeights(path: string): Promise<TunedWeights> {
   const jsonPath = manifestPath(path);
   const manifest = checkTunedWeightsManifest(await readJson(jsonPath), jsonPath);
   const weights = decodeTunedWeights(await readBytes(path), path);
-  if (JSON.stringify(weights.manifest) !== JSON.stringify(manifest)) {
+  // By value, not by text: another tool may order keys or write numbers differently (Python's `1e-06`).
+  if (!isDeepStrictEqual(weights.manifest, manifest)) {
     throw new FormatError(path, `was not written together with ${jsonPath} (their manifests differ)`);
   }
   return weights;

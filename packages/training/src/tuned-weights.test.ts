@@ -133,6 +133,21 @@ describe('tuned weights', () => {
     await expect(loadTunedWeights(path, fresh(), [])).rejects.toMatchObject({ name: 'ConfigError', field: 'definitions' });
   });
 
+  it('compare the two manifests by value: keys in another order and numbers as Python writes them', async () => {
+    const path = join(directory.path, 'tuned.safetensors');
+    const manifest = await saveTunedWeights(path, setup.model, [setup.method]);
+    const sorted = (value: unknown): unknown =>
+      Array.isArray(value) ? value.map(sorted)
+      : value !== null && typeof value === 'object' ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? 1 : -1)).map(([k, v]) => [k, sorted(v)]))
+      : value;
+    // Python's json.dumps writes 1e-6 as 1e-06 and a float 4 as 4.0.
+    const text = JSON.stringify(sorted(manifest), null, 1).replace('"layerNormEps": 0.000001', '"layerNormEps": 1e-06').replace('"mlpRatio": 4', '"mlpRatio": 4.0');
+    expect(text).toContain('1e-06');
+    expect(text).toContain('4.0');
+    await writeFile(join(directory.path, 'tuned.json'), text);
+    expect((await readTunedWeights(path)).manifest).toEqual(manifest);
+  });
+
   it('refuse a torn pair, a missing file and a path without .safetensors', async () => {
     const path = join(directory.path, 'tuned.safetensors');
     await saveTunedWeights(path, setup.model, [setup.method]);

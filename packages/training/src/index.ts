@@ -36,10 +36,11 @@ export type { TrainerStore, TrainingCheckpoint } from './trainer-store';
 export { CHECKPOINT_FILE, TRAINING_CHECKPOINT_FORMAT } from './trainer-store';
 export type { ForwardPassContext, TrainingForward } from './training-forward';
 export { modelForward } from './training-forward';
-export type { TunedWeights, TunedWeightsManifest } from './tuned-weights';
+export type { BackboneInit, TunedRunInfo, TunedWeights, TunedWeightsManifest } from './tuned-weights';
 export {
   TUNED_WEIGHTS_FORMAT,
   applyTunedWeights,
+  checkTunedBackbone,
   decodeTunedWeights,
   encodeTunedWeights,
   loadTunedWeightsBytes,

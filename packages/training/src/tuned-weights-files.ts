@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { MethodDefinition, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError, FormatError, writeFileAtomic } from '@visual-peft/vit-core';
 import { readBytes, readJson } from './read-files';
-import type { TunedWeights, TunedWeightsManifest } from './tuned-weights';
+import type { TunedRunInfo, TunedWeights, TunedWeightsManifest } from './tuned-weights';
 import { applyTunedWeights, checkTunedWeightsManifest, decodeTunedWeights, encodeTunedWeightsWithManifest } from './tuned-weights';
 
 function manifestPath(path: string): string {
@@ -22,11 +22,12 @@ export async function writeTunedWeightsFiles(path: string, bytes: Uint8Array, ma
  * `encodeTunedWeights` gives, the methods' tensors, the head and any trainable backbone weight)
  * and the JSON manifest beside it (`x.json` for `x.safetensors`), each written atomically into
  * folders created as needed. The manifest is also kept in the safetensors metadata, so a loader
- * can tell a torn pair. A few KB to MB: the frozen backbone is not saved.
+ * can tell a torn pair. A few KB to MB: the frozen backbone is not saved. `info` adds the class
+ * names and where the backbone came from, so `loadTunedModel` can rebuild the model from the file alone.
  */
-export async function saveTunedWeights(path: string, model: VisionTransformer, methods: readonly TuningMethod[]): Promise<TunedWeightsManifest> {
+export async function saveTunedWeights(path: string, model: VisionTransformer, methods: readonly TuningMethod[], info: TunedRunInfo = {}): Promise<TunedWeightsManifest> {
   manifestPath(path);
-  const { bytes, manifest } = encodeTunedWeightsWithManifest(model, methods);
+  const { bytes, manifest } = encodeTunedWeightsWithManifest(model, methods, info);
   await writeTunedWeightsFiles(path, bytes, manifest);
   return manifest;
 }

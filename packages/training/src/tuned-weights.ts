@@ -29,6 +29,25 @@ export interface TunedWeightsManifest {
   readonly backboneWeights: readonly string[];
   /** Backbone weights whose `trainable` flag was set. */
   readonly trainable: readonly string[];
+  /** The head's class names in label order (the dataset's names, an image folder's folder names), where the run knew them. */
+  readonly classNames?: readonly string[];
+  /** Where the frozen backbone came from, so `loadTunedModel` can rebuild it; absent: the caller names it. */
+  readonly backboneInit?: BackboneInit;
+}
+
+/**
+ * The frozen backbone a tuned-weights file was trained on (it is not saved in the file): a
+ * pretrained checkpoint (its path, and where `fc_norm` came from as in `loadStateDict`), or a
+ * randomly initialised backbone (`new VisionTransformer(config, { seed })`).
+ */
+export type BackboneInit =
+  | { readonly weights: string; readonly fcNorm: 'checkpoint' | 'from-norm' | 'fresh' }
+  | { readonly weights: null; readonly seed: number };
+
+/** What a run knows beyond the model and its methods, kept in the manifest. */
+export interface TunedRunInfo {
+  readonly classNames?: readonly string[];
+  readonly backboneInit?: BackboneInit;
 }
 
 /** The fields that fix a backbone's function; `numClasses` (a new head) and training-only fields may differ. */
@@ -93,9 +112,14 @@ export interface TunedWeights {
 }
 
 /** The tuned tensors of a model and its methods, with the manifest that describes them (the methods' names must differ). */
-export function encodeTunedWeightsWithManifest(model: VisionTransformer, methods: readonly TuningMethod[]): { bytes: Uint8Array; manifest: TunedWeightsManifest } {
+export function encodeTunedWeightsWithManifest(
+  model: VisionTransformer,
+  methods: readonly TuningMethod[],
+  info: TunedRunInfo = {},
+): { bytes: Uint8Array; manifest: TunedWeightsManifest } {
   const names = methods.map((method) => method.name);
   if (new Set(names).size !== names.length) throw new ConfigError('methods', names, 'must have distinct names');
+  checkRunInfo(info, model.numClasses, (field, value, rule) => new ConfigError(field, value, rule));
   const tensors = tunedTensors(model, methods);
   const manifest: TunedWeightsManifest = {
     format: TUNED_WEIGHTS_FORMAT,
@@ -105,6 +129,8 @@ export function encodeTunedWeightsWithManifest(model: VisionTransformer, methods
     numClasses: model.numClasses,
     backboneWeights: [...tensors.keys()].filter((key) => !key.includes('/')),
     trainable: model.parameters.filter((parameter) => parameter.variable.trainable).map((parameter) => parameter.key),
+    ...(info.classNames === undefined ? {} : { classNames: [...info.classNames] }),
+    ...(info.backboneInit === undefined ? {} : { backboneInit: info.backboneInit }),
   };
   return { bytes: serializeSafetensors(tensors, { format: TUNED_WEIGHTS_FORMAT, manifest: JSON.stringify(manifest) }), manifest };
 }
@@ -114,8 +140,22 @@ export function encodeTunedWeightsWithManifest(model: VisionTransformer, methods
  * the head and any trainable backbone weight, the manifest in the metadata): the bytes
  * `saveTunedWeights` writes, to download or store without a file system.
  */
-export function encodeTunedWeights(model: VisionTransformer, methods: readonly TuningMethod[]): Uint8Array {
-  return encodeTunedWeightsWithManifest(model, methods).bytes;
+export function encodeTunedWeights(model: VisionTransformer, methods: readonly TuningMethod[], info: TunedRunInfo = {}): Uint8Array {
+  return encodeTunedWeightsWithManifest(model, methods, info).bytes;
+}
+
+/** Checks the optional run fields (one check for writing, where they are a caller's config, and reading, where they are a file's). */
+function checkRunInfo(info: TunedRunInfo, numClasses: number, fail: (field: string, value: unknown, rule: string) => Error): void {
+  const { classNames, backboneInit } = info;
+  if (classNames !== undefined && (!Array.isArray(classNames) || classNames.length !== numClasses || !classNames.every((name) => typeof name === 'string'))) {
+    throw fail('classNames', classNames, `must be ${numClasses} strings, one per class of the head`);
+  }
+  if (backboneInit === undefined) return;
+  const init = backboneInit as { weights?: unknown; fcNorm?: unknown; seed?: unknown };
+  const valid =
+    init !== null && typeof init === 'object' &&
+    ((typeof init.weights === 'string' && ['checkpoint', 'from-norm', 'fresh'].includes(init.fcNorm as string)) || (init.weights === null && Number.isSafeInteger(init.seed)));
+  if (!valid) throw fail('backboneInit', backboneInit, "must be { weights: <path>, fcNorm: 'checkpoint' | 'from-norm' | 'fresh' } or { weights: null, seed: <integer> }");
 }
 
 /** Checks a parsed manifest's fields; `source` names where it came from. */
@@ -127,6 +167,7 @@ export function checkTunedWeightsManifest(value: unknown, source: string): Tuned
   if (!Array.isArray(manifest.methods) || !Array.isArray(manifest.trainable) || typeof manifest.backbone !== 'object' || !Number.isSafeInteger(manifest.numClasses)) {
     throw new FormatError(source, 'must hold backbone, methods, numClasses and trainable');
   }
+  checkRunInfo(manifest, manifest.numClasses, (field, value, rule) => new FormatError(source, `its ${field} ${rule}, got ${JSON.stringify(value)}`));
   return manifest;
 }
 
@@ -145,6 +186,16 @@ export function decodeTunedWeights(bytes: Uint8Array, source = '<bytes>'): Tuned
   return { manifest: checkTunedWeightsManifest(manifest, source), tensors };
 }
 
+/** Checks that a backbone has the architecture a tuned-weights file was tuned on (its class count may differ). */
+export function checkTunedBackbone(config: VitConfig, manifest: TunedWeightsManifest, source: string): void {
+  for (const field of ARCHITECTURE_FIELDS) {
+    const saved = JSON.stringify(manifest.backbone[field]);
+    if (JSON.stringify(config[field]) !== saved) {
+      throw new ConfigError(`model.config.${field}`, config[field], `must equal the ${field} of the backbone ${source} was tuned on (${saved})`);
+    }
+  }
+}
+
 /**
  * Rebuilds saved methods on a backbone and loads their weights: checks the backbone's architecture
  * against the manifest, gives the model a head of the saved width when its own differs, creates
@@ -158,12 +209,7 @@ export function applyTunedWeights(
   definitions: readonly MethodDefinition[],
   source: string,
 ): TuningMethod[] {
-  for (const field of ARCHITECTURE_FIELDS) {
-    const saved = JSON.stringify(manifest.backbone[field]);
-    if (JSON.stringify(model.config[field]) !== saved) {
-      throw new ConfigError(`model.config.${field}`, model.config[field], `must equal the tuned backbone's ${field} (${saved})`);
-    }
-  }
+  checkTunedBackbone(model.config, manifest, source);
   const known = definitions.map((definition) => definition.name);
   for (const { name } of manifest.methods) {
     if (!known.includes(name)) throw new ConfigError('definitions', known, `must include '${name}', a method saved in ${source}`);

@@ -52,6 +52,11 @@ export function registerMethod(definition: MethodDefinition, recipe?: Omit<Recip
   registry.set(definition.name, { name: definition.name, description: definition.description, policy: definition.policy, definition });
 }
 
+/** Every method definition by which a tuned-weights file may be rebuilt: the packages' and those added by `registerMethod`. */
+export function methodDefinitions(): MethodDefinition[] {
+  return [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
+}
+
 export function findMethod(name: string): MethodEntry {
   const entry = METHODS.get(name);
   if (entry === undefined) throw new UsageError(`--method must be one of ${[...METHODS.keys()].join(', ')}, got ${JSON.stringify(name)}`);

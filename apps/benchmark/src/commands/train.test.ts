@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadClassificationSplit, writeSyntheticDataset } from '@visual-peft/datasets';
+import { classificationProtocol, createBatchSource, loadClassificationSplit, pipelinePreset, writeSyntheticDataset } from '@visual-peft/datasets';
+import { evaluate, loadTunedModel } from '@visual-peft/training';
 import { layerNorm } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeImageFolder } from './__fixtures__/image-folder';
 import { writeTinyMaeCheckpoint } from './__fixtures__/mae-checkpoint';
 import { registerResidualScale } from './__fixtures__/residual-scale';
 import { resolveBackbone } from '../backbone';
-import { findMethod } from '../methods';
+import { findMethod, methodDefinitions } from '../methods';
 import { runCli } from '../run-cli';
 import { firstBatch, trainJob } from '../train-job';
 
@@ -159,6 +161,42 @@ describe('visual-peft-bench train', () => {
     );
     expect(checked).toBeLessThan(1e-5);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('saves what loadTunedModel needs: the rebuilt model scores the evaluation split as the run did (checkpoint, MAE norm, SCT, seeded backbone), with an image folder’s class names', async () => {
+    const definitions = methodDefinitions();
+    /** The loaded run's top-1 and loss on a split through the protocol's evaluation pipeline. */
+    const rescore = async (run: string, dataset: 'vtab-eurosat' | 'image-folder', datasetRoot: string, split: string) => {
+      const loaded = await loadTunedModel({ run }, { definitions });
+      const before = tf.memory().numTensors;
+      try {
+        const examples = await loadClassificationSplit(dataset, datasetRoot, split, { seed: 0 });
+        const pipeline = pipelinePreset(classificationProtocol(dataset).evalPipeline, { imageSize: 32 });
+        const { top1, loss } = await evaluate(loaded.model, createBatchSource(examples, { batchSize: 4, seed: 0, pipeline }));
+        return { top1, loss, classNames: loaded.classNames, methods: loaded.methods.map((method) => method.name), backboneInit: loaded.manifest.backboneInit };
+      } finally {
+        expect(tf.memory().numTensors).toBe(before);
+        loaded.methods.forEach((method) => method.dispose());
+        loaded.model.dispose();
+      }
+    };
+    for (const [name, methods] of [['linear', []], ['sct', ['sct']], ['mae-gated', ['gated-prompt']]] as const) {
+      const result = JSON.parse(readFileSync(join(directory, name, 'result.json'), 'utf8'));
+      const again = await rescore(join(directory, name), 'vtab-eurosat', root, 'val200');
+      expect(again.top1, name).toBe(result.top1);
+      expect(again.loss, name).toBeCloseTo(result.loss, 5);
+      expect(again).toMatchObject({ classNames: null, methods, backboneInit: { weights: expect.stringMatching(/\.safetensors$/), fcNorm: name === 'mae-gated' ? 'from-norm' : 'checkpoint' } });
+    }
+    // Your own images, no pretrained weights: the class names are the folder names, the backbone the run's seed.
+    const folder = join(directory, 'fruit');
+    const names = await writeImageFolder(folder);
+    const out = join(directory, 'fruit-run');
+    const trained = await runCli('train', '--backbone', tinyVit('config.json'), '--dataset', 'image-folder', '--root', folder, '--eval-split', 'all', '--method', 'linear', '--out', out, '--epochs', '1', '--batch-size', '4', '--seed', '3', '--backend', 'cpu');
+    expect(trained.code, trained.stderr.join('\n')).toBe(0);
+    const result = JSON.parse(trained.stdout[0]!);
+    const again = await rescore(out, 'image-folder', folder, 'all');
+    expect(again).toMatchObject({ top1: result.top1, classNames: names, backboneInit: { weights: null, seed: 3 } });
+    expect(again.loss).toBeCloseTo(result.loss, 5);
   });
 
   it('refuses bad command lines with one line naming the flag', async () => {

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
@@ -60,7 +60,8 @@ export function trainHead(method: string, family: BackboneFamily | undefined, co
 /**
  * Trains one method on one dataset split and evaluates it: the dataset's protocol gives the default
  * splits and input pipeline, `--out` receives the trainer's checkpoints (running the same command
- * again resumes), the tuned weights (`tuned.safetensors`) and the result (`result.json`), which is
+ * again resumes), the tuned weights (`tuned.safetensors`, with the class names and the backbone's
+ * checkpoint or seed, so `loadTunedModel` rebuilds the model) and the result (`result.json`), which is
  * also printed as one JSON line. A two-stage `--method second+first` trains `first` with the same
  * flags (and `--first-set` options) into `<out>/stage1` first, then `second` over it frozen; a run
  * killed in stage 2 resumes there (stage 1's `result.json` marks it done). `--compress-keep`
@@ -183,7 +184,12 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         },
       },
       async ({ model, methods, trainer, result, evalSource }) => {
-        await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
+        // What `loadTunedModel` and `predict --run` need beyond the tensors: the class names and the frozen backbone's source.
+        const runInfo = {
+          ...(trainSplit.classNames === undefined ? {} : { classNames: trainSplit.classNames }),
+          backboneInit: weights === null ? { weights: null, seed } : { weights: resolve(weights.source), fcNorm: head.norm },
+        };
+        await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);
         const last = result.history.at(-1)?.evaluation ?? null;
         let compression = null;
         if (compress !== null && finalStage) {
@@ -191,7 +197,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
           const vqt = methods.find((method) => method instanceof VqtMethod)!;
           const fit = await compressWithGroupLasso(vqt, evalSource(trainSplit), { ...compress, seed });
           const after = await trainer.evaluate(evalSource(evalSplit!));
-          await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods);
+          await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);
           compression = { ...compress, featuresBefore: fit.featuresBefore, featuresAfter: fit.featuresAfter, top1Before: last?.top1 ?? null, top1After: after.top1 };
         }
         return {

@@ -16,6 +16,16 @@ export function parseCommandArgs<T extends OptionSpec>(command: string, args: re
   }
 }
 
+/** `parseCommandArgs` for a command that also takes operands (file names after the flags). */
+export function parseCommandArgsAndOperands<T extends OptionSpec>(command: string, args: readonly string[], options: T) {
+  try {
+    const { values, positionals } = parseArgs({ args: [...args], options, strict: true, allowPositionals: true });
+    return { values, operands: positionals };
+  } catch (error) {
+    throw new UsageError(`${command}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
 export function requireFlag(command: string, name: string, value: string | undefined): string {
   if (value === undefined || value === '') throw new UsageError(`${command}: --${name} is required`);
   return value;

@@ -1,6 +1,7 @@
+import { resolve } from 'node:path';
 import type { ClassificationSplit, DatasetBatchSource, PipelinePresetName } from '@visual-peft/datasets';
 import { createBatchSource, pipelinePreset } from '@visual-peft/datasets';
-import type { EpochSummary, MethodDiagnostics, ProgressEvent, TrainResult, TrainerConfigInput } from '@visual-peft/training';
+import type { EpochSummary, MethodDiagnostics, ProgressEvent, TrainResult, TrainerConfigInput, TunedRunInfo } from '@visual-peft/training';
 import { INITIAL_DIAGNOSTICS_EPOCH, Trainer, readTunedWeights, restoreTunedTensors } from '@visual-peft/training';
 import type { BatchSource, HeadInit, ImageBatch, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, VisualPeftError, applyTrainablePolicy, deriveSeed, loadStateDict } from '@visual-peft/vit-core';
@@ -109,6 +110,18 @@ export function recordedDiagnostics(history: readonly EpochSummary[], initial: M
     Object.fromEntries(Object.entries(diagnostics).map(([method, records]) => [method, epoch === last ? records : records.filter((record) => record.kind !== 'channels')]));
   const entries = history.flatMap(({ epoch, diagnostics }) => (diagnostics === undefined ? [] : [{ epoch, methods: keep(epoch, diagnostics) }]));
   return initial === null ? entries : [{ epoch: INITIAL_DIAGNOSTICS_EPOCH, methods: keep(INITIAL_DIAGNOSTICS_EPOCH, initial) }, ...entries];
+}
+
+/**
+ * What `loadTunedModel` needs beyond a run's tensors, saved with its tuned weights: the class names
+ * (where the split has them) and the frozen backbone's source (the checkpoint's absolute path and
+ * `fc_norm` source, or the seed `trainJob` drew a random backbone with).
+ */
+export function tunedRunInfo(split: ClassificationSplit, weights: BackboneWeights | null, seed: number, head: HeadSetup): TunedRunInfo {
+  return {
+    ...(split.classNames === undefined ? {} : { classNames: split.classNames }),
+    backboneInit: weights === null ? { weights: null, seed } : { weights: resolve(weights.source), fcNorm: head.norm },
+  };
 }
 
 /** The first batch a source yields in epoch 0. */

@@ -7,7 +7,7 @@ export * from './index';
 export { fileTrainerStore } from './file-store';
 export { readTrainingCheckpoint, writeTrainingCheckpoint } from './training-checkpoint';
 export { loadTunedWeights, readTunedWeights, saveTunedWeights } from './tuned-weights-files';
-export type { LoadTunedModelOptions, TunedFilesSource, TunedModel, TunedRunSource } from './tuned-model';
+export type { LoadTunedModelOptions, TunedBackbone, TunedFilesSource, TunedModel, TunedRunSource } from './tuned-model';
 export { loadTunedModel } from './tuned-model';
 
 // One Trainer class for both builds: in this one, `outputDir` means a folder.

@@ -64,8 +64,9 @@ describe('loadTunedModel', () => {
     await saveTunedWeights(join(run, 'tuned.safetensors'), setup.model, [setup.method], { classNames: CLASSES, backboneInit: { weights: checkpoint, fcNorm: 'checkpoint' } });
     const loaded = await loadAndCompare({ run }, logits(setup.model));
     expect(loaded).toMatchObject({ classNames: CLASSES, methods: ['test-prompt'], manifest: { numClasses: 5 } });
-    // The same from the files, the backbone named by preset-free config and checkpoint.
+    // The same from the file, and from the folder, with the backbone named (a config and the checkpoint, as after moving it).
     expect((await loadAndCompare({ tuned: join(run, 'tuned.safetensors'), backbone: TINY_VIT, weights: checkpoint }, logits(setup.model))).classNames).toEqual(CLASSES);
+    expect((await loadAndCompare({ run, backbone: TINY_VIT, weights: checkpoint }, logits(setup.model))).classNames).toEqual(CLASSES);
   });
 
   it('rebuilds a seeded random backbone from the seed the run records; class names are null where none were saved', async () => {
@@ -119,6 +120,7 @@ describe('loadTunedModel', () => {
     const bare = join(directory.path, 'bare.safetensors');
     await saveTunedWeights(bare, setup.model, [setup.method]);
     await expect(loadTunedModel({ tuned: bare }, { definitions })).rejects.toThrow(`weights must name the pretrained checkpoint: ${bare} does not record the backbone it was tuned on`);
+    expect((await loadAndCompare({ tuned: bare, weights: checkpoint }, logits(setup.model))).classNames).toBeNull();
   });
 
   it('checks the class names and backbone record on saving and on reading', async () => {

@@ -6,19 +6,22 @@ import type { BackboneInit, TunedWeightsManifest } from './tuned-weights';
 import { applyTunedWeights, checkTunedBackbone } from './tuned-weights';
 import { readTunedWeights } from './tuned-weights-files';
 
-/** A `train` output folder (`visual-peft-bench train --out <dir>`): its `tuned.safetensors` and `tuned.json`. */
-export interface TunedRunSource {
-  readonly run: string;
-}
-
-/** A tuned-weights file, with the backbone it was tuned on where the file does not record it (or to override it). */
-export interface TunedFilesSource {
-  /** The `.safetensors` of a tuned-weights pair (`saveTunedWeights`). */
-  readonly tuned: string;
+/** The backbone a tuned model was tuned on, where its file does not record it (or to move it). */
+export interface TunedBackbone {
   /** A preset name (`vit_base_patch16_224`) or a config. Default: the config saved in the manifest. */
   readonly backbone?: string | VitConfigInput;
   /** The pretrained checkpoint (`.safetensors` or `.npz`). Default: the one the manifest records. */
   readonly weights?: string;
+}
+
+/** A `train` output folder (`visual-peft-bench train --out <dir>`): its `tuned.safetensors` and `tuned.json`. */
+export interface TunedRunSource extends TunedBackbone {
+  readonly run: string;
+}
+
+/** A tuned-weights file (`saveTunedWeights`: the `.safetensors` of the pair). */
+export interface TunedFilesSource extends TunedBackbone {
+  readonly tuned: string;
 }
 
 export interface LoadTunedModelOptions {
@@ -70,13 +73,12 @@ export async function loadTunedModel(source: TunedRunSource | TunedFilesSource, 
   const last = files.at(-1)!;
   const { manifest } = last;
   const tunedPath = paths.at(-1)!;
-  const given: Partial<TunedFilesSource> = 'tuned' in source ? source : {};
-  const config = backboneConfig(given.backbone, manifest);
+  const config = backboneConfig(source.backbone, manifest);
   checkTunedBackbone(config, manifest, tunedPath);
   const saved = manifest.backboneInit;
   // A checkpoint given in place of the saved one takes the saved fc_norm source (MAE's `from-norm`).
   const init: BackboneInit | undefined =
-    given.weights === undefined ? saved : { weights: given.weights, fcNorm: saved !== undefined && saved.weights !== null ? saved.fcNorm : 'checkpoint' };
+    source.weights === undefined ? saved : { weights: source.weights, fcNorm: saved !== undefined && saved.weights !== null ? saved.fcNorm : 'checkpoint' };
   if (init === undefined) throw new ConfigError('weights', undefined, `must name the pretrained checkpoint: ${tunedPath} does not record the backbone it was tuned on`);
   // Read before building anything, so a missing checkpoint leaves nothing to free.
   const checkpoint = init.weights === null ? null : await readCheckpoint(init.weights);

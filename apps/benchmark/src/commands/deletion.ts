@@ -12,8 +12,8 @@ import { resolveBackbone, weightsFlag } from '../backbone';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { METHODS, findMethod } from '../methods';
-import { trainJob } from '../train-job';
+import { findMethod, methodDefinitions } from '../methods';
+import { trainJob, tunedRunInfo } from '../train-job';
 import { TRAIN_DEFAULTS, trainHead } from './train';
 
 export const DELETION_USAGE =
@@ -140,14 +140,14 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
         },
       },
       async ({ model, methods, evalSource }) => {
-        await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods);
+        await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods, tunedRunInfo(trainSplit, weights, seed, head));
         return measureDeletion(model, { train: evalSource(trainSplit), eval: evalSource(evalSplit) }, options);
       },
     );
   } else {
     // The backbone as `trainJob` builds it (same seed for a random one), then the tuned head and methods.
     const model = new VisionTransformer(config, { seed, weights: weights === null ? 'random' : 'zeros' });
-    const definitions = [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
+    const definitions = methodDefinitions();
     let methods: Awaited<ReturnType<typeof loadTunedWeights>> = [];
     try {
       if (weights !== null) loadStateDict(model, weights.stateDict, { source: weights.source, head: 'discard', fcNorm: head.norm });

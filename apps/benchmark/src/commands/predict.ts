@@ -16,7 +16,7 @@ import { imageFiles } from './predict-inputs';
 
 export const PREDICT_USAGE =
   'predict --backbone <preset | config.json> --weights <file.safetensors | file.npz> --images <file.npy> --out <file.npy> [--classes N] [--batch-size N] [--backend auto|tensorflow|wasm|cpu]\n' +
-  '  predict (--run <train output> | --tuned <tuned.safetensors> [--backbone <preset | config.json>] [--weights <checkpoint>]) <image | folder | glob | batch.npy> ... ' +
+  '  predict (--run <train output> | --tuned <tuned.safetensors>) [--backbone <preset | config.json>] [--weights <checkpoint>] <image | folder | glob | batch.npy> ... ' +
   '[--top-k 5] [--out logits.npy] [--pipeline vtab|fgvc-test|vtab-sct-test] [--batch-size 32] [--backend auto|tensorflow|wasm|cpu]';
 
 /** The evaluation pipelines a tuned model may read images through (the training ones augment). */
@@ -172,8 +172,8 @@ function topClasses(logits: Float32Array, k: number, names: readonly string[] | 
 }
 
 /**
- * Classifies images with a tuned model: `--run <dir>` (a `train` output) or `--tuned <file>` (with
- * `--backbone` / `--weights` where the file does not record them). Images are files, folders or
+ * Classifies images with a tuned model: `--run <dir>` (a `train` output) or `--tuned <file>`, with
+ * `--backbone` / `--weights` where the file does not record them (or to move the checkpoint). Images are files, folders or
  * globs read through the task's evaluation pipeline (the run's dataset's; `--pipeline` to choose),
  * or one normalised `.npy` batch. Writes one JSON line per image with its `--top-k` classes by name
  * and probability, or with `--out` the logits as float32 .npy. Everything is computed before
@@ -181,9 +181,6 @@ function topClasses(logits: Float32Array, k: number, names: readonly string[] | 
  */
 async function predictTuned(flags: PredictFlags, inputs: readonly string[], io: Io): Promise<void> {
   if (flags.run !== undefined && flags.tuned !== undefined) throw new UsageError('predict: give --run <dir> or --tuned <file>, not both');
-  if (flags.run !== undefined && (flags.backbone !== undefined || flags.weights !== undefined)) {
-    throw new UsageError('predict: --run reads its backbone from the run; --backbone and --weights go with --tuned');
-  }
   if (flags.classes !== undefined) throw new UsageError("predict: --classes applies to a plain backbone; a tuned model has its head's classes");
   if (inputs.length === 0) throw new UsageError('predict: name the images (files, folders or globs) or one --images <batch.npy>');
   const topK = integerFlag('top-k', flags['top-k'], 1) ?? 5;
@@ -194,7 +191,8 @@ async function predictTuned(flags: PredictFlags, inputs: readonly string[], io: 
   const backbone = flags.backbone === undefined ? undefined : await resolveBackbone(flags.backbone);
   await activateBackend(backendFlag(flags.backend), io);
 
-  const source = flags.run !== undefined ? { run: flags.run } : { tuned: flags.tuned!, ...(backbone === undefined ? {} : { backbone }), ...(flags.weights === undefined ? {} : { weights: flags.weights }) };
+  const given = { ...(backbone === undefined ? {} : { backbone }), ...(flags.weights === undefined ? {} : { weights: flags.weights }) };
+  const source = flags.run !== undefined ? { run: flags.run, ...given } : { tuned: flags.tuned!, ...given };
   const { model, methods, classNames } = await loadTunedModel(source, { definitions: methodDefinitions() });
   let logits: Float32Array;
   let names: string[];

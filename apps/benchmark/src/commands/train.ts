@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
@@ -21,7 +21,7 @@ import { parseSetOptions } from '../set-options';
 import type { BackboneFamily } from '../suite/recipes';
 import { BACKBONE_FAMILIES, RECIPES, VQT_COMPRESS, classifierSetup } from '../suite/recipes';
 import type { FrozenStage, HeadSetup } from '../train-job';
-import { recordedDiagnostics, trainJob } from '../train-job';
+import { recordedDiagnostics, trainJob, tunedRunInfo } from '../train-job';
 
 export const TRAIN_USAGE =
   'train --backbone <preset | config.json> [--weights <checkpoint>] [--family supervised|mae|moco-v3] [--head-init timm|vpt|torch|zeros] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
@@ -184,11 +184,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         },
       },
       async ({ model, methods, trainer, result, evalSource }) => {
-        // What `loadTunedModel` and `predict --run` need beyond the tensors: the class names and the frozen backbone's source.
-        const runInfo = {
-          ...(trainSplit.classNames === undefined ? {} : { classNames: trainSplit.classNames }),
-          backboneInit: weights === null ? { weights: null, seed } : { weights: resolve(weights.source), fcNorm: head.norm },
-        };
+        const runInfo = tunedRunInfo(trainSplit, weights, seed, head);
         await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);
         const last = result.history.at(-1)?.evaluation ?? null;
         let compression = null;

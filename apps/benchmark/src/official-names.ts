@@ -194,3 +194,12 @@ export function fromOfficialNames(names: OfficialNames, official: ReadonlyMap<st
   }
   return { tensors, ignored };
 }
+
+/** The official name of a tuned-file key (`<method>/<name>` or a backbone key), or the key itself where none maps. */
+export function officialName(names: OfficialNames, tuned: string): string {
+  for (const candidate of names.tensors) {
+    const match = pattern(candidate.tuned).exec(tuned);
+    if (match !== null) return candidate.stack === true ? `${candidate.official}[${match[1]}]` : candidate.official.replace('{i}', match[1] ?? '');
+  }
+  return tuned;
+}

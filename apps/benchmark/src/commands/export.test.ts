@@ -131,6 +131,21 @@ describe('visual-peft-bench export and import', () => {
     expect(maxDiff(logits, await logitsOfTuned(back))).toBe(0);
   });
 
+  it("refuses SCT's official tensors without channel indices (its code recomputes them), naming what is missing", async () => {
+    const { run } = await tunedRun('official-sct-no-channels', 'sct', { k: 4, selection: 'random' });
+    const exported = join(run, 'official.safetensors');
+    expect((await runCli('export', '--run', run, '--out', exported)).code).toBe(0);
+    const { tensors } = parseSafetensors(new Uint8Array(readFileSync(exported)), exported);
+    const file = join(run, 'ckpt_epoch_best.safetensors');
+    writeFileSync(file, serializeSafetensors(new Map([...tensors].filter(([key]) => !key.endsWith('channel_index')))));
+    const back = join(run, 'no-channels', 'tuned.safetensors');
+    const imported = await runCli('import', '--method', 'sct', '--backbone', tinyVit('config.json'), '--in', file, '--out', back);
+    expect(imported.code).toBe(1);
+    expect(imported.stderr).toHaveLength(1);
+    expect(imported.stderr[0]).toMatch(/ckpt_epoch_best\.safetensors \(sct, official names\) does not fit the model: missing keys: blocks\.0\.sct_attn\.channel_index, blocks\.1\.sct_attn\.channel_index$/);
+    expect(existsSync(back)).toBe(false);
+  });
+
   it('refuses what it cannot write, in one line naming the file and the reason, writing nothing', async () => {
     const adapter = await tunedRun('refused-adapter', 'adapter', {});
     const out = join(directory, 'refused.safetensors');

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
 import { applyTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
 import type { HostTensor, StateDict, TuningMethod } from '@visual-peft/vit-core';
-import { FormatError, VisionTransformer, applyTrainablePolicy, loadStateDict, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, loadStateDict, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
 import { METHODS, buildMethod, disposeMethods, findMethod } from '../methods';
-import { OFFICIAL_NAMES, fromOfficialNames, officialNames, toOfficialNames } from '../official-names';
+import { OFFICIAL_NAMES, fromOfficialNames, officialName, officialNames, toOfficialNames } from '../official-names';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
@@ -115,7 +115,19 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
     applyTrainablePolicy(model, entry.policy);
     // Sizes may be lists (SCT's k per block), which the definitions take although --set cannot spell them.
     methods = buildMethod(entry, model, { ...(sizes as Record<string, OptionValue>), ...parseSetOptions(flags.set ?? []) });
-    restoreTunedTensors(model, methods, tensors as ReadonlyMap<string, HostTensor>, inPath);
+    try {
+      restoreTunedTensors(model, methods, tensors as ReadonlyMap<string, HostTensor>, inPath);
+    } catch (error) {
+      if (!(error instanceof CheckpointMismatchError)) throw error;
+      // The method checks its own names (the backbone's tensors fail otherwise); the user's file has the official ones.
+      const official = (key: string) => officialName(names, `${method}/${key}`);
+      throw new CheckpointMismatchError(
+        `${inPath} (${method}, official names)`,
+        error.missing.map(official),
+        error.unexpected.map(official),
+        error.mismatched.map((mismatch) => ({ ...mismatch, key: official(mismatch.key) })),
+      );
+    }
     await saveTunedWeights(out, model, methods);
   } finally {
     disposeMethods(model, methods);

@@ -162,6 +162,13 @@ describe('visual-peft-bench export and import', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr.at(-1)).toMatch(/nothing-here\/tuned\.safetensors: no such file/);
 
+    const twoStage = await tunedRun('refused-two-stage', 'vqt', {});
+    const firstStage = await tunedRun('refused-two-stage/stage1', 'vpt-deep', {});
+    expect(existsSync(join(firstStage.run, 'tuned.safetensors'))).toBe(true);
+    const both = await runCli('export', '--run', twoStage.run, '--out', out);
+    expect(both.code).toBe(2);
+    expect(both.stderr.at(-1)).toMatch(/refused-two-stage is a two-stage run \(second\+first\); export writes one stage's methods, not both yet/);
+
     const noWeights = await runCli('export', '--run', adapter.run, '--out', out);
     expect(noWeights.code).toBe(2);
     expect(noWeights.stderr.at(-1)).toMatch(/give --weights/);

@@ -46,6 +46,10 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
   if ((flags.run === undefined) === (flags.tuned === undefined)) throw new UsageError('export: give one of --run <dir> or --tuned <file>');
   const tunedPath = flags.tuned ?? join(flags.run!, 'tuned.safetensors');
   const out = requireFlag('export', 'out', flags.out);
+  if (flags.run !== undefined && existsSync(join(flags.run, 'stage1', 'tuned.safetensors'))) {
+    // Its tuned.safetensors holds the second stage only; the first stage's methods stay in stage1/.
+    throw new UsageError(`export: ${flags.run} is a two-stage run (second+first); export writes one stage's methods, not both yet`);
+  }
   if (!existsSync(tunedPath)) throw new FormatError(tunedPath, 'no such file: a run folder holds tuned.safetensors once `train` has finished');
   const tuned = await readTunedWeights(tunedPath);
   const { manifest } = tuned;

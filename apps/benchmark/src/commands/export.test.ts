@@ -108,7 +108,7 @@ describe('visual-peft-bench export and import', () => {
       if (method === 'gated-prompt') expect(tensors.get('enc.prompt_embeddings')!.shape).toEqual([1, 2, 32]);
 
       const back = join(run, 'imported', 'tuned.safetensors');
-      const imported = await runCli('import', '--method', method, '--backbone', tinyVit('config.json'), '--in', out, '--out', back);
+      const imported = await runCli('import', '--method', method, '--backbone', tinyVit('config.json'), '--in', out, '--out', back, '--backend', 'cpu');
       expect(imported.code, imported.stderr.join('\n')).toBe(0);
       expect(maxDiff(logits, await logitsOfTuned(back))).toBe(0);
     });
@@ -125,7 +125,7 @@ describe('visual-peft-bench export and import', () => {
     const file = join(run, 'checkpoint.safetensors');
     writeFileSync(file, serializeSafetensors(checkpoint));
     const back = join(run, 'from-checkpoint.safetensors');
-    const imported = await runCli('import', '--method', 'gated-prompt', '--backbone', tinyVit('config.json'), '--in', file, '--out', back);
+    const imported = await runCli('import', '--method', 'gated-prompt', '--backbone', tinyVit('config.json'), '--in', file, '--out', back, '--backend', 'cpu');
     expect(imported.code, imported.stderr.join('\n')).toBe(0);
     expect(imported.stderr.at(-1)).toMatch(/4 tensors; 32 other keys left alone/);
     expect(maxDiff(logits, await logitsOfTuned(back))).toBe(0);
@@ -139,10 +139,9 @@ describe('visual-peft-bench export and import', () => {
     const file = join(run, 'ckpt_epoch_best.safetensors');
     writeFileSync(file, serializeSafetensors(new Map([...tensors].filter(([key]) => !key.endsWith('channel_index')))));
     const back = join(run, 'no-channels', 'tuned.safetensors');
-    const imported = await runCli('import', '--method', 'sct', '--backbone', tinyVit('config.json'), '--in', file, '--out', back);
+    const imported = await runCli('import', '--method', 'sct', '--backbone', tinyVit('config.json'), '--in', file, '--out', back, '--backend', 'cpu');
     expect(imported.code).toBe(1);
-    expect(imported.stderr).toHaveLength(1);
-    expect(imported.stderr[0]).toMatch(/ckpt_epoch_best\.safetensors \(sct, official names\) does not fit the model: missing keys: blocks\.0\.sct_attn\.channel_index, blocks\.1\.sct_attn\.channel_index$/);
+    expect(imported.stderr.at(-1)).toMatch(/ckpt_epoch_best\.safetensors \(sct, official names\) does not fit the model: missing keys: blocks\.0\.sct_attn\.channel_index, blocks\.1\.sct_attn\.channel_index$/);
     expect(existsSync(back)).toBe(false);
   });
 

@@ -17,7 +17,7 @@ import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
 
 export const EXPORT_USAGE = 'export (--run <dir> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
-export const IMPORT_USAGE = `import --method <${OFFICIAL_NAMES.map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...]`;
+export const IMPORT_USAGE = `import --method <${OFFICIAL_NAMES.map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
 
 const definitions = () => [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
 
@@ -96,6 +96,7 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
     out: { type: 'string' },
     classes: { type: 'string' },
     set: { type: 'string', multiple: true },
+    ...BACKEND_OPTION,
   });
   const method = requireFlag('import', 'method', flags.method);
   const names = officialNames(method);
@@ -113,6 +114,7 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
   const config = await resolveBackbone(backbone, { numClasses });
   const sizes = Object.fromEntries(Object.entries(names.sizes((name) => official.get(name), config.depth)).filter(([, value]) => value !== undefined));
   const entry = findMethod(method);
+  await activateBackend(backendFlag(flags.backend), io);
   const model = new VisionTransformer(config, { weights: 'zeros' });
   let methods: TuningMethod[] = [];
   try {

@@ -23,6 +23,12 @@ On make_vit_fixture.py's tiny ViT (packages/vit-core/src/__fixtures__/tiny-vit/,
   The forward pass is the code's Block with tuning_mode 'sct_attn': x = x + attn(norm1(x)), then
   x[..., idx] += adapt_linear(x[..., idx]) (unscaled: the scale is commented out there), then
   x = x + mlp(norm2(x)).
+- VQT as andytu28/VQT names it (src/models/vit_backbones/h2t_vit.py, src/models/build_h2t_model.py):
+  enc.transformer.encoder.query_prompt_embeddings [L, 2, D] and head.last_layer.weight/bias over
+  the D * (1 + 2L) features. The forward pass is the code's Head2ToeEncoder and Head2ToeBlock
+  (each block's queries prepended, keys and values from the block's own tokens, the whole block
+  for the queries too) and Head2ToeVisionTransformer's concat head: F.normalize of the final-norm
+  CLS token and of each block's flattened query outputs, concatenated (NORMALIZE_FEATS).
 
 For each it writes the tensors to a temporary safetensors file, runs
 `node apps/benchmark/dist/cli.js import --method ... --backbone config.json --in FILE --out DIR/tuned.safetensors`,
@@ -68,12 +74,13 @@ import { VisionTransformer, fromHostTensor, loadStateDict, parseNpy, parseSafete
 import { loadTunedWeights } from '@visual-peft/training';
 import { PROMPT_METHOD_DEFINITIONS } from '@visual-peft/prompt-methods';
 import { CHANNEL_TUNING_DEFINITIONS } from '@visual-peft/channel-tuning';
+import { QUERY_TUNING_DEFINITIONS } from '@visual-peft/query-tuning';
 const { TINY, TUNED, OUT } = process.env;
 await tf.setBackend('cpu');
 const read = (path) => new Uint8Array(readFileSync(path));
 const model = new VisionTransformer(JSON.parse(readFileSync(`${TINY}/config.json`, 'utf8')), { weights: 'zeros' });
 loadStateDict(model, parseSafetensors(read(`${TINY}/tiny-vit.safetensors`)).tensors);
-await loadTunedWeights(TUNED, model, [...PROMPT_METHOD_DEFINITIONS, ...CHANNEL_TUNING_DEFINITIONS]);
+await loadTunedWeights(TUNED, model, [...PROMPT_METHOD_DEFINITIONS, ...CHANNEL_TUNING_DEFINITIONS, ...QUERY_TUNING_DEFINITIONS]);
 writeFileSync(OUT, serializeNpy(toHostTensor(model.forward(fromHostTensor(parseNpy(read(`${TINY}/inputs.npy`)))))));
 """
 
@@ -95,7 +102,13 @@ def draw(rng):
         sct[f"blocks.{i}.sct_attn.adapt_linear.bias"] = rng.normal(0.0, 0.3, K)
     as_f32 = lambda tensors: {key: np.asarray(value, dtype=np.float32) for key, value in tensors.items()}
     channels = {f"blocks.{i}.sct_attn.channel_index": np.sort(rng.choice(d, K, replace=False)).astype(np.int32) for i in range(depth)}
-    return as_f32(gated), {**as_f32(sct), **channels}
+    queries = 2
+    vqt = {
+        "enc.transformer.encoder.query_prompt_embeddings": rng.normal(0.0, 1.0, (depth, queries, d)),
+        "head.last_layer.weight": rng.normal(0.0, 0.3, (classes, d * (1 + depth * queries))),
+        "head.last_layer.bias": rng.normal(0.0, 0.3, classes),
+    }
+    return as_f32(gated), {**as_f32(sct), **channels}, as_f32(vqt)
 
 
 def model_with_head(weights, head_weight, head_bias):
@@ -123,6 +136,32 @@ def sct_logits(weights, images, tensors):
         x[..., idx] += torch.nn.functional.linear(x[..., idx], t64(tensors[f"blocks.{i}.sct_attn.adapt_linear.weight"]), t64(tensors[f"blocks.{i}.sct_attn.adapt_linear.bias"]))
         x = x + block.mlp(block.norm2(x))
     return model.head(model.norm(x)[:, 0])
+
+
+def vqt_logits(weights, images, tensors):
+    """Head2ToeEncoder / Head2ToeBlock: the block's queries go first, pass norm1, attention (as
+    queries only: keys and values come from the block's own tokens), the residuals and the MLP;
+    the head reads F.normalize of the final-norm CLS token and of each block's query outputs."""
+    model = vit.load_into(vit.VisionTransformer(vit.CONFIG, "token").double(), weights).eval()
+    prompts = t64(tensors["enc.transformer.encoder.query_prompt_embeddings"])
+    x = model.patch_embed(images)
+    x = torch.cat([model.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + model.pos_embed
+    outputs = []
+    for i, block in enumerate(model.blocks):
+        count = prompts.shape[1]
+        h = torch.cat([prompts[i].expand(x.shape[0], -1, -1), x], dim=1)
+        attn = block.attn
+        b, n, d = h.shape
+        q, _, _ = attn.qkv(block.norm1(h)).reshape(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        _, k, v = attn.qkv(block.norm1(h[:, count:])).reshape(b, n - count, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4)
+        mixed = ((q @ k.transpose(-2, -1)) / math.sqrt(attn.head_dim)).softmax(dim=-1) @ v
+        h = h + attn.proj(mixed.transpose(1, 2).reshape(b, n, d))
+        h = h + block.mlp(block.norm2(h))
+        outputs.append(h[:, :count])
+        x = h[:, count:]
+    groups = [model.norm(x)[:, 0]] + [out.reshape(x.shape[0], -1) for out in outputs]
+    feats = torch.cat([torch.nn.functional.normalize(group, dim=1) for group in groups], dim=1)
+    return torch.nn.functional.linear(feats, t64(tensors["head.last_layer.weight"]), t64(tensors["head.last_layer.bias"]))
 
 
 def write_official(path, tensors):
@@ -167,10 +206,10 @@ def main():
     torch.set_num_threads(2)
     weights, _ = safetensors_io.load_file(os.path.join(TINY, "tiny-vit.safetensors"))
     images = t64(np.load(os.path.join(TINY, "inputs.npy")))
-    gated, sct = draw(np.random.default_rng(SEED))
+    gated, sct, vqt = draw(np.random.default_rng(SEED))
     ok = True
     with tempfile.TemporaryDirectory() as scratch, torch.no_grad():
-        for method, tensors, reference in (("gated-prompt", gated, gated_logits), ("sct", sct, sct_logits)):
+        for method, tensors, reference in (("gated-prompt", gated, gated_logits), ("sct", sct, sct_logits), ("vqt", vqt, vqt_logits)):
             folder = os.path.join(scratch, method)
             os.makedirs(folder)
             official = os.path.join(folder, "official-in.safetensors")

@@ -58,6 +58,30 @@ describe('foldedStateDict', () => {
     });
   }
 
+  it('folds SSF into fc_norm on an average-pooled model without a class token', () => {
+    const model = tinyModel({ ...TINY_VIT, globalPool: 'avg', classToken: false }, 5);
+    const ssf = createSsf(model, { initStd: 0.2 });
+    const lora = createLora(model, { rank: 2 });
+    perturb(lora.trainableVariables(), 0.2, 3);
+    model.attach(ssf);
+    model.attach(lora);
+    expect(ssf.targets.at(-1)!.key).toBe('fc_norm');
+    const tuned = model.forward(kit.input);
+    const stateDict = foldedStateDict(model);
+    expect(stateDict.has('fc_norm.weight') && !stateDict.has('norm.weight') && !stateDict.has('cls_token')).toBe(true);
+    const plain = tinyModel({ ...TINY_VIT, globalPool: 'avg', classToken: false }, 6);
+    loadStateDict(plain, stateDict);
+    const exported = plain.forward(kit.input);
+    expect(maxAbsDiff(tuned, exported)).toBeLessThan(2e-5);
+    [ssf, lora].forEach((method) => {
+      model.detach(method);
+      method.dispose();
+    });
+    tf.dispose([tuned, exported]);
+    model.dispose();
+    plain.dispose();
+  });
+
   it('writes timm names and shapes, the head included, and keeps bias-trained (BitFit) weights as they are', () => {
     const bias = kit.model.parameters.find((parameter) => parameter.key === 'blocks.1.mlp.fc2.bias')!;
     tf.tidy(() => bias.variable.assign(tf.add(bias.variable, 0.5)));

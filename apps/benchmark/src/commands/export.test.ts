@@ -82,6 +82,10 @@ describe('visual-peft-bench export and import', () => {
       expect(tf.memory().numTensors).toBe(tensorsBefore);
       const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(out)), out);
       expect(metadata.format).toBe('pt');
+      expect(JSON.parse(metadata['visual-peft']!)).toMatchObject({
+        folded: method === 'bias' ? [] : [method],
+        timm: { img_size: [32, 32], patch_size: 8, in_chans: 3, num_classes: CLASSES, global_pool: 'token', embed_dim: 32, depth: 2, num_heads: 4, mlp_ratio: 4, qkv_bias: true, class_token: true, fc_norm: false },
+      });
       expect(tensors.get('head.weight')!.shape).toEqual([CLASSES, 32]);
       expect([...tensors.keys()].every((key) => !key.includes('/'))).toBe(true);
       const plain = new VisionTransformer(config, { weights: 'zeros' });

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
 import { applyTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
-import type { HostTensor, StateDict, TuningMethod } from '@visual-peft/vit-core';
+import type { HostTensor, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, loadStateDict, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
@@ -32,6 +32,28 @@ async function fcNormOf(run: string | undefined, fcNorm: boolean, stateDict: Sta
     }
   }
   return fcNorm && hasMaeLayout(stateDict) ? 'from-norm' : 'checkpoint';
+}
+
+/**
+ * timm's `VisionTransformer(**args)` for a backbone config: the model a folded export loads into.
+ * timm's LayerNorm eps is 1e-6, so another eps has no such arguments.
+ */
+export function timmArgs(config: VitConfig): Record<string, unknown> | null {
+  if (config.layerNormEps !== 1e-6) return null;
+  return {
+    img_size: config.imgSize,
+    patch_size: config.patchSize,
+    in_chans: config.inChans,
+    num_classes: config.numClasses,
+    global_pool: config.globalPool,
+    embed_dim: config.embedDim,
+    depth: config.depth,
+    num_heads: config.numHeads,
+    mlp_ratio: config.mlpRatio,
+    qkv_bias: config.qkvBias,
+    class_token: config.classToken,
+    fc_norm: config.fcNorm,
+  };
 }
 
 /**
@@ -72,7 +94,7 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
     loadStateDict(model, pretrained, { source: flags.weights, head: 'discard', fcNorm: await fcNormOf(flags.run, manifest.backbone.fcNorm, pretrained) });
     methods = applyTunedWeights(tuned, model, definitions(), tunedPath);
     const stateDict = foldedStateDict(model);
-    const note = { backbone: manifest.backbone, folded: manifest.methods.map((method) => method.name) };
+    const note = { backbone: model.config, timm: timmArgs(model.config), folded: manifest.methods.map((method) => method.name) };
     await writeFileAtomic(out, serializeSafetensors(stateDict, { format: 'pt', 'visual-peft': JSON.stringify(note) }));
     io.stderr(`export: ${manifest.methods.length === 0 ? 'the tuned backbone' : `${note.folded.join(' and ')} folded into the backbone`}, ${stateDict.size} timm-named tensors, ${manifest.numClasses} classes`);
   } finally {

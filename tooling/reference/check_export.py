@@ -6,7 +6,7 @@ the methods attached.
 Usage (from the repository root, after building the packages):
 
     /usr/bin/python3 tooling/reference/check_export.py            # make the fixture (below)
-    /usr/bin/python3 tooling/reference/check_export.py --exported FILE.safetensors
+    /usr/bin/python3 tooling/reference/check_export.py --exported FILE.safetensors [--timm]
 
 The model is make_vit_fixture.py's tiny ViT (packages/vit-core/src/__fixtures__/tiny-vit/:
 config, weights, inputs) with LoRA on q and v (Hu et al. 2022; rank 2, alpha 3) and SSF (Lian et
@@ -33,7 +33,10 @@ src/fold-reference.test.ts reads them, without Python):
   logits-exported.npy   [2, 10] float64: PyTorch, the plain ViT loading the TypeScript export
 
 With --exported FILE the script loads FILE (an export of this fixture's model) into the plain ViT
-and compares its logits with logits-attached.npy; exit status 1 above 1e-5.
+and compares its logits with logits-attached.npy; exit status 1 above 1e-5. With --timm as well it
+also builds timm's own VisionTransformer from the arguments the export carries in its metadata
+(`visual-peft` JSON, key `timm`), loads FILE into it (strict) and compares its logits the same way;
+that needs timm and safetensors importable (the fixture itself never does).
 
 torch runs with 2 threads; like bench_torch.py the script refuses to run with OPENBLAS_CORETYPE
 set. Deterministic: rerunning it reproduces every output byte for byte.
@@ -156,6 +159,7 @@ def run_typescript(methods_path, out_dir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--exported", help="check this export against the committed logits-attached.npy")
+    parser.add_argument("--timm", action="store_true", help="with --exported: also load it into timm's VisionTransformer")
     args = parser.parse_args(argv)
     if os.environ.get("OPENBLAS_CORETYPE"):
         sys.exit(f"error: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set; unset it (it forces older kernels)")
@@ -163,10 +167,19 @@ def main(argv=None):
     images = torch.from_numpy(np.load(os.path.join(TINY, "inputs.npy")).astype(np.float64))
 
     if args.exported is not None:
-        exported, _ = safetensors_io.load_file(args.exported)
-        diff = float(np.abs(plain_logits(exported, images) - np.load(os.path.join(OUT, "logits-attached.npy"))).max())
-        print(json.dumps({"maxAbsDiff": diff, "tolerance": TOLERANCE}))
-        return 0 if diff <= TOLERANCE else 1
+        exported, meta = safetensors_io.load_file(args.exported)
+        want = np.load(os.path.join(OUT, "logits-attached.npy"))
+        report = {"maxAbsDiff": float(np.abs(plain_logits(exported, images) - want).max()), "tolerance": TOLERANCE}
+        if args.timm:
+            import timm  # noqa: E402  (optional: only this check needs it)
+            from timm.models.vision_transformer import VisionTransformer
+            model = VisionTransformer(**json.loads(meta["visual-peft"])["timm"]).eval()
+            model.load_state_dict({key: torch.from_numpy(value) for key, value in exported.items()}, strict=True)
+            with torch.no_grad():
+                logits = model(images.float()).double().numpy()
+            report.update(timm=timm.__version__, timmMaxAbsDiff=float(np.abs(logits - want).max()))
+        print(json.dumps(report))
+        return 0 if max(report["maxAbsDiff"], report.get("timmMaxAbsDiff", 0.0)) <= TOLERANCE else 1
 
     methods = draw_methods()
     weights, _ = safetensors_io.load_file(os.path.join(TINY, "tiny-vit.safetensors"))

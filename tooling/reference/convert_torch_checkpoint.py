@@ -3,7 +3,7 @@
 
 Usage:
 
-    /usr/bin/python3 tooling/reference/convert_torch_checkpoint.py --format {mae,moco-v3,timm} INPUT.pth OUTPUT.safetensors
+    /usr/bin/python3 tooling/reference/convert_torch_checkpoint.py --format {mae,moco-v3,timm,peft} INPUT.pth OUTPUT.safetensors
     /usr/bin/python3 tooling/reference/convert_torch_checkpoint.py --self-test
 
 Formats:
@@ -17,6 +17,11 @@ Formats:
            are the MLP projector and are dropped; the linear-eval checkpoint's plain
            "head.weight"/"head.bias" (a 1000-class Linear) are kept.
   timm     a plain timm state dict, or one under "model" or "state_dict"; kept as it is.
+  peft     a PEFT method's official checkpoint, read like timm but with no key required: Gated
+           Prompt Tuning's fvcore "last_model.pth" (the whole SSLViT under "model": enc.*,
+           enc.prompt_embeddings, enc.gate_logit, enc.temp, head.last_layer.*), SCT's
+           "ckpt_epoch_best.pt" (a plain dict of its sct_attn/sct_mlp/q_l/v_l and head
+           tensors). `visual-peft-bench import` then reads the method's keys and leaves the rest.
 
 Every floating-point tensor is written as F32 (keys sorted). Non-floating tensors and
 non-tensor entries are dropped and reported. Every dropped key is printed, then the number of
@@ -25,7 +30,7 @@ os.replace).
 
 Exit status: 0 on success; 2 (with a one-line message on stderr) if the input cannot be
 loaded, lacks the expected wrapper key, or the result lacks any of cls_token, pos_embed,
-patch_embed.proj.weight. Nothing is written then.
+patch_embed.proj.weight (except --format peft). Nothing is written then.
 
 Loading: torch.load(map_location="cpu", weights_only=True) first, which cannot run pickled
 code. torch 1.13's weights-only unpickler also rejects harmless content that real training
@@ -55,7 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 
 REQUIRED = ("cls_token", "pos_embed", "patch_embed.proj.weight")
-FORMATS = ("mae", "moco-v3", "timm")
+FORMATS = ("mae", "moco-v3", "timm", "peft")
 
 
 class ConversionError(Exception):
@@ -203,14 +208,14 @@ def convert_state_dict(ckpt, fmt):
                 dropped.append((k, "MLP projection head"))
                 continue
             kept[name] = v
-    elif fmt == "timm":
+    elif fmt in ("timm", "peft"):
         sd = ckpt
         if isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
             sd = sd["model"]
         elif isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
         if not isinstance(sd, dict):
-            raise ConversionError(f"--format timm: the checkpoint is a {type(sd).__name__}, not a state dict")
+            raise ConversionError(f"--format {fmt}: the checkpoint is a {type(sd).__name__}, not a state dict")
         kept = dict(sd)
     else:
         raise ConversionError(f"unknown format {fmt!r}")
@@ -225,7 +230,8 @@ def convert_state_dict(ckpt, fmt):
             raise ConversionError(f"two input keys map to '{k}'")
         else:
             out[k] = v.detach().to(torch.float32).contiguous()
-    missing = [r for r in REQUIRED if r not in out]
+    # A PEFT checkpoint may hold the method's tensors alone (SCT saves nothing else).
+    missing = [] if fmt == "peft" else [r for r in REQUIRED if r not in out]
     if missing:
         raise ConversionError(f"--format {fmt}: result lacks {', '.join(missing)} ({len(out)} tensors otherwise)")
     return out, dropped
@@ -340,6 +346,20 @@ def self_test():
             assert dropped == []
         assert safetensors_io.load_file(path("timm0.safetensors"))[0]["patch_embed.proj.weight"].dtype == np.float32
 
+        # --- peft: GatedPT's whole model under "model", SCT's trainable tensors alone ----------
+        gated = {**{"enc." + k: v for k, v in _tiny_encoder(gen).items()},
+                 "enc.prompt_embeddings": torch.randn(1, 3, 8, generator=gen), "enc.gate_logit": torch.randn(1, generator=gen),
+                 "enc.temp": torch.randn(2, generator=gen), "head.last_layer.weight": torch.randn(5, 8, generator=gen),
+                 "head.last_layer.bias": torch.randn(5, generator=gen)}
+        sct = {"blocks.1.sct_attn.adapt_linear.weight": torch.randn(4, 4, generator=gen),
+               "blocks.1.sct_attn.adapt_linear.bias": torch.randn(4, generator=gen),
+               "head.weight": torch.randn(5, 8, generator=gen), "head.bias": torch.randn(5, generator=gen)}
+        for name, ckpt, want in (("gated", {"model": gated}, gated), ("sct", sct, sct)):
+            torch.save(ckpt, path(f"{name}.pth"))
+            _, dropped = convert("peft", path(f"{name}.pth"), path(f"{name}.safetensors"), log=quiet.append)
+            _check(path(f"{name}.safetensors"), want, f"peft {name}")
+            assert dropped == [], dropped
+
         # --- refusals: missing required keys, wrong wrapper; nothing written -----------------
         bad = {k: v for k, v in enc.items() if k not in ("cls_token", "pos_embed")}
         torch.save({"model": bad}, path("bad.pth"))
@@ -386,7 +406,7 @@ def self_test():
 
 def main(argv=None, _stderr=None):
     ap = argparse.ArgumentParser(
-        description="Convert MAE / MoCo v3 / timm PyTorch ViT checkpoints to timm-named F32 safetensors.")
+        description="Convert MAE / MoCo v3 / timm PyTorch ViT checkpoints (and PEFT methods' official ones) to F32 safetensors.")
     ap.add_argument("--format", choices=FORMATS, help="layout of INPUT")
     ap.add_argument("--trust-pickle", action="store_true",
                     help="load with weights_only=False (runs pickled code: trusted files only)")

@@ -5,6 +5,7 @@ import { DELETION_USAGE, deletion } from './commands/deletion';
 import { DEMO_USAGE, demo } from './commands/demo';
 import { DEMO_DATA_USAGE, demoData } from './commands/demo-data';
 import { DOCTOR_USAGE, doctor } from './commands/doctor';
+import { EXPORT_USAGE, IMPORT_USAGE, exportModel, importModel } from './commands/export';
 import { MEMORY_USAGE, memory } from './commands/memory';
 import { MERGE_USAGE, merge } from './commands/merge';
 import { PARAMS_USAGE, params } from './commands/params';
@@ -21,6 +22,8 @@ import { processIo } from './io';
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io) => Promise<void>; usage: string }>> = {
   params: { run: params, usage: PARAMS_USAGE },
   predict: { run: predict, usage: PREDICT_USAGE },
+  export: { run: exportModel, usage: EXPORT_USAGE },
+  import: { run: importModel, usage: IMPORT_USAGE },
   data: { run: data, usage: DATA_USAGE },
   speed: { run: speed, usage: SPEED_USAGE },
   train: { run: train, usage: TRAIN_USAGE },

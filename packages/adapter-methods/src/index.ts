@@ -8,3 +8,4 @@ export type { SsfConfigInput, SsfTarget } from './ssf';
 export { SsfConfig, SsfMethod, createSsf, mergeSsf } from './ssf';
 export { mergedInto } from './merge-state';
 export { ADAPTER_DEFINITION, ADAPTER_METHOD_DEFINITIONS, ADAPTFORMER_DEFINITION, LORA_DEFINITION, SSF_DEFINITION } from './definitions';
+export { NotMergeableError, foldedStateDict } from './fold';

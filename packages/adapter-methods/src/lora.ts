@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LinearSite, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, ShapeError, integer, knownOptions, positiveNumber } from '@visual-peft/vit-core';
 import { kaimingUniform } from './initializers';
-import { beginMerge, mergedInto, refuseIfMerged, setMerged } from './merge-state';
+import type { WeightFold } from './merge-state';
+import { assignFold, beginMerge, mergedInto, refuseIfMerged, setMerged } from './merge-state';
 
 export type LoraConfigInput = {
   readonly rank?: number;
@@ -115,9 +116,9 @@ export function createLora(model: VisionTransformer, config: LoraConfig | LoraCo
  * float rounding, at no extra cost per pass. `unmergeLora` takes the update back out.
  */
 export function mergeLora(model: VisionTransformer, lora: LoraMethod): void {
-  checkFits(model, lora);
+  checkLoraFits(model, lora);
   beginMerge(model, lora);
-  addUpdate(model, lora, 1);
+  assignFold(model, loraFold(model, lora, 1));
   setMerged(lora, model);
 }
 
@@ -127,12 +128,13 @@ export function mergeLora(model: VisionTransformer, lora: LoraMethod): void {
  */
 export function unmergeLora(model: VisionTransformer, lora: LoraMethod): void {
   if (mergedInto(lora) !== model) throw new ConfigError('method', lora.name, 'is not merged into this model (mergeLora merges it)');
-  addUpdate(model, lora, -1);
+  assignFold(model, loraFold(model, lora, -1));
   setMerged(lora, null);
   model.attach(lora);
 }
 
-function checkFits(model: VisionTransformer, lora: LoraMethod): void {
+/** Refuses a model of another depth or width than the one `lora` was built for. */
+export function checkLoraFits(model: VisionTransformer, lora: LoraMethod): void {
   const { depth, dim } = lora.shape;
   if (model.blocks.length !== depth || model.config.embedDim !== dim) {
     throw new ShapeError(
@@ -141,9 +143,9 @@ function checkFits(model: VisionTransformer, lora: LoraMethod): void {
   }
 }
 
-function addUpdate(model: VisionTransformer, lora: LoraMethod, sign: 1 | -1): void {
-  for (const block of model.blocks) {
-    const weight = block.qkv.weight.variable;
-    tf.tidy(() => weight.assign(tf.add(weight, tf.mul(lora.weightUpdate(block.index), sign))));
-  }
+/** W += sign * [A_q B_q, 0, A_v B_v] * alpha / r on every block's qkv weight. */
+export function loraFold(model: VisionTransformer, lora: LoraMethod, sign: 1 | -1): WeightFold {
+  return new Map(
+    model.blocks.map((block) => [block.qkv.weight.key, (current: tf.Tensor) => tf.add(current, tf.mul(lora.weightUpdate(block.index), sign))]),
+  );
 }

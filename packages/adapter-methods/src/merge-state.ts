@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import type { TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError } from '@visual-peft/vit-core';
 
@@ -25,4 +26,19 @@ export function beginMerge(model: VisionTransformer, method: TuningMethod): void
 export function setMerged(method: TuningMethod, model: VisionTransformer | null): void {
   if (model === null) merged.delete(method);
   else merged.set(method, model);
+}
+
+/**
+ * A method's update folded into backbone weights: for each weight it changes (timm key), its new
+ * value in the model's layout computed from the current one. `mergeLora`/`mergeSsf` assign it to
+ * the model; `foldedStateDict` applies it to copies.
+ */
+export type WeightFold = ReadonlyMap<string, (current: tf.Tensor) => tf.Tensor>;
+
+/** Assigns a fold's new values to the model's weights. */
+export function assignFold(model: VisionTransformer, fold: WeightFold): void {
+  for (const parameter of model.parameters) {
+    const update = fold.get(parameter.key);
+    if (update !== undefined) tf.tidy(() => parameter.variable.assign(update(parameter.variable)));
+  }
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerNorm, Linear, LinearSite, NormSite, Parameter, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, ShapeError, integer, knownOptions, numberInRange, tfjsSeed } from '@visual-peft/vit-core';
-import { beginMerge, refuseIfMerged, setMerged } from './merge-state';
+import type { WeightFold } from './merge-state';
+import { assignFold, beginMerge, refuseIfMerged, setMerged } from './merge-state';
 
 export type SsfConfigInput = {
   readonly initStd?: number;
@@ -123,6 +124,17 @@ export function createSsf(model: VisionTransformer, config: SsfConfig | SsfConfi
  * backbone's) to go back. Checks everything before writing anything.
  */
 export function mergeSsf(model: VisionTransformer, ssf: SsfMethod): void {
+  const fold = ssfFold(model, ssf);
+  beginMerge(model, ssf);
+  assignFold(model, fold);
+  setMerged(ssf, model);
+}
+
+/**
+ * SSF's fold, checked against the model before anything is written: W * s and b * s + t for each
+ * layer it follows (a linear layer's weight is [in, out], so s scales its output columns).
+ */
+export function ssfFold(model: VisionTransformer, ssf: SsfMethod): WeightFold {
   const layers = new Map(ssfLayers(model).map((layer) => [layer.key, layer]));
   for (const target of ssf.targets) {
     const layer = layers.get(target.key);
@@ -133,13 +145,11 @@ export function mergeSsf(model: VisionTransformer, ssf: SsfMethod): void {
       throw new ConfigError('qkvBias', model.config.qkvBias, `must be true to merge SSF: the shift after ${layer.key} folds into its bias`);
     }
   }
-  beginMerge(model, ssf);
-  for (const target of ssf.targets) {
-    const { weight, bias } = layers.get(target.key)!;
-    tf.tidy(() => {
-      weight.variable.assign(tf.mul(weight.variable, target.scale));
-      bias!.variable.assign(tf.add(tf.mul(bias!.variable, target.scale), target.shift));
-    });
+  const fold = new Map<string, (current: tf.Tensor) => tf.Tensor>();
+  for (const { key, scale, shift } of ssf.targets) {
+    const { weight, bias } = layers.get(key)!;
+    fold.set(weight.key, (current) => tf.mul(current, scale));
+    fold.set(bias!.key, (current) => tf.add(tf.mul(current, scale), shift));
   }
-  setMerged(ssf, model);
+  return fold;
 }

@@ -34,7 +34,7 @@ export const TRAIN_DEFAULTS = { epochs: 10, batchSize: 32, learningRate: 0.01 } 
 const HEAD_INITS: readonly HeadInit[] = ['timm', 'vpt', 'torch', 'zeros'];
 
 /** MAE's released layout: its pretraining encoder ends in the final `norm` and has no `fc_norm` (nor a head). */
-function hasMaeLayout(stateDict: StateDict): boolean {
+export function hasMaeLayout(stateDict: StateDict): boolean {
   return stateDict.has('norm.weight') && !stateDict.has('fc_norm.weight');
 }
 

@@ -6,7 +6,8 @@ import type { FashionMnistSplit } from './fashion-mnist';
 import { loadFashionMnist } from './fashion-mnist';
 import { FGVC_SPLITS, isFgvcDataset, loadFgvc } from './fgvc';
 import type { FgvcSplit } from './fgvc';
-import { loadImageFolder } from './image-folder';
+import type { ImageFolderSplit } from './image-folder';
+import { IMAGE_FOLDER_SPLITS, hasValFolder, loadImageFolder } from './image-folder';
 import type { PipelinePresetName } from './image-pipeline';
 import type { DatasetLoadOptions } from './read-split-file';
 import type { VtabSplit, VtabTask } from './vtab';
@@ -35,7 +36,7 @@ export function classificationSplits(name: DatasetName): readonly string[] {
   if (isFgvcDataset(name)) return FGVC_SPLITS;
   if (name.startsWith('vtab-')) return VTAB_SPLITS;
   if (name === 'fashion-mnist') return FASHION_MNIST_SPLITS;
-  if (name === 'image-folder') return ['all'];
+  if (name === 'image-folder') return IMAGE_FOLDER_SPLITS;
   throw new ConfigError('dataset', name, 'must be a classification dataset (ade20k is segmentation)');
 }
 
@@ -52,21 +53,32 @@ export function classificationProtocol(name: DatasetName): ClassificationProtoco
 }
 
 /**
+ * An image folder's protocol: with a validation split (a `val/` folder beside the classes, or a
+ * `valFraction` held out of each class) it trains on 'train' and evaluates on 'val'; without one it
+ * trains on 'all' and evaluates nothing.
+ */
+export function imageFolderProtocol(root: string, valFraction?: number): ClassificationProtocol {
+  const base = classificationProtocol('image-folder');
+  return valFraction !== undefined || hasValFolder(root) ? { ...base, train: 'train', validation: 'val', finalTrain: 'train' } : base;
+}
+
+/**
  * One split of a classification dataset by the names the `data` command uses. Fashion-MNIST's
- * train800 / val200 / train800val200 are drawn from its training set with `seed` (VTAB's rule).
+ * train800 / val200 / train800val200 are drawn from its training set with `seed` (VTAB's rule); an
+ * image folder's `valFraction` is held out of each class with `seed`.
  */
 export async function loadClassificationSplit(
   name: string,
   root: string,
   split: string,
-  options: DatasetLoadOptions & { readonly seed?: number } = {},
+  options: DatasetLoadOptions & { readonly seed?: number; readonly valFraction?: number } = {},
 ): Promise<ClassificationSplit> {
   const dataset = oneOf('dataset', name, DATASET_NAMES);
   const splits = classificationSplits(dataset);
   if (!splits.includes(split)) throw new ConfigError('split', split, `must be one of ${splits.join(', ')} for ${dataset}`);
   if (isFgvcDataset(dataset)) return loadFgvc(dataset, root, split as FgvcSplit, options);
   if (dataset.startsWith('vtab-')) return loadVtab(dataset.slice(5) as VtabTask, root, split as VtabSplit, options);
-  if (dataset === 'image-folder') return loadImageFolder(root, options);
+  if (dataset === 'image-folder') return loadImageFolder(root, { ...options, split: split as ImageFolderSplit });
   if (split === 'train' || split === 'test') return loadFashionMnist(root, split as FashionMnistSplit, options);
   const drawn = buildVtab1kSplits(await loadFashionMnist(root, 'train', options), await loadFashionMnist(root, 'test', options), { seed: options.seed ?? 0 });
   return drawn[split as 'train800' | 'val200' | 'train800val200'];

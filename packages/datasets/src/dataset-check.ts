@@ -7,7 +7,7 @@ import { DatasetError } from './dataset-error';
 import { corruptImage } from './decode-image';
 import { FASHION_MNIST_CLASSES } from './fashion-mnist';
 import { FGVC_DATASETS, isFgvcDataset } from './fgvc';
-import { classificationSplits, loadClassificationSplit } from './classification-dataset';
+import { classificationSplits, imageFolderProtocol, loadClassificationSplit } from './classification-dataset';
 import type { DatasetName } from './dataset-names';
 import { DATASET_NAMES } from './dataset-names';
 import { decodeLabelMap } from './label-map';
@@ -39,15 +39,27 @@ export interface CheckOptions {
   readonly decode?: 'full' | 'header' | 'none';
   /** Images decoded at once. Default 4. */
   readonly concurrency?: number;
+  /** An image folder's held-out fraction per class (see `loadImageFolder`), drawn with `seed`. */
+  readonly valFraction?: number;
+  readonly seed?: number;
 }
 
 type AnySplit = ClassificationSplit | SegmentationSplit;
 
-async function loadSplits(name: DatasetName, root: string, onProblem: (problem: DatasetError) => void): Promise<AnySplit[]> {
-  const options = { onProblem };
+async function loadSplits(name: DatasetName, root: string, onProblem: (problem: DatasetError) => void, drawn: Pick<CheckOptions, 'valFraction' | 'seed'>): Promise<AnySplit[]> {
+  const options = { onProblem, ...drawn };
   // One split after the other, so that problems are listed in a stable order. Fashion-MNIST's
-  // VTAB-1k splits are drawn from its two files: checking those covers them.
-  const names = name === 'ade20k' ? ADE20K_SPLITS : name === 'fashion-mnist' ? (['train', 'test'] as const) : classificationSplits(name);
+  // VTAB-1k splits are drawn from its two files: checking those covers them. An image folder with a
+  // validation split is checked as its train and val splits, without one as all.
+  const folder = name === 'image-folder' ? imageFolderProtocol(root, drawn.valFraction) : null;
+  const names =
+    name === 'ade20k'
+      ? ADE20K_SPLITS
+      : name === 'fashion-mnist'
+        ? (['train', 'test'] as const)
+        : folder !== null
+          ? [folder.train, ...(folder.validation === null ? [] : [folder.validation])]
+          : classificationSplits(name);
   const loaded: AnySplit[] = [];
   for (const split of names) {
     loaded.push(name === 'ade20k' ? await loadAde20k(root, split as Ade20kSplit, options) : await loadClassificationSplit(name, root, split, options));
@@ -101,7 +113,8 @@ export async function checkDataset(name: DatasetName, root: string, options: Che
   const record = (problem: DatasetError): void => {
     problems.push({ file: problem.file, line: problem.line ?? null, message: problem.message });
   };
-  const splits = await loadSplits(name, root, record);
+  const drawn = { ...(options.valFraction === undefined ? {} : { valFraction: options.valFraction }), ...(options.seed === undefined ? {} : { seed: options.seed }) };
+  const splits = await loadSplits(name, root, record, drawn);
 
   if (decode !== 'none') {
     // Each image once, even when two splits list it (train800val200 repeats train800 and val200).

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
+import { writeImageFolder } from './__fixtures__/image-folder';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
 
@@ -24,6 +25,21 @@ describe('visual-peft-bench data', () => {
       splits: { train800: 3, val200: 3, train800val200: 6, test: 3 },
       problems: [],
     });
+  });
+
+  it('checks an image folder as its train and val splits: a val/ folder, or --val-fraction drawn with --seed', async () => {
+    const root = join(directory, 'fruit');
+    const names = await writeImageFolder(root, undefined, 5);
+    const drawn = await run('data', '--dataset', 'image-folder', '--root', root, '--val-fraction', '0.4', '--seed', '1');
+    expect([drawn.code, JSON.parse(drawn.stdout[0]!)]).toEqual([0, { dataset: 'image-folder', root, numClasses: 3, splits: { train: 9, val: 6 }, problems: [] }]);
+    expect(JSON.parse((await run('data', '--dataset', 'image-folder', '--root', root)).stdout[0]!).splits).toEqual({ all: 15 });
+    await writeImageFolder(join(root, 'val'), names.slice(0, 2), 1);
+    const missing = await run('data', '--dataset', 'image-folder', '--root', root);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout[0]!)).toMatchObject({ splits: { train: 15, val: 2 }, problems: [{ file: join(root, 'val'), line: null, message: `${join(root, 'val')}: has no folder for class cherry (every class needs validation images)` }] });
+    const both = await run('data', '--dataset', 'image-folder', '--root', root, '--val-fraction', '0.4');
+    expect(both.code).not.toBe(0);
+    expect(both.stderr.at(-1)).toContain(`${join(root, 'val')} already holds the validation split`);
   });
 
   it('lists the problems with file and line and exits 1', async () => {

@@ -199,6 +199,27 @@ describe('visual-peft-bench train', () => {
     expect(again.loss).toBeCloseTo(result.loss, 5);
   });
 
+  it('evaluates an image folder on its val/ folder and reports each class’s top-1; --val-fraction is for image folders only', async () => {
+    const folder = join(directory, 'fruit-val');
+    const names = await writeImageFolder(folder);
+    await writeImageFolder(join(folder, 'val'), names, 2);
+    const out = join(directory, 'fruit-val-run');
+    const trained = await runCli('train', '--backbone', tinyVit('config.json'), '--dataset', 'image-folder', '--root', folder, '--method', 'linear', '--out', out, '--epochs', '1', '--batch-size', '4', '--backend', 'cpu');
+    expect(trained.code, trained.stderr.join('\n')).toBe(0);
+    const result = JSON.parse(trained.stdout[0]!);
+    expect(result).toMatchObject({ dataset: 'image-folder', trainSplit: 'train', evalSplit: 'val' });
+    expect(Object.keys(result.classAccuracy)).toEqual(names);
+    const percent = (value: number) => `${(100 * value).toFixed(2)}%`;
+    expect(trained.stderr).toContain(`val: top-1 ${percent(result.top1)}; per class: ${names.map((name) => `${name} ${percent(result.classAccuracy[name])}`).join(', ')}`);
+    // Two validation images per class: the split's top-1 is the mean of the classes'.
+    expect(result.top1).toBeCloseTo(names.reduce((sum, name) => sum + result.classAccuracy[name], 0) / names.length, 12);
+
+    const bad = await runCli(...trainArgs('linear', join(directory, 'x'), '--val-fraction', '0.2'));
+    expect([bad.code, bad.stderr.at(-1)]).toEqual([2, 'visual-peft-bench: --val-fraction applies to --dataset image-folder only (vtab-eurosat has its own validation split)']);
+    const range = await runCli('train', '--backbone', tinyVit('config.json'), '--dataset', 'image-folder', '--root', folder, '--method', 'linear', '--out', join(directory, 'x'), '--val-fraction', '1');
+    expect([range.code, range.stderr.at(-1)]).toEqual([2, 'visual-peft-bench: --val-fraction must be in (0, 1), got "1"']);
+  });
+
   it('refuses bad command lines with one line naming the flag', async () => {
     const bad = async (pattern: RegExp, ...argv: string[]) => {
       const { code, stderr } = await runCli(...argv);

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { classificationProtocol, loadClassificationSplit } from '@visual-peft/datasets';
+import { classificationProtocol, imageFolderProtocol, loadClassificationSplit } from '@visual-peft/datasets';
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
@@ -25,13 +25,20 @@ import { recordedDiagnostics, trainJob, tunedRunInfo } from '../train-job';
 
 export const TRAIN_USAGE =
   'train --backbone <preset | config.json> [--weights <checkpoint>] [--family supervised|mae|moco-v3] [--head-init timm|vpt|torch|zeros] --dataset <name> --root <dir> --method <name> [--set key=value ...] --out <dir> ' +
-  '[--train-split S] [--eval-split S] [--epochs 10] [--batch-size 32] [--optimizer sgd|adamw|adam] [--lr 0.01] [--weight-decay 0] ' +
+  '[--train-split S] [--eval-split S] [--val-fraction f] [--epochs 10] [--batch-size 32] [--optimizer sgd|adamw|adam] [--lr 0.01] [--weight-decay 0] ' +
   '[--warmup-epochs 0] [--schedule cosine|constant] [--label-smoothing 0] [--seed 0] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]';
 
 /** `train`'s defaults, shared with the commands that train a probe the same way (`deletion`). */
 export const TRAIN_DEFAULTS = { epochs: 10, batchSize: 32, learningRate: 0.01 } as const;
 
 const HEAD_INITS: readonly HeadInit[] = ['timm', 'vpt', 'torch', 'zeros'];
+
+/** `--val-fraction`: an image folder's share of each class held out for validation (`train` and `data`). */
+export function valFractionFlag(value: string | undefined, dataset: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (dataset !== 'image-folder') throw new UsageError(`--val-fraction applies to --dataset image-folder only (${dataset} has its own validation split)`);
+  return numberFlag('val-fraction', value, 0, (v) => v > 0 && v < 1, 'in (0, 1)');
+}
 
 /** MAE's released layout: its pretraining encoder ends in the final `norm` and has no `fc_norm` (nor a head). */
 export function hasMaeLayout(stateDict: StateDict): boolean {
@@ -62,7 +69,9 @@ export function trainHead(method: string, family: BackboneFamily | undefined, co
  * splits and input pipeline, `--out` receives the trainer's checkpoints (running the same command
  * again resumes), the tuned weights (`tuned.safetensors`, with the class names and the backbone's
  * checkpoint or seed, so `loadTunedModel` rebuilds the model) and the result (`result.json`), which is
- * also printed as one JSON line. A two-stage `--method second+first` trains `first` with the same
+ * also printed as one JSON line (with each class's top-1 on the evaluation split, also printed as a
+ * line on stderr). An image folder evaluates on its validation split: a `val/` folder beside the
+ * classes or `--val-fraction` of each class held out with `--seed`. A two-stage `--method second+first` trains `first` with the same
  * flags (and `--first-set` options) into `<out>/stage1` first, then `second` over it frozen; a run
  * killed in stage 2 resumes there (stage 1's `result.json` marks it done). `--compress-keep`
  * compresses VQT's head by group lasso after training (VQT Sec. 3.3) and records top-1 before and after.
@@ -81,6 +90,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     out: { type: 'string' },
     'train-split': { type: 'string' },
     'eval-split': { type: 'string' },
+    'val-fraction': { type: 'string' },
     epochs: { type: 'string' },
     'batch-size': { type: 'string' },
     optimizer: { type: 'string' },
@@ -133,10 +143,13 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const warmupEpochs = integerFlag('warmup-epochs', flags['warmup-epochs'], 0) ?? 0;
   const labelSmoothing = numberFlag('label-smoothing', flags['label-smoothing'], 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
 
-  const protocol = classificationProtocol(dataset);
-  const trainSplit = await loadClassificationSplit(dataset, root, flags['train-split'] ?? protocol.train, { seed });
+  const valFraction = valFractionFlag(flags['val-fraction'], dataset);
+  // An image folder with a validation split (val/ or --val-fraction) trains on 'train' and evaluates on 'val'.
+  const protocol = dataset === 'image-folder' ? imageFolderProtocol(root, valFraction) : classificationProtocol(dataset);
+  const splitOptions = { seed, ...(valFraction === undefined ? {} : { valFraction }) };
+  const trainSplit = await loadClassificationSplit(dataset, root, flags['train-split'] ?? protocol.train, splitOptions);
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
-  const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, { seed });
+  const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, splitOptions);
   if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
   const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
@@ -210,6 +223,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
           resumedFrom: result.resumedFrom,
           top1: compression?.top1After ?? last?.top1 ?? null,
           perClassAccuracy: compression === null ? (last?.perClassAccuracy ?? null) : null,
+          // Each class's top-1 on the evaluation split by name (its label where the dataset names none); null: no image of it there.
+          classAccuracy: compression === null && last !== null ? Object.fromEntries(last.classAccuracy.map((accuracy, label) => [trainSplit.classNames?.[label] ?? String(label), accuracy])) : null,
           loss: compression === null ? (last?.loss ?? null) : null,
           bestEpoch: result.best?.epoch ?? null,
           bestTop1: result.best?.evaluation.top1 ?? null,
@@ -253,5 +268,10 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     };
   }
   await writeFileAtomic(join(out, 'result.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const classAccuracy = summary.classAccuracy as Record<string, number | null> | null;
+  if (classAccuracy !== null && typeof summary.top1 === 'number') {
+    const percent = (value: number | null) => (value === null ? 'no images' : `${(100 * value).toFixed(2)}%`);
+    io.stderr(`${summary.evalSplit as string}: top-1 ${percent(summary.top1)}; per class: ${Object.entries(classAccuracy).map(([name, accuracy]) => `${name} ${percent(accuracy)}`).join(', ')}`);
+  }
   io.stdout(JSON.stringify(summary));
 }

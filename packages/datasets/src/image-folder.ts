@@ -33,7 +33,8 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-async function listImages(directory: string): Promise<string[]> {
+/** Every image file (by `IMAGE_EXTENSIONS`) under a folder, subfolders included, in code-point order of their names. */
+export async function listImages(directory: string): Promise<string[]> {
   const entries = (await readdir(directory, { withFileTypes: true })).sort((a, b) => byCodePoint(a.name, b.name));
   const images: string[] = [];
   for (const entry of entries) {

@@ -13,7 +13,7 @@ export { parseIdx, serializeIdx } from './idx';
 export type { Vtab1kOptions, Vtab1kSplits } from './vtab-1k-splits';
 export { buildVtab1kSplits } from './vtab-1k-splits';
 export type { ImageFolderOptions, ImageFolderSplit } from './image-folder';
-export { IMAGE_EXTENSIONS, IMAGE_FOLDER_SPLITS, VAL_FOLDER, hasValFolder, loadImageFolder } from './image-folder';
+export { IMAGE_EXTENSIONS, IMAGE_FOLDER_SPLITS, VAL_FOLDER, hasValFolder, listImages, loadImageFolder } from './image-folder';
 export type { Ade20kSplit, SegmentationExample, SegmentationSplit } from './ade20k';
 export { ADE20K_NUM_CLASSES, ADE20K_SPLITS, IGNORE_INDEX, loadAde20k } from './ade20k';
 export type { LabelMap, LabelMapOptions } from './label-map';

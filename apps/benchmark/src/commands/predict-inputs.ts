@@ -1,29 +1,9 @@
-import { readdir, stat } from 'node:fs/promises';
-import { extname, join, relative, sep } from 'node:path';
-import { IMAGE_EXTENSIONS } from '@visual-peft/datasets';
+import { stat } from 'node:fs/promises';
+import { relative, sep } from 'node:path';
+import { IMAGE_EXTENSIONS, listImages } from '@visual-peft/datasets';
 import { UsageError } from '../errors';
 
 const GLOB_CHARACTERS = /[*?[]/;
-
-function isImage(path: string): boolean {
-  return (IMAGE_EXTENSIONS as readonly string[]).includes(extname(path).toLowerCase());
-}
-
-function byCodePoint(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Every file under a folder, subfolders included, in code-point order of their paths. */
-async function filesUnder(directory: string): Promise<string[]> {
-  const entries = (await readdir(directory, { withFileTypes: true })).sort((a, b) => byCodePoint(a.name, b.name));
-  const files: string[] = [];
-  for (const entry of entries) {
-    const path = join(directory, entry.name);
-    if (entry.isDirectory()) files.push(...(await filesUnder(path)));
-    else if (entry.isFile()) files.push(path);
-  }
-  return files;
-}
 
 /** A glob's path pattern as a regular expression: `**` any folders (or none), `*` and `?` within one name, `[...]` a class. */
 function globPattern(pattern: string): RegExp {
@@ -56,7 +36,7 @@ async function expandGlob(pattern: string): Promise<string[]> {
   const matcher = globPattern(parts.slice(literal).join('/'));
   const folder = await stat(base).catch(() => null);
   if (folder === null || !folder.isDirectory()) return [];
-  return (await filesUnder(base)).filter((file) => isImage(file) && matcher.test(relative(base, file).split(sep).join('/')));
+  return (await listImages(base)).filter((file) => matcher.test(relative(base, file).split(sep).join('/')));
 }
 
 /**
@@ -76,7 +56,7 @@ export async function imageFiles(inputs: readonly string[]): Promise<string[]> {
     } else if (found === null) {
       throw new UsageError(`--images ${input}: no such file or folder`);
     } else if (found.isDirectory()) {
-      const images = (await filesUnder(input)).filter(isImage);
+      const images = await listImages(input);
       if (images.length === 0) throw new UsageError(`--images ${input}: the folder holds no image file (${IMAGE_EXTENSIONS.join(', ')})`);
       files.push(...images);
     } else {

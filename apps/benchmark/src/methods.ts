@@ -57,6 +57,25 @@ export function methodDefinitions(): MethodDefinition[] {
   return [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
 }
 
+/**
+ * Whether training `entry` back-propagates through the backbone's blocks, so that `--recompute`
+ * (recomputing each block in the backward pass) changes anything: not for a linear probe (the head
+ * alone trains, its backbone off the tape) nor for a method whose definition says so (VQT).
+ */
+export function trainsThroughBlocks(entry: MethodEntry): boolean {
+  return entry.definition === null ? entry.policy !== 'linear' : entry.definition.trainsThroughBlocks !== false;
+}
+
+/** `--recompute` with methods of which none back-propagates through the blocks: one line naming the flag and the rule. */
+export function checkRecompute(recompute: boolean, entries: readonly MethodEntry[]): void {
+  if (!recompute || entries.some(trainsThroughBlocks)) return;
+  const names = entries.map((entry) => entry.name).join(', ');
+  throw new UsageError(
+    `--recompute recomputes the backbone's blocks in the backward pass, and ${names} ${entries.length > 1 ? 'do' : 'does'} not back-propagate through them ` +
+      '(a linear probe trains the head alone; VQT keeps the backbone off the gradient tape): drop --recompute',
+  );
+}
+
 export function findMethod(name: string): MethodEntry {
   const entry = METHODS.get(name);
   if (entry === undefined) throw new UsageError(`--method must be one of ${[...METHODS.keys()].join(', ')}, got ${JSON.stringify(name)}`);

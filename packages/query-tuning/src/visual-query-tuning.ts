@@ -347,6 +347,8 @@ export const VQT_DEFINITION: MethodDefinition = {
   description: 'Visual Query Tuning: learnable query tokens per block summarise its features; no back-propagation through the backbone',
   // VQT brings its own classifier over the concatenated features; the backbone trains nothing.
   policy: 'frozen',
+  // The frozen pass runs off the gradient tape; the query path does not recompute blocks.
+  trainsThroughBlocks: false,
   create: (model, options) => createVisualQueryTuning(model, options as VisualQueryConfigInput),
 };
 

@@ -189,6 +189,12 @@ export interface MethodDefinition {
   readonly description: string;
   /** Backbone weights that train alongside the method (usually 'linear': the head). */
   readonly policy: TrainablePolicy;
+  /**
+   * False when training the method never back-propagates through the backbone's blocks (VQT: its
+   * frozen pass runs before the gradient tape opens), so recomputing them (`ForwardOptions.recompute`)
+   * would change nothing. Default true.
+   */
+  readonly trainsThroughBlocks?: boolean;
   /** Builds the method for a model, not attached. Unknown or invalid options throw `ConfigError`. */
   create(model: VisionTransformer, options: Readonly<Record<string, unknown>>): TuningMethod;
 }

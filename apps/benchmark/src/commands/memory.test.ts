@@ -163,6 +163,7 @@ describe('visual-peft-bench memory', () => {
       [/^visual-peft-bench: --torch must be auto or off, got "maybe"$/, ['--torch', 'maybe']],
       [/^visual-peft-bench: --method must be one of .*, got "vpt-huge"$/, ['--methods', 'full,vpt-huge']],
       [/^visual-peft-bench: memory: Unknown option '--batches'/, ['--batches', '1,2']],
+      [/^visual-peft-bench: --recompute recomputes the backbone's blocks in the backward pass, and vqt does not back-propagate through them .*: drop --recompute$/, ['--methods', 'full,vqt', '--recompute']],
     ];
     for (const [pattern, flags] of cases) {
       const { code, stderr } = await runCli(...tiny, '--methods', 'full,vpt-deep', '--backend', 'cpu', ...flags);

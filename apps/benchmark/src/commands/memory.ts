@@ -12,7 +12,7 @@ import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, disposeMethods, findMethod } from '../methods';
+import { buildMethod, checkRecompute, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { markdownTable } from '../step/markdown-table';
@@ -245,14 +245,15 @@ export async function memory(args: readonly string[], io: Io): Promise<void> {
   }
   const backbone = requireFlag('memory', 'backbone', flags.backbone);
   const names = requireFlag('memory', 'methods', flags.methods).split(',').map((name) => name.trim());
-  names.forEach((name) => findMethod(name));
+  const recompute = flags.recompute === true;
+  // Each method is measured on its own, so each one must recompute something.
+  names.forEach((name) => checkRecompute(recompute, [findMethod(name)]));
   if (new Set(names).size !== names.length) throw new UsageError(`--methods lists a method twice: ${names.join(',')}`);
   const batches = batchSizes(flags.batch ?? '1,2');
   const options = methodOptions(flags.set ?? [], names);
   const torchMode = flags.torch ?? 'auto';
   if (torchMode !== 'auto' && torchMode !== 'off') throw new UsageError(`--torch must be auto or off, got ${JSON.stringify(torchMode)}`);
   const numClasses = integerFlag('classes', flags.classes, 1) ?? 100;
-  const recompute = flags.recompute === true;
   const config = await resolveBackbone(backbone, { numClasses });
   const info = await activateBackend(backendFlag(flags.backend), io);
   const heap = info.backend === 'wasm';

@@ -351,21 +351,26 @@ describe('visual-peft-bench run', () => {
     expect(report.stdout.join('\n')).toMatch(/fmnist-unseen/);
   });
 
-  it('runs micro-batches (and recompute) without changing the suite’s hash: a run without them finds the job finished', async () => {
-    const suite = writeSuite('micro', ['linear'], [], ['linear']);
+  it('runs micro-batches (and recompute where a method back-propagates through the blocks) without changing the suite’s hash: a run without them finds the jobs finished', async () => {
+    const suite = writeSuite('micro', ['linear', 'bias'], [], ['linear', 'bias']);
     const out = join(directory, 'micro');
     const split = await runCli(...runArgs(suite, out, '--micro-batch', '3', '--recompute'));
     expect(split.code, split.stderr.join('\n')).toBe(0);
     expect(split.stderr).toContain('tiny-vit__vtab-eurosat__linear__seed42: micro-batch 3 of 4 images per pass');
-    const record = storedResults(out).get('tiny-vit__vtab-eurosat__linear__seed42')!;
-    expect(record.timing).toMatchObject({ microBatch: 3, recompute: true });
+    // The linear probe's backbone runs off the tape: nothing to recompute, and its record says so.
+    expect(storedResults(out).get('tiny-vit__vtab-eurosat__linear__seed42')!.timing).toMatchObject({ microBatch: 3, recompute: false });
+    expect(storedResults(out).get('tiny-vit__vtab-eurosat__bias__seed42')!.timing).toMatchObject({ microBatch: 3, recompute: true });
     const plain = await runCli(...runArgs(suite, out));
     expect(plain.code, plain.stderr.join('\n')).toBe(0);
-    expect(JSON.parse(plain.stdout.at(-1)!)).toMatchObject({ hash: JSON.parse(split.stdout.at(-1)!).hash, jobs: 1, ran: 0, skipped: 1 });
-    const auto = await runCli(...runArgs(suite, join(directory, 'micro-auto'), '--micro-batch', 'auto'));
+    expect(JSON.parse(plain.stdout.at(-1)!)).toMatchObject({ hash: JSON.parse(split.stdout.at(-1)!).hash, jobs: 2, ran: 0, skipped: 2 });
+    const auto = await runCli(...runArgs(writeSuite('micro-auto', ['linear'], [], ['linear']), join(directory, 'micro-auto'), '--micro-batch', 'auto'));
     expect(auto.code, auto.stderr.join('\n')).toBe(0);
     expect(auto.stderr.filter((line) => line.includes(': micro-batch '))).toEqual([expect.stringMatching(/^tiny-vit__vtab-eurosat__linear__seed42: micro-batch [1-4] of 4 images per pass \(auto: /)]);
-    expect(JSON.parse(auto.stdout.at(-1)!).hash).toBe(JSON.parse(split.stdout.at(-1)!).hash);
+    // A suite whose every method trains without back-propagating through the blocks refuses --recompute before anything runs.
+    const refused = await runCli(...runArgs(writeSuite('no-recompute', ['linear', 'vqt'], [], ['linear', 'vqt']), join(directory, 'no-recompute'), '--recompute'));
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.at(-1)).toMatch(/--recompute recomputes the backbone's blocks in the backward pass, and linear, vqt do not back-propagate through them .*: drop --recompute$/);
+    expect(existsSync(join(directory, 'no-recompute'))).toBe(false);
   });
 
   it('ends bad input with one line and the exit code of its kind', async () => {

@@ -13,7 +13,7 @@ import { processIo } from '../io';
 import type { MethodEntry } from '../methods';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
-import { buildMethod, disposeMethods, findMethod } from '../methods';
+import { buildMethod, checkRecompute, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import type { BackboneWeights } from '../train-job';
 import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
@@ -136,13 +136,16 @@ async function loadTaskSplits(plan: SuitePlan, data: string): Promise<Map<string
 
 /**
  * `--micro-batch` and `--recompute` checked against the suite: a micro-batch of at most the
- * smallest recipe batch, and neither for ADE20K, whose segmentation trainer runs whole batches
+ * smallest recipe batch, `--recompute` for a suite with a method that back-propagates through the
+ * blocks (the others' jobs run without it, and their records say so), and neither for ADE20K, whose segmentation trainer runs whole batches
  * (its heads' BatchNorm statistics are the batch's).
  */
 function executionFlags(resolved: SuitePlan['resolved'], microBatch: string | undefined, recompute: boolean): number | 'auto' | undefined {
   if (resolved.suite === 'ade20k' && (microBatch !== undefined || recompute)) {
     throw new UsageError(`--${microBatch === undefined ? 'recompute' : 'micro-batch'} is not available for the ade20k suite: its segmentation trainer runs whole batches (BatchNorm statistics of the batch)`);
   }
+  // Applied to each stage that back-propagates through the blocks; refused when none does.
+  checkRecompute(recompute, resolved.methods.flatMap(({ recipe }) => [recipe.method, ...(recipe.firstStage === undefined ? [] : [recipe.firstStage.method])]).map(findMethod));
   const smallest = resolved.methods.reduce((least, method) => (method.recipe.batchSize < least.recipe.batchSize ? method : least));
   return microBatchFlag(microBatch, smallest.recipe.batchSize, `${smallest.recipe.batchSize} in the recipe of ${smallest.name}`);
 }

@@ -84,7 +84,7 @@ describe('visual-peft-bench train', () => {
     const result = JSON.parse(split.stdout[0]!);
     expect(result).toMatchObject({ microBatch: 3, recompute: false, status: 'completed' });
     expect(Math.abs(result.loss - whole.loss)).toBeLessThan(1e-5 * whole.loss);
-    const auto = await runCli(...trainArgs('linear', join(directory, 'linear-auto'), '--micro-batch', 'auto', '--recompute', '--epochs', '1'));
+    const auto = await runCli(...trainArgs('bias', join(directory, 'bias-auto'), '--micro-batch', 'auto', '--recompute', '--epochs', '1'));
     expect(auto.code, auto.stderr.join('\n')).toBe(0);
     expect(auto.stderr.find((line) => line.startsWith('train: micro-batch'))).toMatch(
       /^train: micro-batch [1-4] of 4 images per pass \(auto: [\d.]+ MiB per image, [\d.]+ MiB fixed, 80% of [\d.]+ MiB \(half the host memory\)\)$/,
@@ -233,6 +233,9 @@ describe('visual-peft-bench train', () => {
     for (const value of ['5', '0', '-1', '1.5', 'all', '']) {
       const rule = `--micro-batch must be auto or an integer from 1 to the batch size (--batch-size 4), got ${JSON.stringify(value)}`;
       await bad(new RegExp(rule.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), ...trainArgs('linear', join(directory, 'x'), `--micro-batch=${value}`));
+    }
+    for (const method of ['linear', 'vqt']) {
+      await bad(new RegExp(`^visual-peft-bench: --recompute recomputes the backbone's blocks in the backward pass, and ${method} does not back-propagate through them`), ...trainArgs(method, join(directory, 'x'), '--recompute'));
     }
     await bad(/train: Option '--recompute' does not take an argument/, ...trainArgs('linear', join(directory, 'x'), '--recompute=yes'));
     expect(existsSync(join(directory, 'x'))).toBe(false);

@@ -15,7 +15,7 @@ import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
 import type { MethodEntry } from '../methods';
-import { findStages } from '../methods';
+import { checkRecompute, findStages, trainsThroughBlocks } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import type { BackboneFamily } from '../suite/recipes';
@@ -133,6 +133,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? TRAIN_DEFAULTS.batchSize;
   const microBatchRequest = microBatchFlag(flags['micro-batch'], batchSize);
   const recompute = flags.recompute === true;
+  checkRecompute(recompute, [stages.method, ...(stages.first === null ? [] : [stages.first])]);
   const seed = integerFlag('seed', flags.seed, 0) ?? 0;
   const optimizer = flags.optimizer ?? 'sgd';
   if (!['sgd', 'adamw', 'adam'].includes(optimizer)) throw new UsageError(`--optimizer must be one of sgd, adamw, adam, got ${JSON.stringify(optimizer)}`);
@@ -162,6 +163,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
     const { config, head } = trainHead(entry.name, family, given, weights?.stateDict ?? null, headInit);
     await mkdir(dir, { recursive: true });
     const started = Date.now();
+    // A two-stage run recomputes in the stage that back-propagates through the blocks only.
+    const stageRecompute = recompute && trainsThroughBlocks(entry);
     return trainJob(
       {
         backbone: config,
@@ -185,7 +188,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
         ...(microBatch === undefined ? {} : { microBatch }),
         ...(frozen === null ? {} : { frozen }),
-        recompute,
+        recompute: stageRecompute,
         onMicroBatch: (choice) => {
           chosen = choice;
           if (microBatch !== undefined) io.stderr(`train: ${describeMicroBatch(choice)}`);
@@ -233,7 +236,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
           ...(compression === null ? {} : { compression }),
           // How the batches ran: they change the time, not the result.
           microBatch: chosen.microBatch,
-          recompute,
+          recompute: stageRecompute,
           seconds: (Date.now() - started) / 1000,
           environment: runEnvironment(backend),
         };

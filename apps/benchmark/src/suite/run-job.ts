@@ -7,7 +7,7 @@ import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/
 import type { VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import type { MethodEntry } from '../methods';
-import { findMethod } from '../methods';
+import { findMethod, trainsThroughBlocks } from '../methods';
 import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
 import { gradientPass, profileStep } from '../step/profile-step';
 import type { BackboneWeights, FrozenStage, TrainJobSpec, TrainSetup } from '../train-job';
@@ -183,12 +183,14 @@ async function runStage(context: JobContext, stage: { readonly frozen?: FrozenSt
       ...execution(),
     };
   };
+  // --recompute applies to the stages that back-propagate through the blocks (not VQT's, not a linear probe's).
+  const recompute = (context.recompute ?? false) && trainsThroughBlocks(context.entry);
   // `auto` is probed by the job's first training run; the later ones reuse its choice.
   let microBatch = context.microBatch;
   let chosenMicroBatch: MicroBatchChoice | null = null;
   const execution = () => ({
     ...(microBatch === undefined ? {} : { microBatch }),
-    ...(context.recompute === undefined ? {} : { recompute: context.recompute }),
+    recompute,
     onMicroBatch: (choice: MicroBatchChoice) => {
       if (chosenMicroBatch === null) context.onMicroBatch?.(choice);
       chosenMicroBatch = choice;
@@ -316,7 +318,7 @@ async function runStage(context: JobContext, stage: { readonly frozen?: FrozenSt
         stepSeconds: state.stepSeconds.length > 0 ? median(state.stepSeconds) : profiled.seconds,
         peakBytes: profiled.peakBytes,
         microBatch: (chosenMicroBatch as MicroBatchChoice | null)?.microBatch ?? recipe.batchSize,
-        recompute: context.recompute ?? false,
+        recompute,
       },
       diagnostics: measured.diagnostics,
       environment: context.environment,

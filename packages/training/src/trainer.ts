@@ -227,6 +227,8 @@ export class Trainer {
   ) {
     this.config = resolveTrainerConfig(config);
     const runtime = knownOptions('options', options, TRAINER_OPTIONS);
+    if (runtime.inputs !== undefined && (runtime.inputs === null || typeof runtime.inputs !== 'object' || Array.isArray(runtime.inputs))) throw new ConfigError('inputs', runtime.inputs, 'must be an object');
+    this.inputs = runtime.inputs ?? null;
     this.microBatch = runtime.microBatch === undefined ? null : integer('microBatch', runtime.microBatch, 1);
     this.recompute = flag('recompute', runtime.recompute ?? false);
     for (const method of methods) {
@@ -250,8 +252,6 @@ export class Trainer {
     this.random = new SeededRandom(this.config.seed);
     this.forward = options.forward ?? modelForward(model);
     this.diagnostics = runtime.diagnostics === undefined ? null : checkDiagnosticsOptions(model, runtime.diagnostics);
-    if (runtime.inputs !== undefined && (runtime.inputs === null || typeof runtime.inputs !== 'object' || Array.isArray(runtime.inputs))) throw new ConfigError('inputs', runtime.inputs, 'must be an object');
-    this.inputs = runtime.inputs ?? null;
   }
 
   /** Epochs completed. */

@@ -242,6 +242,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   );
   const environment = runEnvironment(backend);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
+  // Checkpoints of backbones this run has no job left on (another shard's, or finished) are not kept.
+  for (const name of [...weights.keys()]) if (!pending.some((job) => job.backbone === name)) weights.delete(name);
   const noted = new Set<string>();
   let ran = 0;
   for (const [position, job] of pending.entries()) {

@@ -71,6 +71,8 @@ export interface TrainJobSpec {
    * (`saveTunedWeights`), attached before `method` and frozen; only `method` trains. Default: none.
    */
   readonly frozen?: FrozenStage;
+  /** The identity of the run's inputs (checkpoint SHA-256, data fingerprint): resuming `outputDir` requires the same. */
+  readonly inputs?: Readonly<Record<string, unknown>>;
 }
 
 /** A first stage's method, the options it was built with and the tuned-weights file its run saved. */
@@ -204,7 +206,7 @@ export async function trainJob<T>(
       spec.diagnostics === undefined
         ? {}
         : { diagnostics: { images: await firstBatch(evalSource(spec.diagnostics.images)), source: spec.diagnostics.source === null ? null : evalSource(spec.diagnostics.source) } };
-    trainer = new Trainer(model, methods, config, { recompute, microBatch: choice.microBatch, ...diagnostics });
+    trainer = new Trainer(model, methods, config, { recompute, microBatch: choice.microBatch, ...diagnostics, ...(spec.inputs === undefined ? {} : { inputs: spec.inputs }) });
     const replaced = await setup?.({ model, methods, trainer, trainSource, evalSource });
     const result = await trainer.fit({
       train: replaced ?? trainSource,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { checkDataset } from './dataset-check';
+import { checkDataset, checkImages } from './dataset-check';
+import { loadClassificationSplit } from './classification-dataset';
 import { DATASET_NAMES } from './dataset-names';
 import { writeSyntheticDataset } from './synthetic-dataset';
 
@@ -69,3 +70,21 @@ describe('checkDataset', () => {
     await expect(checkDataset('cub', base, { concurrency: 0 })).rejects.toThrow(/concurrency must be an integer >= 1, got 0/);
   });
 });
+
+describe('checkImages', () => {
+  it('reads the headers of loaded splits, each image once, and lists problems in split order whatever the concurrency', async () => {
+    const root = join(base, 'headers');
+    const synthetic = await writeSyntheticDataset('vtab-eurosat', root, { count: 6 });
+    const splits = await Promise.all(['train800', 'val200', 'train800val200'].map((split) => loadClassificationSplit('vtab-eurosat', root, split)));
+    expect(await checkImages(splits, { decode: 'header' })).toEqual([]);
+    const victims = [synthetic.images[4]!, synthetic.images[1]!];
+    for (const victim of victims) writeFileSync(victim, 'not an image');
+    for (const concurrency of [1, 3]) {
+      const problems = await checkImages(splits, { decode: 'header', concurrency });
+      // Listed by train800 and again by train800val200, each is decoded and reported once, in split order.
+      expect(problems.map((problem) => problem.message.match(/cannot decode image (\S+):/)?.[1])).toEqual([synthetic.images[1], synthetic.images[4]]);
+    }
+    await expect(checkImages(splits, { decode: 'none' as 'header' })).rejects.toThrow(/decode must be one of full, header, got "none"/);
+  });
+});
+

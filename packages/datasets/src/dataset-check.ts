@@ -101,6 +101,44 @@ async function checkPair(split: SegmentationSplit, index: number, decode: 'full'
 }
 
 /**
+ * Decodes every image a set of splits lists, once each (`full`: the whole image, which finds
+ * truncated files; `header`: the header only, fast), and each segmentation annotation against its
+ * image; returns the problems found, in split order. What `checkDataset` runs after loading, and
+ * what a command runs on the splits it has loaded before its first step.
+ */
+export async function checkImages(splits: readonly (ClassificationSplit | SegmentationSplit)[], options: { readonly decode: 'full' | 'header'; readonly concurrency?: number }): Promise<DatasetProblem[]> {
+  const decode = oneOf('decode', options.decode, ['full', 'header'] as const);
+  const concurrency = integer('concurrency', options.concurrency ?? 4, 1);
+  // Each image once, even when two splits list it (train800val200 repeats train800 and val200).
+  const seen = new Set<string>();
+  const tasks: (() => Promise<void>)[] = [];
+  for (const split of splits) {
+    split.examples.forEach((example, index) => {
+      const key = typeof example.image === 'string' ? example.image : `${example.origin.file}#${example.origin.record}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      tasks.push('annotation' in example ? () => checkPair(split as SegmentationSplit, index, decode) : () => checkImage(example as ImageExample, decode));
+    });
+  }
+  // Problems are recorded by task position, so concurrency does not change their order.
+  const found: (DatasetProblem | undefined)[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const position = next++;
+      try {
+        await tasks[position]!();
+      } catch (error) {
+        if (!(error instanceof DatasetError)) throw error;
+        found[position] = { file: error.file, line: error.line ?? null, message: error.message };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return found.filter((problem): problem is DatasetProblem => problem !== undefined);
+}
+
+/**
  * Checks a dataset before a long run: loads every split collecting problems instead of stopping,
  * then decodes every listed image once (and each annotation against its image).
  */
@@ -116,32 +154,7 @@ export async function checkDataset(name: DatasetName, root: string, options: Che
   const drawn = { ...(options.valFraction === undefined ? {} : { valFraction: options.valFraction }), ...(options.seed === undefined ? {} : { seed: options.seed }) };
   const splits = await loadSplits(name, root, record, drawn);
 
-  if (decode !== 'none') {
-    // Each image once, even when two splits list it (train800val200 repeats train800 and val200).
-    const seen = new Set<string>();
-    const tasks: (() => Promise<void>)[] = [];
-    for (const split of splits) {
-      split.examples.forEach((example, index) => {
-        const key = typeof example.image === 'string' ? example.image : `${example.origin.file}#${example.origin.record}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        tasks.push('annotation' in example ? () => checkPair(split as SegmentationSplit, index, decode) : () => checkImage(example as ImageExample, decode));
-      });
-    }
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < tasks.length) {
-        const task = tasks[next++]!;
-        try {
-          await task();
-        } catch (error) {
-          if (!(error instanceof DatasetError)) throw error;
-          record(error);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  }
+  if (decode !== 'none') problems.push(...(await checkImages(splits, { decode, concurrency })));
   return {
     dataset: name,
     root,

@@ -81,7 +81,7 @@ export {
   rescaleSize,
 } from './segmentation-source';
 export type { CheckOptions, DatasetProblem, DatasetReport } from './dataset-check';
-export { checkDataset } from './dataset-check';
+export { checkDataset, checkImages } from './dataset-check';
 export type { DatasetName } from './dataset-names';
 export { DATASET_NAMES, isDatasetName } from './dataset-names';
 export type { ClassificationProtocol } from './classification-dataset';

@@ -42,10 +42,10 @@ interface Run {
 }
 
 /** Builds a fresh model, method and trainer (disposed after the test) and fits it. */
-async function run(config: TrainerConfigInput, options: Partial<FitOptions> = {}): Promise<Run> {
+async function run(config: TrainerConfigInput, options: Partial<FitOptions> = {}, inputs?: Record<string, unknown>): Promise<Run> {
   const setup = promptSetup();
   disposables.push(setup.model, setup.method);
-  const trainer = new Trainer(setup.model, [setup.method], config);
+  const trainer = new Trainer(setup.model, [setup.method], config, inputs === undefined ? {} : { inputs });
   disposables.push(trainer);
   const events: ProgressEvent[] = [];
   const result = await trainer.fit({
@@ -161,6 +161,22 @@ describe('Trainer', () => {
     const error = await run(changed, { outputDir }).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ name: 'ConfigError', field: 'outputDir' });
     expect((error as Error).message).toContain('config.optimizer.learningRate: 0.01 in the checkpoint, 0.02 now');
+  });
+
+  it('refuses to resume a run whose inputs changed under the same names; a run without inputs keeps its fingerprint', async () => {
+    const outputDir = join(directory.path, 'inputs');
+    await run({ ...CONFIG, epochs: 1 }, { outputDir }, { weights: 'aaa', data: { files: 2 } });
+    expect((await run({ ...CONFIG, epochs: 1 }, { outputDir }, { weights: 'aaa', data: { files: 2 } })).result.resumedFrom).toMatchObject({ epoch: 1 });
+    const swapped = await run({ ...CONFIG, epochs: 1 }, { outputDir }, { weights: 'bbb', data: { files: 2 } }).catch((caught: unknown) => caught);
+    expect(swapped).toMatchObject({ name: 'ConfigError', field: 'outputDir' });
+    expect((swapped as Error).message).toContain('inputs.weights: "aaa" in the checkpoint, "bbb" now');
+    const plain = join(directory.path, 'no-inputs');
+    await run({ ...CONFIG, epochs: 1 }, { outputDir: plain });
+    const checkpoint = JSON.parse(await readFile(join(plain, CHECKPOINT_FILE), 'utf8'));
+    expect(Object.keys(checkpoint.fingerprint).sort()).toEqual(['backbone', 'config', 'methods', 'parameters']);
+    const setup = promptSetup();
+    disposables.push(setup.model, setup.method);
+    expectConfigError(() => new Trainer(setup.model, [setup.method], CONFIG, { inputs: 'x' as unknown as Record<string, unknown> }), 'inputs');
   });
 
   it('stops on a NaN loss with an error naming the step, without applying it, leaving the last checkpoint intact', async () => {

@@ -156,6 +156,13 @@ export interface TrainerOptions {
    * the averaged weights when `config.ema.evaluate`; tensors a method leaves are freed. Default: none.
    */
   readonly diagnostics?: DiagnosticsOptions;
+  /**
+   * The identity of what the run reads beyond its model and config, as JSON (e.g. the backbone
+   * checkpoint's SHA-256 and a fingerprint of the data): part of the checkpoint's fingerprint, so a
+   * run whose inputs were swapped under the same names is refused instead of resumed. Default: none
+   * (and checkpoints written without it resume as before).
+   */
+  readonly inputs?: Readonly<Record<string, unknown>>;
 }
 
 /** Where a training step's passes are: the step's seed (shared by its micro-batches) and its place in the run. */
@@ -175,7 +182,7 @@ export interface BatchGradients {
   readonly gradients: Map<string, tf.Tensor>;
 }
 
-const TRAINER_OPTIONS = ['forward', 'microBatch', 'recompute', 'diagnostics'] as const;
+const TRAINER_OPTIONS = ['forward', 'microBatch', 'recompute', 'diagnostics', 'inputs'] as const;
 
 /** `a + b` as a new tensor; both inputs are freed. */
 function addInto<T extends tf.Tensor>(a: T, b: T): T {
@@ -203,6 +210,7 @@ export class Trainer {
   readonly recompute: boolean;
   private readonly forward: TrainingForward;
   private readonly diagnostics: DiagnosticsOptions | null;
+  private readonly inputs: Readonly<Record<string, unknown>> | null;
   private random: SeededRandom;
   private epochsDone = 0;
   private stepsDone = 0;
@@ -219,6 +227,8 @@ export class Trainer {
   ) {
     this.config = resolveTrainerConfig(config);
     const runtime = knownOptions('options', options, TRAINER_OPTIONS);
+    if (runtime.inputs !== undefined && (runtime.inputs === null || typeof runtime.inputs !== 'object' || Array.isArray(runtime.inputs))) throw new ConfigError('inputs', runtime.inputs, 'must be an object');
+    this.inputs = runtime.inputs ?? null;
     this.microBatch = runtime.microBatch === undefined ? null : integer('microBatch', runtime.microBatch, 1);
     this.recompute = flag('recompute', runtime.recompute ?? false);
     for (const method of methods) {
@@ -489,6 +499,8 @@ export class Trainer {
         backbone: this.model.config,
         methods: this.methods.map((method) => ({ name: method.name, config: method.config })),
         parameters: this.parameters.map((parameter) => ({ key: parameter.key, shape: parameter.variable.shape })),
+        // Only when given, so that runs without inputs keep the fingerprint they always had.
+        ...(this.inputs === null ? {} : { inputs: this.inputs }),
       }),
     );
   }

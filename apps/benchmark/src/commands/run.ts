@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { classificationProtocol, loadAde20k, loadClassificationSplit } from '@visual-peft/datasets';
-import { VisionTransformer, VisualPeftError, readCheckpoint } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError } from '@visual-peft/vit-core';
 import { activateBackend, activateSegmentationBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, parseCommandArgs, requireFlag } from '../args';
 import { runEnvironment } from '../environment';
@@ -15,7 +15,6 @@ import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
 import { buildMethod, checkRecompute, disposeMethods, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
-import type { BackboneWeights } from '../train-job';
 import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
 import type { ProgressSink } from '../suite/progress';
 import { SuiteProgress } from '../suite/progress';
@@ -28,6 +27,7 @@ import type { SegmentationSplits } from '../suite/segmentation-job';
 import { runSegmentationJob } from '../suite/segmentation-job';
 import type { SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
+import { checkSuiteInputs } from '../suite/suite-inputs';
 import type { TrainSizes } from '../suite/plan-jobs';
 import { parseStepSeconds, planJobs, renderPlan, trainSizes } from '../suite/plan-jobs';
 import { readResults } from '../report/read-results';
@@ -214,7 +214,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     ...(flags.backbone === undefined ? {} : { backbone: { config: flags.backbone, weights: flags.weights === undefined ? null : resolve(flags.weights) } }),
     ...(flags.family === undefined ? {} : { family: flags.family }),
   });
-  const { resolved, hash } = plan;
+  const { resolved } = plan;
   if (flags.plan === true) {
     await printPlan(plan, flags, io);
     return;
@@ -230,8 +230,11 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   const splits = await loadTaskSplits(plan, data);
   const backend = resolved.suite === 'ade20k' ? await activateSegmentationBackend(preference, io) : await activateBackend(preference, io);
   checkMethodOptions(plan, entries);
+  // Every checkpoint and data root is checked, and their identity hashed, before suite.json is written.
+  const { plan: checked, weights } = await checkSuiteInputs(plan, data, splits);
+  const hash = checked.hash;
   // A store merged from runs of other variants also holds records under those runs' hashes.
-  const hashes = await openStore(out, resolved, hash);
+  const hashes = await openStore(out, checked.resolved, hash);
 
   const pending = [];
   for (const job of jobs) if ((await readResult(out, job.id, hashes)) === null) pending.push(job);
@@ -242,15 +245,16 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   );
   const environment = runEnvironment(backend);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
-  const weights = new Map<string, BackboneWeights | null>();
+  // Checkpoints of backbones this run has no job left on (another shard's, or finished) are not kept.
+  for (const name of [...weights.keys()]) if (!pending.some((job) => job.backbone === name)) weights.delete(name);
+  const noted = new Set<string>();
   let ran = 0;
   for (const [position, job] of pending.entries()) {
     if (hooks.signal?.aborted === true) throw new RunInterruptedError(`interrupted after ${ran} of ${pending.length} jobs; run the same command again to resume`);
     const backbone = resolved.backbones.find((candidate) => candidate.name === job.backbone)!;
-    if (!weights.has(backbone.name)) {
-      const path = plan.weightPaths.get(backbone.name) ?? null;
-      if (path === null) progress.note(`backbone ${backbone.name}: no checkpoint given, randomly initialised (not pretrained)`);
-      weights.set(backbone.name, path === null ? null : { source: path, stateDict: (await readCheckpoint(path)).stateDict });
+    if (weights.get(backbone.name) === null && !noted.has(backbone.name)) {
+      noted.add(backbone.name);
+      progress.note(`backbone ${backbone.name}: no checkpoint given, randomly initialised (not pretrained)`);
     }
     const method = resolved.methods.find((candidate) => candidate.name === job.method)!;
     const task = resolved.tasks.find((candidate) => candidate.task === job.task)!;

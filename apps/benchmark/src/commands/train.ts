@@ -20,6 +20,8 @@ import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import type { BackboneFamily } from '../suite/recipes';
 import { BACKBONE_FAMILIES, RECIPES, VQT_COMPRESS, classifierSetup } from '../suite/recipes';
+import { batchSizeRule, checkBackboneWeights, checkSplitImages } from '../suite/check-inputs';
+import { checkpointSha256, dataFingerprint } from '../suite/input-identity';
 import type { FrozenStage, HeadSetup } from '../train-job';
 import { recordedDiagnostics, trainJob, tunedRunInfo } from '../train-job';
 
@@ -152,9 +154,23 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, splitOptions);
   if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
+  // Every input is checked before --out is made: a batch the split cannot fill, an image that does not decode, a damaged checkpoint.
+  const batchRule = batchSizeRule(batchSize, trainSplit);
+  if (batchRule !== null) throw new UsageError(`--batch-size ${batchRule}, got ${batchSize}`);
+  const usedSplits = evalSplit === null ? [trainSplit] : [trainSplit, evalSplit];
+  await checkSplitImages(root, usedSplits, `visual-peft-bench data --dataset ${dataset} --root ${root}`);
   const given = await resolveBackbone(requireFlag('train', 'backbone', flags.backbone), { numClasses: trainSplit.numClasses });
   const backend = await activateBackend(backendFlag(flags.backend), io);
   const weights = await weightsFlag('train', flags.weights, io);
+  if (weights !== null) {
+    const setups = [stages.method, ...(stages.first === null ? [] : [stages.first])].map((entry) => {
+      const { config, head } = trainHead(entry.name, family, given, weights.stateDict, headInit);
+      return { fcNorm: head.norm, globalPool: config.globalPool, fcNormLayer: config.fcNorm };
+    });
+    checkBackboneWeights(given, weights.stateDict, weights.source, setups);
+  }
+  // What the checkpoints in --out were trained from: a checkpoint or data swapped under the same names is refused on resume.
+  const inputs = { weights: weights === null ? null : await checkpointSha256(weights.source), data: await dataFingerprint(root, usedSplits) };
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
   let chosen: MicroBatchChoice = { microBatch: batchSize, batchSize, auto: null };
 
@@ -188,6 +204,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
         ...(microBatch === undefined ? {} : { microBatch }),
         ...(frozen === null ? {} : { frozen }),
+        inputs,
         recompute: stageRecompute,
         onMicroBatch: (choice) => {
           chosen = choice;

@@ -18,6 +18,7 @@ import type { BackboneFamily, CompressSettings, Grid, Recipe } from './recipes';
 import { BACKBONE_FAMILIES, PAPER_SEEDS, RECIPE_NAMES, SEGMENTATION_UNSUPPORTED, VQT_COMPRESS, recipeFor, segmentationRecipe } from './recipes';
 import type { SuiteName, TaskGroup } from './result-record';
 import { SUITE_NAMES } from './result-record';
+import type { DataFingerprint } from './input-identity';
 import type { MethodVariant } from './variants';
 import { VariantOptionError, parseVariant } from './variants';
 
@@ -26,6 +27,8 @@ export interface SuiteTask {
   readonly task: string;
   readonly dataset: DatasetName;
   readonly group: TaskGroup;
+  /** The files its splits read (`run` adds it before opening a store; absent in a suite as resolved from its file). */
+  readonly data?: DataFingerprint;
 }
 
 /** A backbone as the results depend on it: its name, its full config and the checkpoint's file name. */
@@ -34,6 +37,8 @@ export interface SuiteBackbone {
   readonly config: VitConfig;
   /** The checkpoint's file name (not its path: shards on other machines keep it elsewhere), or null for random weights. */
   readonly weights: string | null;
+  /** SHA-256 of the checkpoint's bytes, null for random weights (`run` adds it before opening a store). */
+  readonly sha256?: string | null;
 }
 
 export interface SuiteMethod {
@@ -186,6 +191,19 @@ async function readSuiteFile(path: string): Promise<Record<string, Json>> {
   return new FieldReader(path).record('', parsed, SUITE_FILE_KEYS);
 }
 
+/**
+ * A name that becomes a path segment (a backbone's, in job ids, result files and work folders): a
+ * letter or digit, then letters, digits and . _ - only, and no `..`. Task names come from the
+ * built-in lists and method names from their grammar (src/suite/variants.ts), both of which keep
+ * within such characters.
+ */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+export const SAFE_NAME_RULE = 'must be a letter or digit followed by letters, digits and . _ - (no .., no / or other characters: it becomes a folder and file name)';
+
+export function isSafeName(name: string): boolean {
+  return SAFE_NAME.test(name) && !name.includes('..');
+}
+
 /** A backbone's name in job ids: the checkpoint's file stem, else the preset or config file stem. */
 function backboneName(config: string, weights: string | null): string {
   const stem = (path: string) => basename(path).replace(/\.[^.]+$/, '');
@@ -204,6 +222,12 @@ export function canonicalJson(value: unknown): string {
 
 export function suiteHash(resolved: ResolvedSuite): string {
   return createHash('sha256').update(canonicalJson(resolved)).digest('hex').slice(0, 16);
+}
+
+function safeFileName(reader: FieldReader, field: string, value: Json): string {
+  const name = reader.string(field, value);
+  if (!isSafeName(name)) reader.fail(field, name, SAFE_NAME_RULE);
+  return name;
 }
 
 function fileTasks(reader: FieldReader, file: Record<string, Json>, suite: SuiteName): SuiteTask[] {
@@ -349,7 +373,7 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
           return {
             config: inFile(reader.string(`backbones[${index}].config`, raw.config)),
             weights: raw.weights === undefined ? null : resolve(base, reader.string(`backbones[${index}].weights`, raw.weights)),
-            ...(raw.name === undefined ? {} : { name: reader.string(`backbones[${index}].name`, raw.name) }),
+            ...(raw.name === undefined ? {} : { name: safeFileName(reader, `backbones[${index}].name`, raw.name) }),
           };
         });
   const specs: { config: string; weights: string | null; name?: string }[] | undefined =
@@ -359,10 +383,36 @@ export async function resolveSuite(request: SuiteRequest): Promise<SuitePlan> {
   const weightPaths = new Map<string, string | null>();
   for (const spec of specs) {
     const name = spec.name ?? backboneName(spec.config, spec.weights);
+    if (!isSafeName(name)) {
+      // A name from a file's stem: say which file, and that a suite file's `name` can replace it.
+      throw new UsageError(`backbone name ${JSON.stringify(name)} (the stem of ${spec.weights ?? spec.config}) ${SAFE_NAME_RULE}; rename the file or give the backbone a name in a suite file`);
+    }
     if (weightPaths.has(name)) throw new UsageError(`backbones: two backbones are named ${JSON.stringify(name)}; give each a distinct name`);
     backbones.push({ name, config: await resolveBackbone(spec.config), weights: spec.weights === null ? null : basename(spec.weights) });
     weightPaths.set(name, spec.weights);
   }
   const resolved: ResolvedSuite = { suite, family, tasks, methods, seeds, backbones };
   return { resolved, hash: suiteHash(resolved), weightPaths, paper };
+}
+
+/** What `run` learns of its inputs before opening a store: each checkpoint's SHA-256 and each task's data fingerprint. */
+export interface InputIdentity {
+  /** Backbone name -> SHA-256 of its checkpoint, or null for random weights. */
+  readonly checkpoints: ReadonlyMap<string, string | null>;
+  /** Task name -> fingerprint of the files its splits read. */
+  readonly data: ReadonlyMap<string, DataFingerprint>;
+}
+
+/**
+ * The plan with its inputs' identity in the resolved suite, and so in its hash and `suite.json`: a
+ * store pointed at another checkpoint or other data under the same names is refused with the first
+ * field that differs (`backbones[0].sha256`, `tasks[1].data.sha256`), as a changed configuration is.
+ */
+export function withInputs(plan: SuitePlan, identity: InputIdentity): SuitePlan {
+  const resolved: ResolvedSuite = {
+    ...plan.resolved,
+    tasks: plan.resolved.tasks.map((task) => ({ ...task, data: identity.data.get(task.task)! })),
+    backbones: plan.resolved.backbones.map((backbone) => ({ ...backbone, sha256: identity.checkpoints.get(backbone.name) ?? null })),
+  };
+  return { ...plan, resolved, hash: suiteHash(resolved) };
 }

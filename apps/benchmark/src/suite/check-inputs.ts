@@ -1,0 +1,71 @@
+import type { ClassificationSplit, SegmentationSplit } from '@visual-peft/datasets';
+import { checkImages } from '@visual-peft/datasets';
+import type { StateDict, VitConfig } from '@visual-peft/vit-core';
+import { FormatError, VisionTransformer, VisualPeftError, loadStateDict } from '@visual-peft/vit-core';
+
+/** A data root whose images do not all decode: found before the first step. */
+export class DataCheckError extends VisualPeftError {}
+
+/**
+ * Refuses a checkpoint with a NaN or infinite value, naming the tensor and the element: such weights
+ * train to NaN logits without any error. One function, so that a check in the checkpoint loader
+ * itself can take its place.
+ */
+export function checkFiniteWeights(stateDict: StateDict, source: string): void {
+  for (const [key, tensor] of stateDict) {
+    if (tensor.dtype !== 'float32') continue;
+    const data = tensor.data;
+    for (let index = 0; index < data.length; index++) {
+      if (!Number.isFinite(data[index]!)) throw new FormatError(source, `tensor ${key} holds a non-finite value (${data[index]}) at element ${index}; the checkpoint is damaged`);
+    }
+  }
+}
+
+/** How a job loads a checkpoint: the pooled norm's source and the pooling its classifier overrides. */
+export interface LoadSetup {
+  readonly fcNorm: 'checkpoint' | 'from-norm' | 'fresh';
+  readonly globalPool?: VitConfig['globalPool'];
+  readonly fcNormLayer?: boolean;
+}
+
+/**
+ * Checks a checkpoint against its backbone before anything trains: finite values, then every key and
+ * shape as each job will load it (head discarded, each distinct pooled-norm setup once), into a model
+ * of zeros that is freed at once.
+ */
+export function checkBackboneWeights(config: VitConfig, stateDict: StateDict, source: string, setups: readonly LoadSetup[]): void {
+  checkFiniteWeights(stateDict, source);
+  const distinct = new Map(setups.map((setup) => [JSON.stringify(setup), setup]));
+  for (const setup of distinct.values()) {
+    const model = new VisionTransformer(
+      { ...config, numClasses: 2, ...(setup.globalPool === undefined ? {} : { globalPool: setup.globalPool }), ...(setup.fcNormLayer === undefined ? {} : { fcNorm: setup.fcNormLayer }) },
+      { weights: 'zeros' },
+    );
+    try {
+      loadStateDict(model, stateDict, { source, head: 'discard', fcNorm: setup.fcNorm });
+    } finally {
+      model.dispose();
+    }
+  }
+}
+
+/**
+ * Reads the header of every image the splits list (the check `data --decode header` runs) and refuses
+ * the data root on the first problems, so that a corrupt image stops a command before its first step
+ * rather than when a batch first draws it. Truncated image bodies need a full decode (`data`).
+ */
+export async function checkSplitImages(root: string, splits: readonly (ClassificationSplit | SegmentationSplit)[], dataCommand: string): Promise<void> {
+  const problems = await checkImages(splits, { decode: 'header' });
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 3).map((problem) => problem.message);
+  const more = problems.length > shown.length ? `; ${problems.length - shown.length} more` : '';
+  throw new DataCheckError(`${root}: ${problems.length} image${problems.length === 1 ? '' : 's'} cannot be read: ${shown.join('; ')}${more} (list them all with: ${dataCommand} --decode header)`);
+}
+
+/**
+ * The largest batch a split can train with: batches drop a last partial batch, so a split smaller than
+ * the batch would train no step. Returns the rule broken, or null.
+ */
+export function batchSizeRule(batchSize: number, split: { readonly split: string; readonly examples: readonly unknown[] }): string | null {
+  return batchSize <= split.examples.length ? null : `must be at most the ${split.split} split's ${split.examples.length} images (a last partial batch is dropped, so a larger batch trains no step)`;
+}

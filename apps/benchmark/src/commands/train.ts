@@ -10,7 +10,9 @@ import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
 import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone, weightsFlag } from '../backbone';
-import { UsageError } from '../errors';
+import { InterruptedError, UsageError } from '../errors';
+import { withInterrupt } from '../interrupt';
+import { lockOutput } from '../output-lock';
 import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
@@ -77,6 +79,10 @@ export function trainHead(method: string, family: BackboneFamily | undefined, co
  * compresses VQT's head by group lasso after training (VQT Sec. 3.3) and records top-1 before and after.
  */
 export async function train(args: readonly string[], io: Io): Promise<void> {
+  await withInterrupt(io, 'train: stopping after the current training step (Ctrl-C again to quit at once; the checkpoints written stay)', (signal) => trainCommand(args, io, signal));
+}
+
+async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
   const flags = parseCommandArgs('train', args, {
     backbone: { type: 'string' },
     weights: { type: 'string' },
@@ -143,6 +149,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const warmupEpochs = integerFlag('warmup-epochs', flags['warmup-epochs'], 0) ?? 0;
   const labelSmoothing = numberFlag('label-smoothing', flags['label-smoothing'], 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
 
+  await lockOutput(out, 'train', io);
   const valFraction = valFractionFlag(flags['val-fraction'], dataset);
   // An image folder with a validation split (val/ or --val-fraction) trains on 'train' and evaluates on 'val'.
   const protocol = dataset === 'image-folder' ? imageFolderProtocol(root, valFraction) : classificationProtocol(dataset);
@@ -181,6 +188,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
           labelSmoothing,
         },
         outputDir: join(dir, 'checkpoints'),
+        signal,
         // Each method's diagnostics after every epoch: the evaluation split's first batch as probe, the training split as labelled source.
         ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
         ...(microBatch === undefined ? {} : { microBatch }),
@@ -197,6 +205,11 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         },
       },
       async ({ model, methods, trainer, result, evalSource }) => {
+        if (result.status === 'stopped') {
+          // The trainer checkpoints at epoch ends: a rerun goes on from the last one.
+          const kept = result.epochsCompleted === 0 ? 'no epoch had finished, so a rerun starts it afresh' : `a rerun resumes after epoch ${result.epochsCompleted}, from its checkpoint`;
+          throw new InterruptedError(`train: stopped after ${result.steps} steps, in ${finalStage ? '' : 'stage 1, '}epoch ${result.epochsCompleted + 1}/${epochs}; ${kept}: run the same command again`);
+        }
         const runInfo = tunedRunInfo(trainSplit, weights, seed, head);
         await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);
         const last = result.history.at(-1)?.evaluation ?? null;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tinyVit } from './commands/__fixtures__/suite-run';
+import { storedResults, suiteRunArgs, tinyVit } from './commands/__fixtures__/suite-run';
 import { LOCK_FILE, lockOutput, releaseOutputLocks } from './output-lock';
 import { runCli } from './run-cli';
 
@@ -157,15 +157,40 @@ describe('output folder locks', () => {
     });
     const code = await new Promise<number | null>((done) => child.on('close', done));
     expect(code, stderr).toBe(130);
-    expect(stderr).toMatch(/train: stopping after the current training step \(Ctrl-C again to quit at once; the checkpoints written stay\)/);
-    expect(stderr).toMatch(/visual-peft-bench: train: stopped after \d+ steps, in epoch \d+\/12; a rerun resumes after epoch \d+, from its checkpoint: run the same command again\n$/);
+    expect(stderr).toMatch(/train: stopping after the current training step with a checkpoint \(Ctrl-C again to quit at once, from the last checkpoint\)/);
+    const stopped = /visual-peft-bench: train: stopped after step (\d+) \(epoch \d+\/12\), checkpointed in .*checkpoints: run the same command again to resume\n$/.exec(stderr);
+    expect(stopped, stderr).not.toBeNull();
     expect(existsSync(join(out, 'checkpoints', 'checkpoint.json'))).toBe(true);
     expect(existsSync(join(out, 'result.json'))).toBe(false);
     expect(existsSync(join(out, LOCK_FILE))).toBe(false);
     const again = await runCli(...trainArgs(out, '--epochs', '12'));
     expect(again.code, again.stderr.join('\n')).toBe(0);
-    expect(JSON.parse(again.stdout[0]!).resumedFrom.epoch).toBeGreaterThanOrEqual(1);
+    // It goes on after the step it stopped at, within its epoch or not, and ends with an unbroken run's weights.
+    expect(JSON.parse(again.stdout[0]!).resumedFrom.step).toBe(Number(stopped![1]));
+    const reference = join(directory, 'uninterrupted');
+    expect((await runCli(...trainArgs(reference, '--epochs', '12'))).code).toBe(0);
+    expect(readFileSync(join(out, 'tuned.safetensors')).equals(readFileSync(join(reference, 'tuned.safetensors')))).toBe(true);
   }, 120_000);
+
+  it('Ctrl-C stops run after a step with exit 130; the rerun finishes the job', async () => {
+    const suite = join(directory, 'interrupt.yaml');
+    writeFileSync(suite, ['suite: vtab-1k', 'tasks: [vtab-eurosat]', 'methods: [linear]', 'seeds: [42]', 'epochs: 6', 'batchSize: 4', 'grid: { learningRates: [0.05], weightDecays: [0] }'].join('\n'));
+    const out = join(directory, 'run-interrupted');
+    const child = spawn(process.execPath, [cli, ...suiteRunArgs(root, suite, out)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/1 to run/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/run: stopping after the current training step/);
+    expect(stderr).toMatch(/visual-peft-bench: interrupted during job tiny-vit__vtab-eurosat__linear__seed42; run the same command again to resume it\n$/);
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
+    const again = await runCli(...suiteRunArgs(root, suite, out));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect([...storedResults(out).keys()]).toEqual(['tiny-vit__vtab-eurosat__linear__seed42']);
+  }, 60_000);
 
   // Whether the second signal lands before the first has stopped the run is a race: either way the exit is 130, the lock goes and what was written stays whole.
   it('a second Ctrl-C quits at once with exit 130 and removes the lock', async () => {

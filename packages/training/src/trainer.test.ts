@@ -128,7 +128,7 @@ describe('Trainer', () => {
       onProgress: (event) => event.type === 'epoch' && event.epoch === 1 && stopAfterEpoch.abort(),
     });
     expect(first.result).toMatchObject({ status: 'stopped', epochsCompleted: 2, resumedFrom: null });
-    // ...then in the middle of the third epoch: the partial epoch is lost and done again.
+    // ...then in the middle of the third epoch: the stop checkpoints that step, and the rerun goes on after it.
     const stopMidEpoch = new AbortController();
     const second = await run(CONFIG, {
       outputDir,
@@ -137,9 +137,10 @@ describe('Trainer', () => {
       onProgress: (event) => event.type === 'step' && event.globalStep === 9 && stopMidEpoch.abort(),
     });
     expect(second.result).toMatchObject({ status: 'stopped', epochsCompleted: 2, steps: 10, resumedFrom: { epoch: 2, step: 8 } });
+    expect(JSON.parse(await readFile(join(outputDir, 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: 2, step: 10, partialEpoch: { step: 2 } });
     const third = await run(CONFIG, { outputDir, validation: task.source });
-    expect(third.result).toMatchObject({ status: 'completed', epochsCompleted: 4, resumedFrom: { epoch: 2, step: 8 } });
-    expect(stepEvents(third.events)[0]!.globalStep).toBe(8);
+    expect(third.result).toMatchObject({ status: 'completed', epochsCompleted: 4, resumedFrom: { epoch: 2, step: 10 } });
+    expect(stepEvents(third.events)[0]!.globalStep).toBe(10);
     expect(fullState(third)).toEqual(fullState(straight));
     expect(third.result.history).toEqual(straight.result.history);
     expect(third.result.best).toEqual(straight.result.best);

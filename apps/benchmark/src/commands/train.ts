@@ -79,7 +79,7 @@ export function trainHead(method: string, family: BackboneFamily | undefined, co
  * compresses VQT's head by group lasso after training (VQT Sec. 3.3) and records top-1 before and after.
  */
 export async function train(args: readonly string[], io: Io): Promise<void> {
-  await withInterrupt(io, 'train: stopping after the current training step (Ctrl-C again to quit at once; the checkpoints written stay)', (signal) => trainCommand(args, io, signal));
+  await withInterrupt(io, 'train: stopping after the current training step with a checkpoint (Ctrl-C again to quit at once, from the last checkpoint)', (signal) => trainCommand(args, io, signal));
 }
 
 async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
@@ -206,9 +206,8 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
       },
       async ({ model, methods, trainer, result, evalSource }) => {
         if (result.status === 'stopped') {
-          // The trainer checkpoints at epoch ends: a rerun goes on from the last one.
-          const kept = result.epochsCompleted === 0 ? 'no epoch had finished, so a rerun starts it afresh' : `a rerun resumes after epoch ${result.epochsCompleted}, from its checkpoint`;
-          throw new InterruptedError(`train: stopped after ${result.steps} steps, in ${finalStage ? '' : 'stage 1, '}epoch ${result.epochsCompleted + 1}/${epochs}; ${kept}: run the same command again`);
+          // The trainer checkpointed the step it stopped after: a rerun goes on from there.
+          throw new InterruptedError(`train: stopped after step ${result.steps} (${finalStage ? '' : 'stage 1, '}epoch ${Math.min(result.epochsCompleted + 1, epochs)}/${epochs}), checkpointed in ${join(dir, 'checkpoints')}: run the same command again to resume`);
         }
         const runInfo = tunedRunInfo(trainSplit, weights, seed, head);
         await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);

@@ -103,7 +103,7 @@ describe('fault injection: SIGKILL at random points, then resume', () => {
     expect(last.stderr.some((line) => line.startsWith('train: took over the lock of'))).toBe(lastKilled);
     // What differs between sessions: wall time, the machine, where it resumed from.
     const comparable = (dir: string) => {
-      const { seconds, environment, resumedFrom, ...result } = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<string, unknown>;
+      const { seconds: _seconds, environment: _environment, resumedFrom: _resumedFrom, ...result } = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<string, unknown>;
       return result;
     };
     expect(comparable(out)).toEqual(comparable(reference));
@@ -128,7 +128,7 @@ describe('fault injection: SIGKILL at random points, then resume', () => {
     const comparable = (dir: string) =>
       new Map(
         [...storedResults(dir)].map(([id, record]) => {
-          const { timing, environment, finishedAt, ...rest } = record;
+          const { timing: _timing, environment: _environment, finishedAt: _finishedAt, ...rest } = record;
           return [id, rest];
         }),
       );

@@ -149,8 +149,9 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
   const warmupEpochs = integerFlag('warmup-epochs', flags['warmup-epochs'], 0) ?? 0;
   const labelSmoothing = numberFlag('label-smoothing', flags['label-smoothing'], 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
 
-  await lockOutput(out, 'train', io);
   const valFraction = valFractionFlag(flags['val-fraction'], dataset);
+  // Every flag is checked: from here on the output folder is this process's alone.
+  await lockOutput(out, 'train', io);
   // An image folder with a validation split (val/ or --val-fraction) trains on 'train' and evaluates on 'val'.
   const protocol = dataset === 'image-folder' ? imageFolderProtocol(root, valFraction) : classificationProtocol(dataset);
   const splitOptions = { seed, ...(valFraction === undefined ? {} : { valFraction }) };

@@ -118,6 +118,26 @@ describe('output folder locks', () => {
     expect(existsSync(join(out, 'result.json'))).toBe(true);
   });
 
+  it('refuses an --out that is a file with the path and exit 1', async () => {
+    const file = join(directory, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const { code, stderr } = await runCli(...trainArgs(file));
+    expect(code).toBe(1);
+    expect(stderr).toEqual([expect.stringMatching(new RegExp(`^visual-peft-bench: ${file}: cannot be written \\(creating the output folder: (EEXIST|ENOTDIR)\\)$`))]);
+    expect(readFileSync(file, 'utf8')).toBe('not a folder');
+  });
+
+  it('pretrain locks a --checkpoints folder outside --out too', async () => {
+    const out = join(directory, 'pretrain-out');
+    const checkpoints = join(directory, 'pretrain-checkpoints');
+    writeLock(checkpoints, { pid: process.ppid, command: 'pretrain' });
+    const { code, stderr } = await runCli('pretrain', '--kind', 'mae', '--out', out, '--checkpoints', checkpoints, '--backend', 'cpu');
+    expect(code).toBe(1);
+    expect(stderr.at(-1)).toMatch(new RegExp(`^visual-peft-bench: ${checkpoints} is in use by pretrain \\(pid ${process.ppid} `));
+    // The failed command's own new --out is gone again.
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('a failed train leaves no --out it created, and leaves an --out that existed', async () => {
     const out = join(directory, 'failed', 'run');
     const missing = await runCli(...trainArgs(out, '--root', join(directory, 'no-such-data')));

@@ -15,9 +15,10 @@ import { RUN_USAGE, run } from './commands/run';
 import { REPORT_USAGE, report } from './commands/report';
 import { SPEED_USAGE, speed } from './commands/speed';
 import { TRAIN_USAGE, train } from './commands/train';
-import { UsageError } from './errors';
+import { InterruptedError, UsageError } from './errors';
 import type { Io } from './io';
 import { processIo } from './io';
+import { releaseOutputLocks } from './output-lock';
 
 const COMMANDS: Readonly<Record<string, { run: (args: readonly string[], io: Io) => Promise<void>; usage: string }>> = {
   params: { run: params, usage: PARAMS_USAGE },
@@ -54,8 +55,15 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     const command = COMMANDS[name];
     if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')}`);
     await command.run(args, io);
+    await releaseOutputLocks({ failed: false });
     return 0;
   } catch (error) {
+    // The output folders' locks go first (a failed command's empty new folders with them), whatever the error.
+    await releaseOutputLocks({ failed: true });
+    if (error instanceof InterruptedError) {
+      io.stderr(`visual-peft-bench: ${error.message}`);
+      return 130;
+    }
     if (error instanceof UsageError) {
       io.stderr(`visual-peft-bench: ${error.message}`);
       return 2;

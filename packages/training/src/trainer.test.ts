@@ -128,7 +128,7 @@ describe('Trainer', () => {
       onProgress: (event) => event.type === 'epoch' && event.epoch === 1 && stopAfterEpoch.abort(),
     });
     expect(first.result).toMatchObject({ status: 'stopped', epochsCompleted: 2, resumedFrom: null });
-    // ...then in the middle of the third epoch: the partial epoch is lost and done again.
+    // ...then in the middle of the third epoch: the stop checkpoints that step, and the rerun goes on after it.
     const stopMidEpoch = new AbortController();
     const second = await run(CONFIG, {
       outputDir,
@@ -137,12 +137,45 @@ describe('Trainer', () => {
       onProgress: (event) => event.type === 'step' && event.globalStep === 9 && stopMidEpoch.abort(),
     });
     expect(second.result).toMatchObject({ status: 'stopped', epochsCompleted: 2, steps: 10, resumedFrom: { epoch: 2, step: 8 } });
+    expect(JSON.parse(await readFile(join(outputDir, 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: 2, step: 10, partialEpoch: { step: 2 } });
     const third = await run(CONFIG, { outputDir, validation: task.source });
-    expect(third.result).toMatchObject({ status: 'completed', epochsCompleted: 4, resumedFrom: { epoch: 2, step: 8 } });
-    expect(stepEvents(third.events)[0]!.globalStep).toBe(8);
+    expect(third.result).toMatchObject({ status: 'completed', epochsCompleted: 4, resumedFrom: { epoch: 2, step: 10 } });
+    expect(stepEvents(third.events)[0]!.globalStep).toBe(10);
     expect(fullState(third)).toEqual(fullState(straight));
     expect(third.result.history).toEqual(straight.result.history);
     expect(third.result.best).toEqual(straight.result.best);
+  });
+
+  it('a stop after an epoch’s last step, or after an epoch checkpointEvery skips, checkpoints it and resumes bit for bit', async () => {
+    const every2 = { ...CONFIG, checkpointEvery: 2 };
+    const straight = await run(every2, { outputDir: join(directory.path, 'every2-straight'), validation: task.source });
+    const outputDir = join(directory.path, 'every2');
+    // The last step of epoch 0: every step of it is done, its evaluation and summary are not.
+    const atLastStep = new AbortController();
+    const first = await run(every2, {
+      outputDir,
+      validation: task.source,
+      signal: atLastStep.signal,
+      onProgress: (event) => event.type === 'step' && event.globalStep === task.stepsPerEpoch - 1 && atLastStep.abort(),
+    });
+    expect(first.result).toMatchObject({ status: 'stopped', epochsCompleted: 0, steps: task.stepsPerEpoch });
+    expect(JSON.parse(await readFile(join(outputDir, CHECKPOINT_FILE), 'utf8'))).toMatchObject({ epoch: 0, step: task.stepsPerEpoch, partialEpoch: { step: task.stepsPerEpoch } });
+    // Then the resumed epoch 0 is summarised, epochs 1 and 2 run, and only epoch 1 is checkpointed (checkpointEvery 2): a stop after epoch 2 checkpoints it.
+    const afterEpoch = new AbortController();
+    const second = await run(every2, {
+      outputDir,
+      validation: task.source,
+      signal: afterEpoch.signal,
+      onProgress: (event) => event.type === 'epoch' && event.epoch === 2 && afterEpoch.abort(),
+    });
+    expect(stepEvents(second.events)[0]!.globalStep).toBe(task.stepsPerEpoch);
+    expect(epochEvents(second.events).map((event) => event.checkpoint === null)).toEqual([true, false, true]);
+    expect(JSON.parse(await readFile(join(outputDir, CHECKPOINT_FILE), 'utf8'))).toMatchObject({ epoch: 3, step: 3 * task.stepsPerEpoch });
+    expect(JSON.parse(await readFile(join(outputDir, CHECKPOINT_FILE), 'utf8')).partialEpoch).toBeUndefined();
+    const third = await run(every2, { outputDir, validation: task.source });
+    expect(third.result).toMatchObject({ status: 'completed', epochsCompleted: 4, resumedFrom: { epoch: 3, step: 3 * task.stepsPerEpoch } });
+    expect(fullState(third)).toEqual(fullState(straight));
+    expect(third.result.history).toEqual(straight.result.history);
   });
 
   it('returns at once when started again on a finished run', async () => {

@@ -107,7 +107,10 @@ export interface FitOptions {
   readonly store?: TrainerStore;
   /** Receives step and epoch events; when it returns a promise, training waits for it. */
   readonly onProgress?: (event: ProgressEvent) => unknown;
-  /** Stops the run after the current step (no checkpoint is written for a partial epoch). */
+  /**
+   * Stops the run after the current step. With `outputDir` or a `store`, a checkpoint of that step
+   * is written first (within an epoch too), so that the run resumes there.
+   */
   readonly signal?: AbortSignal;
   /** Clock in milliseconds for throughput and ETA. Default `performance.now`. */
   readonly now?: () => number;
@@ -217,6 +220,8 @@ export class Trainer {
   private history: EpochSummary[] = [];
   private best: BestEpoch | null = null;
   private initialDiagnostics: MethodDiagnostics | null = null;
+  /** Set by a checkpoint written within an epoch (a stop): the steps of that epoch done and their loss sum. */
+  private partialEpoch: PartialEpoch | null = null;
   private started = false;
 
   constructor(
@@ -280,13 +285,20 @@ export class Trainer {
     // A function, not a field read: TypeScript would narrow `aborted` to false after the first check.
     const stopRequested = () => signal?.aborted === true;
     let resumedFrom: TrainResult['resumedFrom'] = null;
+    // The global step of the last checkpoint written or read: a stop after it writes one more.
+    let checkpointedStep = -1;
     if (store !== null) {
       const checkpoint = await store.readCheckpoint();
       if (checkpoint !== null) {
         this.restore(checkpoint, store, outputDir === undefined ? 'store' : 'outputDir');
         resumedFrom = { epoch: this.epochsDone, step: this.stepsDone };
+        checkpointedStep = this.stepsDone;
       }
     }
+    const stop = async (partial: PartialEpoch | null) => {
+      if (store !== null && checkpointedStep !== this.stepsDone) await this.writeCheckpoint(store, partial);
+      return result('stopped');
+    };
     const { epochs, stepsPerEpoch, evaluateEvery, checkpointEvery } = this.config;
     const totalSteps = epochs * stepsPerEpoch;
     const startedAt = now();
@@ -306,14 +318,21 @@ export class Trainer {
     if (this.diagnostics !== null && resumedFrom === null) this.initialDiagnostics = await this.collectDiagnostics(this.diagnostics, INITIAL_DIAGNOSTICS_EPOCH);
 
     while (this.epochsDone < epochs) {
-      if (stopRequested()) return result('stopped');
+      if (stopRequested()) return stop(null);
       const epoch = this.epochsDone;
+      // Resumed within an epoch: its first batches are read again (the source's order and draws stay those of an unbroken run) but not trained on.
+      const resumedWithin = this.partialEpoch;
+      this.partialEpoch = null;
       let step = 0;
-      let lossSum = 0;
-      let learningRate = 0;
+      let lossSum = resumedWithin?.lossSum ?? 0;
+      let learningRate = resumedWithin?.learningRate ?? 0;
       for await (const batch of train(epoch)) {
         if (step === stepsPerEpoch) {
           throw new ConfigError('stepsPerEpoch', stepsPerEpoch, `must equal the number of batches the train source yields (epoch ${epoch} yielded more)`);
+        }
+        if (resumedWithin !== null && step < resumedWithin.step) {
+          step += 1;
+          continue;
         }
         const rates = this.learningRates(this.stepsDone);
         const { loss, gradientNorm } = await this.trainStep(batch, epoch, step, rates);
@@ -340,7 +359,7 @@ export class Trainer {
           etaSeconds: ((totalSteps - this.stepsDone) * elapsedSeconds) / sessionSteps,
         });
         step += 1;
-        if (stopRequested()) return result('stopped');
+        if (stopRequested()) return stop({ step, lossSum, learningRate });
       }
       if (step !== stepsPerEpoch) {
         throw new ConfigError('stepsPerEpoch', stepsPerEpoch, `must equal the number of batches the train source yields (epoch ${epoch} yielded ${step})`);
@@ -362,7 +381,8 @@ export class Trainer {
       // `channels` records hold every channel's score of every block (ViT-B: 9,216 numbers each):
       // only the latest epoch keeps them, so checkpoints do not grow with the run.
       this.history = [...this.history.map(withoutChannels), summary];
-      const checkpoint = store !== null && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(store) : null;
+      const checkpoint = store !== null && (this.epochsDone % checkpointEvery === 0 || last) ? await this.writeCheckpoint(store, null) : null;
+      if (checkpoint !== null) checkpointedStep = this.stepsDone;
       await onProgress?.({ type: 'epoch', ...summary, epochs, best: this.best, improved, checkpoint });
     }
     return result('completed');
@@ -505,7 +525,8 @@ export class Trainer {
     );
   }
 
-  private async writeCheckpoint(store: TrainerStore): Promise<string> {
+  /** `partial`: written within an epoch (a stop), the steps of that epoch done; null at an epoch's end. */
+  private async writeCheckpoint(store: TrainerStore, partial: PartialEpoch | null): Promise<string> {
     const tensors = new Map<string, HostTensor>();
     const add = (prefix: string, entries: Iterable<[string, HostTensor]>) => {
       for (const [key, host] of entries) tensors.set(`${prefix}/${key}`, host);
@@ -523,6 +544,7 @@ export class Trainer {
       history: this.history,
       best: this.best,
       initialDiagnostics: this.initialDiagnostics,
+      ...(partial === null ? {} : { partialEpoch: partial }),
     };
     return store.writeCheckpoint(String(this.stepsDone).padStart(9, '0'), { record, tensors });
   }
@@ -537,7 +559,12 @@ export class Trainer {
     }
     const { epochs, stepsPerEpoch } = this.config;
     const epoch = record.epoch;
-    if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0 || epoch > epochs || record.step !== epoch * stepsPerEpoch) {
+    const partial = (record.partialEpoch ?? null) as PartialEpoch | null;
+    const within = partial === null ? 0 : partial.step;
+    if (partial !== null && (!Number.isInteger(within) || within < 1 || within > stepsPerEpoch || !Number.isFinite(partial.lossSum) || !Number.isFinite(partial.learningRate))) {
+      throw new FormatError(source, `partialEpoch must hold step (1 to ${stepsPerEpoch}), lossSum and learningRate (finite numbers)`);
+    }
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0 || epoch + (partial === null ? 0 : 1) > epochs || record.step !== epoch * stepsPerEpoch + within) {
       throw new FormatError(source, `epoch ${String(epoch)} and step ${String(record.step)} do not fit a run of ${epochs} epochs of ${stepsPerEpoch} steps`);
     }
     const random = record.random as RandomState | undefined;
@@ -552,11 +579,19 @@ export class Trainer {
     this.ema?.loadState(part('ema'), source);
     this.random = SeededRandom.fromState(random);
     this.epochsDone = epoch;
-    this.stepsDone = epoch * stepsPerEpoch;
+    this.stepsDone = epoch * stepsPerEpoch + within;
+    this.partialEpoch = partial === null ? null : { step: within, lossSum: partial.lossSum, learningRate: partial.learningRate };
     this.history = record.history as EpochSummary[];
     this.best = (record.best ?? null) as BestEpoch | null;
     this.initialDiagnostics = (record.initialDiagnostics ?? null) as MethodDiagnostics | null;
   }
+}
+
+/** Where a run stopped within an epoch: the steps done, their loss sum and the last learning rate (for the epoch's summary). */
+interface PartialEpoch {
+  readonly step: number;
+  readonly lossSum: number;
+  readonly learningRate: number;
 }
 
 /** An epoch's summary without its `channels` diagnostics (the records of other kinds stay). */

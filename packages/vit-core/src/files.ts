@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { StateDict } from './checkpoint/host-tensor';
 import { convertGoogleVit } from './checkpoint/google-vit';
@@ -10,6 +10,10 @@ import type { LoadOptions, LoadReport } from './weights';
 import { getStateDict, loadStateDict } from './weights';
 import type { VisionTransformer } from './vision-transformer';
 
+/** `writeFileAtomic`'s temporary names: `.<name>.<12 hex digits>.tmp`. */
+const TEMPORARY_SUFFIX_BYTES = 6;
+const TEMPORARY_NAME = new RegExp(`^\\..+\\.[0-9a-f]{${2 * TEMPORARY_SUFFIX_BYTES}}\\.tmp$`);
+
 /**
  * Writes a file so that readers see either the old content or the whole new one, never a part:
  * write a temporary file beside it, flush it to disk, then rename it over the target. Missing
@@ -17,7 +21,7 @@ import type { VisionTransformer } from './vision-transformer';
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const temporary = join(directory, `.${basename(path)}.${randomBytes(TEMPORARY_SUFFIX_BYTES).toString('hex')}.tmp`);
   try {
     await mkdir(directory, { recursive: true });
     const handle = await open(temporary, 'w');
@@ -33,6 +37,48 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rm(temporary, { force: true }).catch(() => {});
     throw new FileWriteError(path, (error as NodeJS.ErrnoException).code ?? String(error), { cause: error });
   }
+}
+
+/** What `removeStaleTempFiles` removed. */
+export interface RemovedTempFiles {
+  readonly paths: readonly string[];
+  readonly bytes: number;
+}
+
+/**
+ * Removes the temporary files that `writeFileAtomic` calls killed between write and rename left in
+ * `dir` and its subfolders (names `.<name>.<12 hex digits>.tmp` only; every other file stays;
+ * symbolic links are not followed). A live write's temporary file matches the same pattern, so call
+ * this only while no other process writes there (e.g. while holding the folder's lock). A missing
+ * `dir` removes nothing.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<RemovedTempFiles> {
+  const paths: string[] = [];
+  let bytes = 0;
+  const sweep = async (folder: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new FileWriteError(folder, `listing it for stale temporary files: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    }
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) await sweep(path);
+      else if (entry.isFile() && TEMPORARY_NAME.test(entry.name)) {
+        try {
+          bytes += (await stat(path)).size;
+          await rm(path);
+          paths.push(path);
+        } catch (error) {
+          throw new FileWriteError(path, `removing a stale temporary file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+        }
+      }
+    }
+  };
+  await sweep(dir);
+  return { paths, bytes };
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {

@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateDict } from './checkpoint/host-tensor';
 import { CheckpointMismatchError, FileWriteError, FormatError } from './errors';
-import { loadCheckpoint, readCheckpoint, saveCheckpoint, writeFileAtomic } from './files';
+import { loadCheckpoint, readCheckpoint, removeStaleTempFiles, saveCheckpoint, writeFileAtomic } from './files';
 import { VisionTransformer } from './vision-transformer';
 import { getStateDict, loadStateDict } from './weights';
 
@@ -134,5 +134,25 @@ describe('loading and saving weights', () => {
     expect(error).toBeInstanceOf(FileWriteError);
     expect((error as FileWriteError).message).toMatch(new RegExp(`^${blocked.replace(/[.]/g, '\\.')}: cannot be written \\((ENOTDIR|EEXIST)\\)$`));
     expect((error as FileWriteError).message).not.toMatch(/\.tmp/);
+  });
+
+  it('removeStaleTempFiles removes only writeFileAtomic temporary names, in subfolders too, without following links', async () => {
+    const root = join(directory, 'sweep');
+    const outside = join(directory, 'sweep-outside');
+    mkdirSync(join(root, 'work', 'job'), { recursive: true });
+    mkdirSync(outside, { recursive: true });
+    const stale = [join(root, '.result.json.0123456789ab.tmp'), join(root, 'work', 'job', '.checkpoint.safetensors.a1b2c3d4e5f6.tmp')];
+    stale.forEach((path, index) => writeFileSync(path, 'x'.repeat(10 * (index + 1))));
+    const kept = ['result.json', '.result.json.tmp', '.result.json.0123456789AB.tmp', 'result.json.0123456789ab.tmp', '.result.json.0123456789ab.tmp.keep', '.r.0123456789abc.tmp'];
+    kept.forEach((name) => writeFileSync(join(root, name), 'keep'));
+    writeFileSync(join(outside, '.linked.0123456789ab.tmp'), 'outside');
+    symlinkSync(outside, join(root, 'linked'));
+    const removed = await removeStaleTempFiles(root);
+    expect([...removed.paths].sort()).toEqual([...stale].sort());
+    expect(removed.bytes).toBe(30);
+    expect(readdirSync(root).sort()).toEqual([...kept, 'linked', 'work'].sort());
+    expect(readdirSync(join(root, 'work', 'job'))).toEqual([]);
+    expect(existsSync(join(outside, '.linked.0123456789ab.tmp'))).toBe(true);
+    expect(await removeStaleTempFiles(join(directory, 'absent'))).toEqual({ paths: [], bytes: 0 });
   });
 });

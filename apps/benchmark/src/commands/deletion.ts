@@ -12,6 +12,7 @@ import { resolveBackbone, weightsFlag } from '../backbone';
 import { runEnvironment } from '../environment';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
+import { lockOutput } from '../output-lock';
 import { findMethod, methodDefinitions } from '../methods';
 import { trainJob, tunedRunInfo } from '../train-job';
 import { TRAIN_DEFAULTS, trainHead } from './train';
@@ -101,6 +102,7 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
   const batchSize = integerFlag('batch-size', flags['batch-size'], 1) ?? TRAIN_DEFAULTS.batchSize;
   const seed = integerFlag('seed', flags.seed, 0) ?? 0;
 
+  await lockOutput(out, 'deletion', io);
   const protocol = classificationProtocol(dataset);
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   if (evalSplitName === null) throw new UsageError(`--eval-split is required: ${dataset} has no validation split to run the deletion test on`);

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { requireFlag } from '../args';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
+import { lockOutput } from '../output-lock';
 import type { ResultRecord } from '../suite/result-record';
 import { SUITE_SCHEMA, StoreMismatchError, firstDifference, readResults, readStoredSuite, storeHashes, writeResult, writeStoredSuite } from '../suite/result-store';
 import type { StoredSuite } from '../suite/result-store';
@@ -45,6 +46,7 @@ export async function merge(args: readonly string[], io: Io): Promise<void> {
   const out = resolve(requireFlag('merge', 'out', parsed.values.out));
   const shards = parsed.positionals.map((shard) => resolve(shard));
   if (shards.length === 0) throw new UsageError('merge: give at least one shard directory after --out <dir>');
+  await lockOutput(out, 'merge', io);
 
   let reference: { dir: string; stored: StoredSuite } | null = null;
   const methods: SuiteMethod[] = [];

@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { VisionTransformer, getStateDict, resolveVitConfig, saveCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
@@ -9,6 +9,7 @@ import { runEnvironment } from '../environment';
 import { loadDemoTask, loadPretrainData } from '../demo/demo-tasks';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
+import { lockOutput } from '../output-lock';
 import { DEFAULT_LINEAR_PROBE, linearProbe } from '../pretrain/linear-probe';
 import { pretrainMae } from '../pretrain/pretrain-mae';
 import type { PretrainKind, PretrainRecipe } from '../pretrain/pretrain-recipe';
@@ -67,6 +68,10 @@ export async function pretrain(args: readonly string[], io: Io): Promise<void> {
   const checkpointDir = resolve(flags.checkpoints ?? join(out, 'checkpoints'));
   const baseConfig = flags.backbone === undefined ? resolveVitConfig(DEMO_VIT_CONFIG) : await resolveBackbone(flags.backbone, { numClasses: 0 });
 
+  await lockOutput(out, 'pretrain', io);
+  // --checkpoints outside --out is written too: it gets a lock of its own.
+  const inside = relative(out, checkpointDir);
+  if (inside.startsWith('..') || isAbsolute(inside)) await lockOutput(checkpointDir, 'pretrain', io);
   const data = await loadPretrainData(dataDir);
   const unseen = probeEpochs > 0 ? await loadDemoTask('fmnist-unseen', { root: dataDir }) : null;
   const backend = await activateBackend(backendFlag(flags.backend), io);

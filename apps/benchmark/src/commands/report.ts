@@ -4,6 +4,7 @@ import { writeFileAtomic } from '@visual-peft/vit-core';
 import { parseCommandArgs, requireFlag } from '../args';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
+import { lockOutput } from '../output-lock';
 import { tableToMarkdown } from '../report/format-tables';
 import { comparePaper, paperComparisonMarkdown } from '../report/paper-report';
 import { readResults } from '../report/read-results';
@@ -24,6 +25,7 @@ export async function report(args: readonly string[], io: Io): Promise<void> {
   const out = resolve(requireFlag('report', 'out', flags.out));
   const paperSuite = flags.suite === undefined ? null : await readSuitePaper(flags.suite);
   if (paperSuite !== null && paperSuite.paper === null) throw new UsageError(`report --suite ${flags.suite}: the suite file has no paper: block to compare with`);
+  await lockOutput(out, 'report', io);
   const written = await writeReport(out);
   for (const table of written.tables) io.stdout(tableToMarkdown(table));
   if (paperSuite !== null && paperSuite.paper !== null) {

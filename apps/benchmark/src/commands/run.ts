@@ -10,6 +10,8 @@ import { DEMO_DATA_DIR } from '../demo-assets';
 import { isDemoTask, loadDemoTask } from '../demo/demo-tasks';
 import type { Io } from '../io';
 import { processIo } from '../io';
+import { withInterrupt } from '../interrupt';
+import { lockOutput } from '../output-lock';
 import type { MethodEntry } from '../methods';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
@@ -220,6 +222,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     return;
   }
   const out = resolve(requireFlag('run', 'out', flags.out));
+  await lockOutput(out, 'run', io);
   const jobs = shardJobs(onlyJobs(suiteJobs(resolved), listFlag('only', flags.only)), shard);
   // How batches run is no part of the suite's configuration (nor of its hash): a run may resume with other values.
   const recompute = flags.recompute === true;
@@ -293,18 +296,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   io.stdout(JSON.stringify({ suite: resolved.suite, hash, out, shard: `${shard.index}/${shard.count}`, jobs: jobs.length, ran, skipped: jobs.length - pending.length }));
 }
 
-/** `run` from the command line: the first Ctrl-C stops after the current step, a second one at once. */
+/** `run` from the command line: the first Ctrl-C stops after the current step (exit 130), a second one at once. */
 export async function run(args: readonly string[], io: Io): Promise<void> {
-  const controller = new AbortController();
-  const onInterrupt = () => {
-    io.stderr('run: stopping after the current training step (Ctrl-C again to quit at once; finished jobs are stored)');
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', onInterrupt);
-  try {
-    await runSuite(args, io, { signal: controller.signal });
-  } finally {
-    process.off('SIGINT', onInterrupt);
-  }
+  await withInterrupt(io, 'run: stopping after the current training step (Ctrl-C again to quit at once; finished jobs are stored)', (signal) => runSuite(args, io, { signal }));
 }

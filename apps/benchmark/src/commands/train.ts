@@ -10,7 +10,9 @@ import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
 import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone, weightsFlag } from '../backbone';
-import { UsageError } from '../errors';
+import { InterruptedError, UsageError } from '../errors';
+import { withInterrupt } from '../interrupt';
+import { lockOutput } from '../output-lock';
 import type { Io } from '../io';
 import type { MicroBatchChoice } from '../step/micro-batch';
 import { describeMicroBatch, memoryBudget, microBatchFlag } from '../step/micro-batch';
@@ -79,6 +81,10 @@ export function trainHead(method: string, family: BackboneFamily | undefined, co
  * compresses VQT's head by group lasso after training (VQT Sec. 3.3) and records top-1 before and after.
  */
 export async function train(args: readonly string[], io: Io): Promise<void> {
+  await withInterrupt(io, 'train: stopping after the current training step with a checkpoint (Ctrl-C again to quit at once, from the last checkpoint)', (signal) => trainCommand(args, io, signal));
+}
+
+async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
   const flags = parseCommandArgs('train', args, {
     backbone: { type: 'string' },
     weights: { type: 'string' },
@@ -147,6 +153,8 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
   const labelSmoothing = numberFlag('label-smoothing', flags['label-smoothing'], 0, (v) => v >= 0 && v < 1, 'in [0, 1)');
 
   const valFraction = valFractionFlag(flags['val-fraction'], dataset);
+  // Every flag is checked: from here on the output folder is this process's alone.
+  await lockOutput(out, 'train', io);
   // An image folder with a validation split (val/ or --val-fraction) trains on 'train' and evaluates on 'val'.
   const protocol = dataset === 'image-folder' ? imageFolderProtocol(root, valFraction) : classificationProtocol(dataset);
   const splitOptions = { seed, ...(valFraction === undefined ? {} : { valFraction }) };
@@ -200,6 +208,7 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
           labelSmoothing,
         },
         outputDir: join(dir, 'checkpoints'),
+        signal,
         // Each method's diagnostics after every epoch: the evaluation split's first batch as probe, the training split as labelled source.
         ...(evalSplit === null ? {} : { diagnostics: { images: evalSplit, source: trainSplit } }),
         ...(microBatch === undefined ? {} : { microBatch }),
@@ -217,6 +226,10 @@ export async function train(args: readonly string[], io: Io): Promise<void> {
         },
       },
       async ({ model, methods, trainer, result, evalSource }) => {
+        if (result.status === 'stopped') {
+          // The trainer checkpointed the step it stopped after: a rerun goes on from there.
+          throw new InterruptedError(`train: stopped after step ${result.steps} (${finalStage ? '' : 'stage 1, '}epoch ${Math.min(result.epochsCompleted + 1, epochs)}/${epochs}), checkpointed in ${join(dir, 'checkpoints')}: run the same command again to resume`);
+        }
         const runInfo = tunedRunInfo(trainSplit, weights, seed, head);
         await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, runInfo);
         const last = result.history.at(-1)?.evaluation ?? null;

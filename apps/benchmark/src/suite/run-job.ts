@@ -6,6 +6,7 @@ import { DivergenceError, saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
+import { InterruptedError } from '../errors';
 import type { MethodEntry } from '../methods';
 import { findMethod, trainsThroughBlocks } from '../methods';
 import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
@@ -20,7 +21,7 @@ import { RESULT_SCHEMA } from './result-record';
 import type { SuiteTask } from './suite-config';
 
 /** The run was stopped (Ctrl-C, an abort signal): what finished is stored, the rest resumes on the next run. */
-export class RunInterruptedError extends VisualPeftError {}
+export class RunInterruptedError extends InterruptedError {}
 
 /** A job cannot produce a result (every grid point diverged, or the final run did). */
 export class JobFailedError extends VisualPeftError {}

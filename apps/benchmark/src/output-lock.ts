@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { link, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { FileWriteError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
+import type { Io } from './io';
+
+/** The lock's file inside the folder it guards. */
+export const LOCK_FILE = '.lock';
+
+/** Who holds a folder's lock: the content of its lock file. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  /** When the lock was taken (ISO 8601). */
+  readonly since: string;
+  readonly command: string;
+}
+
+/** Another process writes the folder (or did, on another host, and its lock cannot be checked from here). */
+export class OutputLockedError extends VisualPeftError {}
+
+interface HeldLock {
+  readonly path: string;
+  /** This lock file's exact content: only a file with it is ours to remove. */
+  readonly content: string;
+  /** The first folder `mkdir` created for it (undefined: the folder existed). */
+  readonly created: string | undefined;
+}
+
+/** The locks this process holds, by folder; released when the command ends (`releaseOutputLocks`) or the process exits. */
+const held = new Map<string, HeldLock>();
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
+}
+
+/** Whether a process of this host runs under `pid` (EPERM: it runs, as another user). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errorCode(error) !== 'ESRCH';
+  }
+}
+
+function parseHolder(content: string): LockHolder | null {
+  try {
+    const value = JSON.parse(content) as Partial<LockHolder>;
+    if (Number.isInteger(value.pid) && (value.pid as number) > 0 && typeof value.host === 'string' && typeof value.since === 'string' && typeof value.command === 'string') return value as LockHolder;
+  } catch {
+    // Not JSON: handled by the caller like any other unreadable lock.
+  }
+  return null;
+}
+
+function describe(holder: LockHolder): string {
+  return `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
+}
+
+// A process ended by process.exit (a second Ctrl-C) runs no more async code: remove its lock files synchronously.
+let exitHandlerInstalled = false;
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const lock of held.values()) {
+      try {
+        if (readFileSync(lock.path, 'utf8') === lock.content) unlinkSync(lock.path);
+      } catch {
+        // Already gone: nothing to release.
+      }
+    }
+    held.clear();
+  });
+}
+
+/**
+ * Takes the exclusive lock of an output folder (`<dir>/.lock`, created with O_EXCL, holding
+ * {pid, host, since, command}), creating the folder if needed, then removes the temporary files
+ * killed writes left there (safe only now: no other process writes the folder). A folder another
+ * live process holds is refused with an `OutputLockedError` naming it; a lock of this host whose
+ * process is gone is taken over, with a note on stderr; a lock of another host is refused with how
+ * to remove it. Taking a folder this process already holds does nothing (`demo` runs `run` and
+ * `report` on one folder). The lock lasts until `releaseOutputLocks` (the CLI calls it when the
+ * command ends, whatever the outcome) or the process exits.
+ */
+export async function lockOutput(dir: string, command: string, io: Io): Promise<void> {
+  const folder = resolve(dir);
+  if (held.has(folder)) return;
+  let created: string | undefined;
+  try {
+    created = await mkdir(folder, { recursive: true });
+  } catch (error) {
+    throw new FileWriteError(folder, `creating the output folder: ${errorCode(error)}`, { cause: error });
+  }
+  const path = join(folder, LOCK_FILE);
+  const content = `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command } satisfies LockHolder)}\n`;
+  // Each pass either takes the lock, refuses, or removes a stale lock and tries again (another process may take it first).
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const handle = await open(path, 'wx');
+      try {
+        await handle.writeFile(content);
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if (errorCode(error) !== 'EEXIST') throw new FileWriteError(path, `taking the folder's lock: ${errorCode(error)}`, { cause: error });
+    }
+    let found: string;
+    try {
+      found = await readFile(path, 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT' && attempt < 5) continue;
+      throw new FileWriteError(path, `reading the folder's lock: ${errorCode(error)}`, { cause: error });
+    }
+    const holder = parseHolder(found);
+    if (holder === null) {
+      // Its writer may be between creating and writing it: look again shortly before calling it unreadable.
+      if (attempt < 5) {
+        await new Promise((done) => setTimeout(done, 50));
+        continue;
+      }
+      throw new OutputLockedError(`${folder} is locked (${path}), but the lock cannot be read; if no command uses the folder, remove ${path}`);
+    }
+    if (holder.host !== hostname()) {
+      throw new OutputLockedError(`${folder} is locked by ${describe(holder)}; that host cannot be checked from here: if no command on ${holder.host} uses the folder, remove ${path}`);
+    }
+    // Our own pid without our lock: a process before a restart had it (containers reuse pids).
+    if (running(holder.pid) && holder.pid !== process.pid) throw new OutputLockedError(`${folder} is in use by ${describe(holder)}; wait for it to end or stop it`);
+    if (attempt >= 5) throw new OutputLockedError(`${folder}: its stale lock (${describe(holder)}) keeps coming back; remove ${path} if no command uses the folder`);
+    // Move the stale lock aside (atomic), then check that what moved is the stale one and not a lock another process just took.
+    const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') continue;
+      throw new FileWriteError(path, `taking over a stale lock: ${errorCode(error)}`, { cause: error });
+    }
+    const moved = await readFile(aside, 'utf8').catch(() => null);
+    if (moved !== found) await link(aside, path).catch(() => {});
+    else io.stderr(`${command}: took over the lock of ${folder} from ${describe(holder)}, which no longer runs`);
+    await rm(aside, { force: true });
+  }
+  held.set(folder, { path, content, created });
+  installExitHandler();
+  const removed = await removeStaleTempFiles(folder);
+  if (removed.paths.length > 0) {
+    io.stderr(`${command}: removed ${removed.paths.length} temporary file${removed.paths.length === 1 ? '' : 's'} (${(removed.bytes / 1e6).toFixed(1)} MB) that interrupted writes left in ${folder}`);
+  }
+}
+
+/** Removes the empty folders of a tree, deepest first (`root` included when it ends up empty). */
+async function removeEmptyFolders(root: string): Promise<void> {
+  const entries = await readdir(root, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await removeEmptyFolders(join(root, entry.name));
+  // rmdir refuses a folder that is not empty: only empty ones go.
+  await rmdir(root).catch(() => {});
+}
+
+/**
+ * Releases every lock this process holds. After a failure, a folder the command created is removed
+ * when the command left nothing in it (its empty subfolders, e.g. `checkpoints/`, go too), and so
+ * are the parents `lockOutput` created for it, up to the first it did not create. Never throws: a
+ * lock file already gone or replaced is left as it is.
+ */
+export async function releaseOutputLocks(outcome: { readonly failed: boolean }): Promise<void> {
+  const locks = [...held.entries()];
+  held.clear();
+  for (const [folder, lock] of locks) {
+    const content = await readFile(lock.path, 'utf8').catch(() => null);
+    if (content === lock.content) await rm(lock.path, { force: true }).catch(() => {});
+    if (!outcome.failed || lock.created === undefined) continue;
+    await removeEmptyFolders(folder);
+    // The parents mkdir created on the way, up to (and with) the first one.
+    for (let parent = resolve(folder, '..'); parent.length >= lock.created.length && parent !== folder; parent = resolve(parent, '..')) {
+      if (!(await rmdir(parent).then(() => true, () => false))) break;
+    }
+  }
+}

@@ -4,6 +4,7 @@ import { VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset }
 import type { Io } from './io';
 import type { BackboneWeights } from './train-job';
 import { UsageError } from './errors';
+import { parseStrictJson } from './number-text';
 
 /**
  * `--backbone`: a preset name (vit_base_patch16_224, ...) or the path of a JSON file holding a
@@ -22,7 +23,7 @@ export async function resolveBackbone(backbone: string, overrides: VitConfigInpu
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseStrictJson(text);
   } catch (error) {
     throw new UsageError(`--backbone ${backbone}: not valid JSON (${(error as Error).message})`);
   }

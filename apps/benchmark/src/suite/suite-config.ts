@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { DatasetName } from '@visual-peft/datasets';
 import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
 import type { VitConfig } from '@visual-peft/vit-core';
@@ -10,6 +9,7 @@ import { resolveBackbone } from '../backbone';
 import { locateSuiteFile } from '../demo-assets';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
+import { parseStrictJson, parseStrictYaml } from '../number-text';
 import type { Json } from './field-reader';
 import { FieldReader } from './field-reader';
 import type { PaperTable } from './paper-table';
@@ -179,7 +179,7 @@ async function readSuiteFile(path: string): Promise<Record<string, Json>> {
   }
   let parsed: Json;
   try {
-    parsed = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+    parsed = extname(path) === '.json' ? parseStrictJson(text) : parseStrictYaml(text);
   } catch (error) {
     throw new FormatError(path, `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { VitConfig, VitConfigInput } from '@visual-peft/vit-core';
-import { VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
+import { FileSystemError, VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
 import type { Io } from './io';
 import type { BackboneWeights } from './train-job';
 import { UsageError } from './errors';
@@ -18,8 +18,9 @@ export async function resolveBackbone(backbone: string, overrides: VitConfigInpu
   let text: string;
   try {
     text = await readFile(backbone, 'utf8');
-  } catch {
-    throw new UsageError(`--backbone ${backbone}: no such file`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--backbone ${backbone}: no such file`);
+    throw FileSystemError.from(error, backbone, 'read') ?? error;
   }
   let parsed: unknown;
   try {

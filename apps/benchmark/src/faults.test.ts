@@ -83,6 +83,15 @@ describe('environment faults end in exit 1 with the path, what happened, the err
     await expectFault(new RegExp(`^visual-peft-bench: ${file}: cannot be read: a part of the path is a file, not a folder \\(ENOTDIR\\); give the path of a folder$`), 'data', '--dataset', 'image-folder', '--root', file);
   });
 
+  it('a backbone config or suite file that is a folder (EISDIR), not "no such file"', async () => {
+    const config = join(directory, 'config-folder.json');
+    mkdirSync(config);
+    await expectFault(new RegExp(`^visual-peft-bench: ${config}: cannot be read: is a folder, not a file \\(EISDIR\\); give the path of a file$`), 'params', '--backbone', config, '--backend', 'cpu');
+    const suite = join(directory, 'suite-folder.yaml');
+    mkdirSync(suite);
+    await expectFault(new RegExp(`^visual-peft-bench: ${suite}: cannot be read: is a folder, not a file \\(EISDIR\\); give the path of a file$`), 'run', '--suite', suite, '--plan');
+  });
+
   it('a checkpoint that is a folder (EISDIR)', async () => {
     const folder = join(directory, 'weights.safetensors');
     mkdirSync(folder);

@@ -4,7 +4,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import type { DatasetName } from '@visual-peft/datasets';
 import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError } from '@visual-peft/vit-core';
+import { ConfigError, FileSystemError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
 import { locateSuiteFile } from '../demo-assets';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
@@ -174,7 +174,8 @@ async function readSuiteFile(path: string): Promise<Record<string, Json>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw FileSystemError.from(error, path, 'read') ?? error;
     throw new UsageError(`--suite ${path}: no such file, here or among the app's suite files (a suite is one of ${SUITE_NAMES.join(', ')} or a .json / .yaml file)`);
   }
   let parsed: Json;

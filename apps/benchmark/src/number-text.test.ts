@@ -56,7 +56,8 @@ describe('--set and variant options', () => {
     expect(parseSetOptions(['rank=8', 'alpha=0.5', 'lr=1e-3', 'hardGates=true', 'init=max-pool'])).toEqual({ rank: 8, alpha: 0.5, lr: 0.001, hardGates: true, init: 'max-pool' });
     expect(() => parseSetOptions(['rank=0x8'])).toThrow(new UsageError('--set rank=0x8: a number must be a decimal number (digits, an optional fraction and exponent)'));
     expect(() => parseSetOptions(['rank=1e3'])).toThrow('--set rank=1e3: a number must be written in digits when it is whole (1000), not as an exponent form');
-    expect(() => parseSetOptions(['rank=8abc'])).toThrow(UsageError);
+    expect(() => parseSetOptions(['rank= 8'])).toThrow('--set rank= 8: a number must be a decimal number (digits, an optional fraction and exponent)');
+    expect(parseSetOptions(['k=192x4,96x8', 'rank=8abc', 'x=Infinity'])).toEqual({ k: '192x4,96x8', rank: '8abc', x: 'Infinity' });
   });
 
   it('a variant name follows the same rule', () => {

@@ -5,8 +5,8 @@ export type OptionValue = string | number | boolean;
 
 /**
  * `--set key=value` pairs as a typed object: numbers and booleans are parsed, everything else stays
- * a string. Methods validate their own options; this only checks the form (and that a value that
- * starts like a number is one as `number-text.ts` writes them: `rank=0x8` and `rank=1e3` are refused).
+ * a string. Methods validate their own options; this only checks the form (and refuses numbers
+ * written outside `number-text.ts`'s grammar: `rank=0x8` and `rank=1e3`).
  */
 export function parseSetOptions(pairs: readonly string[]): Record<string, OptionValue> {
   const options: Record<string, OptionValue> = {};
@@ -23,13 +23,13 @@ export function parseSetOptions(pairs: readonly string[]): Record<string, Option
 }
 
 /**
- * One option's value as `--set` reads it: true / false, a number, else the string. Text that starts
- * like a number (a digit, or a sign or point before one) must be a number as the app writes them;
- * `fail` gets the rule it broke.
+ * One option's value as `--set` reads it: true / false, a number, else the string. Text that
+ * JavaScript would read as a number but the app's grammar does not (`0x8`, ` 8`, `1e3` for 1000)
+ * is refused rather than guessed: `fail` gets the rule it broke. Other text (`192x4,96x8`) stays a string.
  */
 export function parseOptionValue(raw: string, fail: (rule: string) => never): OptionValue {
   if (raw === 'true' || raw === 'false') return raw === 'true';
-  if (!/^[-+]?\.?[0-9]/.test(raw)) return raw;
+  if (raw.trim() === '' || !Number.isFinite(Number(raw))) return raw;
   const problem = numberTextProblem(raw, false);
   if (problem !== null) fail(problem);
   return Number(raw);

@@ -4,6 +4,7 @@ import { BACKEND_PREFERENCES } from '@visual-peft/backends';
 import type { DatasetName } from '@visual-peft/datasets';
 import { DATASET_NAMES } from '@visual-peft/datasets';
 import { UsageError } from './errors';
+import { numberTextProblem } from './number-text';
 
 type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>;
 
@@ -31,22 +32,24 @@ export function requireFlag(command: string, name: string, value: string | undef
   return value;
 }
 
-/** A non-negative or positive integer flag, or undefined when absent. */
+/** A non-negative or positive integer flag in decimal digits (`number-text.ts`), or undefined when absent. */
 export function integerFlag(name: string, value: string | undefined, minimum: number): number | undefined {
   if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < minimum) {
-    throw new UsageError(`--${name} must be an integer >= ${minimum}, got ${JSON.stringify(value)}`);
+  const problem = numberTextProblem(value, true);
+  if (problem !== null || !Number.isInteger(Number(value)) || Number(value) < minimum) {
+    throw new UsageError(`--${name} must be an integer >= ${minimum}${problem === null ? '' : ` (${problem})`}, got ${JSON.stringify(value)}`);
   }
-  return parsed;
+  return Number(value);
 }
 
-/** A number flag that must satisfy `rule` (described for the message), or `fallback` when absent. */
+/** A decimal number flag (`number-text.ts`) that must satisfy `rule` (described for the message), or `fallback` when absent. */
 export function numberFlag(name: string, value: string | undefined, fallback: number, rule: (value: number) => boolean, description: string): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (value.trim() === '' || !rule(parsed)) throw new UsageError(`--${name} must be ${description}, got ${JSON.stringify(value)}`);
-  return parsed;
+  const problem = numberTextProblem(value, false);
+  if (problem !== null || !rule(Number(value))) {
+    throw new UsageError(`--${name} must be ${description}${problem === null ? '' : ` (${problem})`}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
 }
 
 /** A flag's value that must be one of `choices`. */

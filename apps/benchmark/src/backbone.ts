@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { VitConfig, VitConfigInput } from '@visual-peft/vit-core';
-import { VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
+import { FileSystemError, VIT_PRESETS, isVitPreset, readCheckpoint, resolveVitConfig, vitPreset } from '@visual-peft/vit-core';
 import type { Io } from './io';
 import type { BackboneWeights } from './train-job';
 import { UsageError } from './errors';
+import { parseStrictJson } from './number-text';
 
 /**
  * `--backbone`: a preset name (vit_base_patch16_224, ...) or the path of a JSON file holding a
@@ -17,12 +18,13 @@ export async function resolveBackbone(backbone: string, overrides: VitConfigInpu
   let text: string;
   try {
     text = await readFile(backbone, 'utf8');
-  } catch {
-    throw new UsageError(`--backbone ${backbone}: no such file`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`--backbone ${backbone}: no such file`);
+    throw FileSystemError.from(error, backbone, 'read') ?? error;
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseStrictJson(text);
   } catch (error) {
     throw new UsageError(`--backbone ${backbone}: not valid JSON (${(error as Error).message})`);
   }

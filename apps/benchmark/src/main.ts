@@ -1,5 +1,5 @@
 import { BackendUnavailableError, asWasmHeapError } from '@visual-peft/backends';
-import { VisualPeftError } from '@visual-peft/vit-core';
+import { FileSystemError, VisualPeftError } from '@visual-peft/vit-core';
 import { DATA_USAGE, data } from './commands/data';
 import { DELETION_USAGE, deletion } from './commands/deletion';
 import { DEMO_USAGE, demo } from './commands/demo';
@@ -43,7 +43,8 @@ const USAGE = ['usage: visual-peft-bench <command> [flags]', ...Object.values(CO
 
 /**
  * Runs one command and returns the exit code. Bad input ends in one line on stderr naming what is
- * wrong, never a stack trace: exit 2 for a wrong command line, 1 for a wrong file or backend.
+ * wrong, never a stack trace: exit 2 for a wrong command line, 1 for a wrong file or backend or a
+ * file system that refused (`<path>: cannot be written: <what> (<errno>); <remedy>`); 70 is a bug.
  */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   const [name, ...args] = argv;
@@ -68,7 +69,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stderr(`visual-peft-bench: ${error.message}`);
       return 2;
     }
-    const known = error instanceof VisualPeftError || error instanceof BackendUnavailableError ? error : asWasmHeapError(error);
+    // A raw Node errno (a folder the command could not create, list or write) is an environment
+    // fault with a path and a remedy, not a bug.
+    const known = error instanceof VisualPeftError || error instanceof BackendUnavailableError ? error : (FileSystemError.from(error) ?? asWasmHeapError(error));
     if (known !== null) {
       io.stderr(`visual-peft-bench: ${known.message}`);
       return 1;

@@ -1,7 +1,10 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import type { VitConfigInput } from './config';
-import { resolveVitConfig, vitPreset } from './config';
+import { VIT_PRESETS, resolveVitConfig, vitParameterCount, vitParameterShapes, vitPreset } from './config';
 import { ConfigError } from './errors';
+import { countParameters } from './trainable';
+import { VisionTransformer } from './vision-transformer';
 
 const TINY: VitConfigInput = { imgSize: 32, patchSize: 16, embedDim: 32, depth: 2, numHeads: 2, numClasses: 3 };
 
@@ -28,6 +31,14 @@ describe('resolveVitConfig', () => {
     [{ layerNormEps: 0 }, 'layerNormEps', /^layerNormEps must be a finite number > 0, got 0$/],
     [{ dropPathRate: 1 }, 'dropPathRate', /^dropPathRate must be a finite number in \[0, 1\), got 1$/],
     [{ posEmbedInterpolation: 'nearest' }, 'posEmbedInterpolation', /^posEmbedInterpolation must be one of bicubic, bilinear, got "nearest"$/],
+    // JSON's null is not "the default": a config.json with `"mlpRatio": null` was silently read as 4.
+    [{ mlpRatio: null }, 'mlpRatio', /^mlpRatio must not be null \(leave the field out for its default\), got null$/],
+    [{ embedDim: null }, 'embedDim', /^embedDim must not be null/],
+    [{ mlpRatio: '4' }, 'mlpRatio', /^mlpRatio must be positive/],
+    [{ depth: 2 ** 53 }, 'depth', /^depth must be an integer >= 1, got 9007199254740992$/],
+    [{ qkvBias: 'yes' }, 'qkvBias', /^qkvBias must be true or false, got "yes"$/],
+    [{ classToken: 0 }, 'classToken', /^classToken must be true or false, got 0$/],
+    [{ fcNorm: null }, 'fcNorm', /^fcNorm must not be null/],
   ])('refuses %o naming %s', (change, field, message) => {
     let error: unknown = null;
     try {
@@ -38,6 +49,34 @@ describe('resolveVitConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).field).toBe(field);
     expect((error as ConfigError).message).toMatch(message);
+  });
+
+  it.each([
+    ['ViT-B', { ...VIT_PRESETS.vit_base_patch16_224 }],
+    ['tiny, no qkv bias, no head', { ...TINY, qkvBias: false, numClasses: 0 }],
+    ['avg pool with fc_norm and no CLS, mlpRatio 2.5', { ...TINY, classToken: false, globalPool: 'avg', mlpRatio: 2.5, imgSize: [32, 48] }],
+  ] as const)('vitParameterShapes and vitParameterCount give what the built model holds (%s)', (_, input) => {
+    const config = resolveVitConfig(input as VitConfigInput);
+    const model = new VisionTransformer(config, { weights: 'zeros' });
+    const built = new Map(model.parameters.map((parameter) => [parameter.key, [...parameter.timmShape]]));
+    expect([...vitParameterShapes(config)]).toEqual([...built]);
+    expect(vitParameterCount(config)).toBe(countParameters(model).total);
+    model.dispose();
+  });
+
+  it.each([
+    [{ embedDim: 2 ** 20, depth: 1000, numHeads: 16 }],
+    [{ numClasses: 1e12 }],
+    [{ imgSize: 2 ** 20, patchSize: 1 }],
+  ])('refuses %o from the config alone, before any tensor exists', (change) => {
+    const before = tf.memory().numTensors;
+    expect(() => new VisionTransformer({ ...TINY, ...change } as VitConfigInput)).toThrow(/^backbone must have at most 1073741824 parameters \(2\^30 float32 values, 4 GiB; .*\), got \d/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('takes ViT-L, and a backbone just under the limit from its config', () => {
+    expect(vitParameterCount(vitPreset('vit_large_patch16_224'))).toBe(304_326_632);
+    expect(() => resolveVitConfig({ embedDim: 1536, depth: 36, numHeads: 16 })).not.toThrow();
   });
 
   it('refuses a preset name it does not know', () => {

@@ -1,5 +1,5 @@
 import { ConfigError } from './errors';
-import { integer, integerPair, knownOptions, oneOf, positiveNumber, rate } from './validate';
+import { flag, integer, integerPair, knownOptions, oneOf, positiveNumber, rate } from './validate';
 
 /** How the head reads the token sequence (timm's `global_pool`). */
 export type GlobalPool = 'token' | 'avg';
@@ -77,9 +77,15 @@ const VIT_CONFIG_FIELDS = [
   'classToken', 'globalPool', 'fcNorm', 'layerNormEps', 'dropPathRate', 'posEmbedInterpolation',
 ];
 
-/** Validates every field once and fills timm's defaults. */
+/**
+ * Validates every field once and fills timm's defaults. A field left out takes its default; a
+ * field set to `null` is refused (JSON's null is not "the default": leave the field out).
+ */
 export function resolveVitConfig(input: VitConfigInput): VitConfig {
   knownOptions('backbone', input, VIT_CONFIG_FIELDS);
+  for (const [field, value] of Object.entries(input)) {
+    if (value === null) throw new ConfigError(field, value, 'must not be null (leave the field out for its default)');
+  }
   const imgSize = integerPair('imgSize', input.imgSize ?? 224);
   const patchSize = integer('patchSize', input.patchSize ?? 16, 1);
   if (imgSize[0] % patchSize !== 0 || imgSize[1] % patchSize !== 0) {
@@ -88,16 +94,16 @@ export function resolveVitConfig(input: VitConfigInput): VitConfig {
   const embedDim = integer('embedDim', input.embedDim ?? 768, 1);
   const numHeads = integer('numHeads', input.numHeads ?? 12, 1);
   if (embedDim % numHeads !== 0) throw new ConfigError('numHeads', numHeads, `must divide embedDim (${embedDim})`);
-  const mlpRatio = input.mlpRatio ?? 4;
-  if (!(mlpRatio > 0) || !Number.isInteger(embedDim * mlpRatio)) {
+  const mlpRatio: unknown = input.mlpRatio ?? 4;
+  if (typeof mlpRatio !== 'number' || !(mlpRatio > 0) || !Number.isInteger(embedDim * mlpRatio)) {
     throw new ConfigError('mlpRatio', mlpRatio, `must be positive with embedDim * mlpRatio an integer (embedDim ${embedDim})`);
   }
   const globalPool = oneOf('globalPool', input.globalPool ?? 'token', ['token', 'avg'] as const);
-  const classToken = input.classToken ?? true;
+  const classToken = flag('classToken', input.classToken ?? true);
   if (globalPool === 'token' && !classToken) {
     throw new ConfigError('globalPool', globalPool, "must be 'avg' when classToken is false");
   }
-  return {
+  const config: VitConfig = {
     imgSize,
     patchSize,
     inChans: integer('inChans', input.inChans ?? 3, 1),
@@ -106,14 +112,89 @@ export function resolveVitConfig(input: VitConfigInput): VitConfig {
     depth: integer('depth', input.depth ?? 12, 1),
     numHeads,
     mlpRatio,
-    qkvBias: input.qkvBias ?? true,
+    qkvBias: flag('qkvBias', input.qkvBias ?? true),
     classToken,
     globalPool,
-    fcNorm: input.fcNorm ?? globalPool === 'avg',
+    fcNorm: flag('fcNorm', input.fcNorm ?? globalPool === 'avg'),
     layerNormEps: positiveNumber('layerNormEps', input.layerNormEps ?? 1e-6),
     dropPathRate: rate('dropPathRate', input.dropPathRate ?? 0),
     posEmbedInterpolation: oneOf('posEmbedInterpolation', input.posEmbedInterpolation ?? 'bicubic', ['bicubic', 'bilinear'] as const),
   };
+  const count = vitParameterCount(config);
+  if (count > MAX_VIT_PARAMETERS) {
+    throw new ConfigError(
+      'backbone',
+      count,
+      `must have at most ${MAX_VIT_PARAMETERS} parameters (2^30 float32 values, 4 GiB; embedDim ${embedDim}, depth ${config.depth}, mlpRatio ${mlpRatio}, numClasses ${config.numClasses})`,
+    );
+  }
+  return config;
+}
+
+/**
+ * The most parameters a backbone (and, separately, a method's variables) may have: 2^30, about
+ * ViT-g's 1.0 billion. Larger ones cannot be built in a JavaScript process (a tensor's typed array
+ * or the heap runs out, "Invalid typed array length"); refusing them from the config alone keeps
+ * `params` and every other command from allocating anything first.
+ */
+export const MAX_VIT_PARAMETERS = 2 ** 30;
+
+/**
+ * Every weight's timm name and shape, in timm's order, from the config alone (no tensor is
+ * built): what `new VisionTransformer(config).parameters` holds.
+ */
+export function vitParameterShapes(config: VitConfig): Map<string, number[]> {
+  const { embedDim: dim, patchSize, inChans, depth } = config;
+  const [rows, columns] = patchGrid(config);
+  const shapes = new Map<string, number[]>();
+  if (config.classToken) shapes.set('cls_token', [1, 1, dim]);
+  shapes.set('pos_embed', [1, numPrefixTokens(config) + rows * columns, dim]);
+  shapes.set('patch_embed.proj.weight', [dim, inChans, patchSize, patchSize]);
+  shapes.set('patch_embed.proj.bias', [dim]);
+  const hidden = dim * config.mlpRatio;
+  for (let index = 0; index < depth; index += 1) {
+    const prefix = `blocks.${index}`;
+    shapes.set(`${prefix}.norm1.weight`, [dim]);
+    shapes.set(`${prefix}.norm1.bias`, [dim]);
+    shapes.set(`${prefix}.attn.qkv.weight`, [3 * dim, dim]);
+    if (config.qkvBias) shapes.set(`${prefix}.attn.qkv.bias`, [3 * dim]);
+    shapes.set(`${prefix}.attn.proj.weight`, [dim, dim]);
+    shapes.set(`${prefix}.attn.proj.bias`, [dim]);
+    shapes.set(`${prefix}.norm2.weight`, [dim]);
+    shapes.set(`${prefix}.norm2.bias`, [dim]);
+    shapes.set(`${prefix}.mlp.fc1.weight`, [hidden, dim]);
+    shapes.set(`${prefix}.mlp.fc1.bias`, [hidden]);
+    shapes.set(`${prefix}.mlp.fc2.weight`, [dim, hidden]);
+    shapes.set(`${prefix}.mlp.fc2.bias`, [dim]);
+  }
+  const norm = config.fcNorm ? 'fc_norm' : 'norm';
+  shapes.set(`${norm}.weight`, [dim]);
+  shapes.set(`${norm}.bias`, [dim]);
+  if (config.numClasses > 0) {
+    shapes.set('head.weight', [config.numClasses, dim]);
+    shapes.set('head.bias', [config.numClasses]);
+  }
+  return shapes;
+}
+
+/**
+ * The backbone's parameter count from its config alone, in closed form (the sum of
+ * `vitParameterShapes`, without listing a depth of a million blocks first).
+ */
+export function vitParameterCount(config: VitConfig): number {
+  const { embedDim: dim, patchSize, inChans, depth, numClasses } = config;
+  const [rows, columns] = patchGrid(config);
+  const hidden = dim * config.mlpRatio;
+  const block = 4 * dim + 3 * dim * dim + (config.qkvBias ? 3 * dim : 0) + dim * dim + dim + 2 * hidden * dim + hidden + dim;
+  return (
+    (config.classToken ? dim : 0) +
+    (numPrefixTokens(config) + rows * columns) * dim +
+    dim * inChans * patchSize * patchSize +
+    dim +
+    depth * block +
+    2 * dim +
+    (numClasses > 0 ? numClasses * dim + numClasses : 0)
+  );
 }
 
 /** Patch grid [rows, columns] of a config. */

@@ -58,14 +58,83 @@ export function asMissingGradient(error: unknown): unknown {
   return match === null ? error : new MissingGradientError(match[1]!, { cause: error });
 }
 
-/** A file could not be written: names the file asked for (never a temporary one) and the system's reason. */
-export class FileWriteError extends VisualPeftError {
+/** What a file operation was doing when the system refused it. */
+export type FileAccess = 'read' | 'write' | 'open';
+
+/** Per errno: what it means for the file, and what to do, for a read and for a write. */
+const ERRNO_TEXT: Readonly<Record<string, { readonly what: string; readonly read: string; readonly write: string }>> = {
+  EACCES: { what: 'permission denied', read: 'make it readable (chmod) or run as its owner', write: 'choose a folder you may write, or change its permissions' },
+  EPERM: { what: 'operation not permitted', read: 'make it readable (chmod) or run as its owner', write: 'choose a folder you may write, or change its permissions' },
+  EROFS: { what: 'read-only file system', read: 'check the path', write: 'write to a folder on a writable file system' },
+  ENOTDIR: { what: 'a part of the path is a file, not a folder', read: 'give the path of a folder', write: 'choose a path whose parents are folders, or move the file away' },
+  EEXIST: { what: 'a file is in the way of a folder', read: 'give the path of a folder', write: 'choose a path whose parents are folders, or move the file away' },
+  EISDIR: { what: 'is a folder, not a file', read: 'give the path of a file', write: 'choose a file path, not a folder' },
+  ENOENT: { what: 'no such file or folder', read: 'check the path', write: 'check the path' },
+  ENOSPC: { what: 'no space left on the device', read: 'free some space', write: 'free some space or write to another disk' },
+  EDQUOT: { what: 'disk quota exceeded', read: 'free some space', write: 'free some space or write to another disk' },
+  EMFILE: { what: 'too many open files', read: 'raise the limit (ulimit -n)', write: 'raise the limit (ulimit -n)' },
+  ENFILE: { what: 'too many open files in the system', read: 'close other programs or raise the limit', write: 'close other programs or raise the limit' },
+  EIO: { what: 'input/output error', read: 'check the disk', write: 'check the disk' },
+  ENAMETOOLONG: { what: 'the name is too long', read: 'use a shorter path', write: 'use a shorter path' },
+  ELOOP: { what: 'too many symbolic links', read: 'check the links on the path', write: 'check the links on the path' },
+  EBUSY: { what: 'busy', read: 'retry when nothing else uses it', write: 'retry when nothing else uses it' },
+};
+
+/**
+ * The file system refused an operation (a Node errno: EACCES, EROFS, ENOTDIR, ENOSPC, ...): one
+ * line `<path>: cannot be <read|written>: <what> (<errno>); <remedy>`. Built from the errno in one
+ * place (`FileSystemError.from`), so every reader and writer reports it the same way.
+ */
+export class FileSystemError extends VisualPeftError {
+  /** What to do about it, in a few words. */
+  readonly remedy: string;
+
   constructor(
     readonly file: string,
-    readonly reason: string,
-    options?: ErrorOptions,
+    readonly code: string,
+    readonly access: FileAccess,
+    options?: ErrorOptions & { readonly bytes?: number },
   ) {
-    super(`${file}: cannot be written (${reason})`, options);
+    const text = ERRNO_TEXT[code];
+    const needed = options?.bytes === undefined ? '' : ` (${options.bytes} bytes to write)`;
+    const what = `${text?.what ?? 'the system refused'}${code === 'ENOSPC' || code === 'EDQUOT' ? needed : ''}`;
+    const remedy = text === undefined ? 'check the path and its permissions' : access === 'write' ? text.write : text.read;
+    const verb = access === 'read' ? 'read' : access === 'write' ? 'written' : 'opened';
+    super(`${file}: cannot be ${verb}: ${what} (${code}); ${remedy}`, options);
+    this.remedy = remedy;
+  }
+
+  /**
+   * A Node fs error as a `FileSystemError` naming `file` (default: the error's own path), or null
+   * when `error` is not a system error. `access` defaults to what the failed system call does.
+   */
+  static from(error: unknown, file?: string, access?: FileAccess, bytes?: number): FileSystemError | null {
+    if (error instanceof FileSystemError) return error;
+    const { code, path, syscall } = (error ?? {}) as NodeJS.ErrnoException;
+    if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return null;
+    const target = file ?? path ?? 'a file';
+    return new FileSystemError(target, code, access ?? accessOf(code, syscall), { cause: error, ...(bytes === undefined ? {} : { bytes }) });
+  }
+}
+
+const WRITE_CALLS = new Set(['mkdir', 'rename', 'unlink', 'rmdir', 'rm', 'write', 'ftruncate', 'fsync', 'copyfile', 'symlink', 'link', 'chmod', 'utime', 'mkdtemp']);
+const READ_CALLS = new Set(['read', 'readdir', 'scandir', 'opendir', 'stat', 'lstat', 'access', 'realpath', 'readlink']);
+
+function accessOf(code: string, syscall: string | undefined): FileAccess {
+  if (code === 'EROFS' || code === 'ENOSPC' || code === 'EDQUOT') return 'write';
+  if (syscall !== undefined && WRITE_CALLS.has(syscall)) return 'write';
+  if (syscall !== undefined && READ_CALLS.has(syscall)) return 'read';
+  return 'open';
+}
+
+/** A file could not be written: names the file asked for (never a temporary one) and the system's reason. */
+export class FileWriteError extends FileSystemError {
+  /** The errno (kept under its old name). */
+  readonly reason: string;
+
+  constructor(file: string, reason: string, options?: ErrorOptions & { readonly bytes?: number }) {
+    super(file, reason, 'write', options);
+    this.reason = reason;
   }
 }
 

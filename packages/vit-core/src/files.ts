@@ -5,7 +5,8 @@ import type { StateDict } from './checkpoint/host-tensor';
 import { convertGoogleVit } from './checkpoint/google-vit';
 import { parseNpz } from './checkpoint/npz';
 import { parseSafetensors, serializeSafetensors } from './checkpoint/safetensors';
-import { FileWriteError, FormatError } from './errors';
+import { checkFinite } from './checkpoint/finite';
+import { FileSystemError, FileWriteError, FormatError } from './errors';
 import type { LoadOptions, LoadReport } from './weights';
 import { getStateDict, loadStateDict } from './weights';
 import type { VisionTransformer } from './vision-transformer';
@@ -17,7 +18,8 @@ const TEMPORARY_NAME = new RegExp(`^\\..+\\.[0-9a-f]{${2 * TEMPORARY_SUFFIX_BYTE
 /**
  * Writes a file so that readers see either the old content or the whole new one, never a part:
  * write a temporary file beside it, flush it to disk, then rename it over the target. Missing
- * parent folders are created; a failure is a `FileWriteError` naming `path`.
+ * parent folders are created; a failure is a `FileWriteError` naming `path` (with the bytes it
+ * needed when the disk is full).
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const directory = dirname(path);
@@ -35,7 +37,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   } catch (error) {
     // The temporary file may not exist, nor its folder (a path under a file): the first error is the one to report.
     await rm(temporary, { force: true }).catch(() => {});
-    throw new FileWriteError(path, (error as NodeJS.ErrnoException).code ?? String(error), { cause: error });
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+    throw new FileWriteError(path, (error as NodeJS.ErrnoException).code ?? String(error), { cause: error, bytes });
   }
 }
 
@@ -61,7 +64,7 @@ export async function removeStaleTempFiles(dir: string): Promise<RemovedTempFile
       entries = await readdir(folder, { withFileTypes: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new FileWriteError(folder, `listing it for stale temporary files: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+      throw FileSystemError.from(error, folder, 'read') ?? error;
     }
     for (const entry of entries) {
       const path = join(folder, entry.name);
@@ -72,7 +75,7 @@ export async function removeStaleTempFiles(dir: string): Promise<RemovedTempFile
           await rm(path);
           paths.push(path);
         } catch (error) {
-          throw new FileWriteError(path, `removing a stale temporary file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+          throw FileSystemError.from(error, path, 'write') ?? error;
         }
       }
     }
@@ -81,12 +84,16 @@ export async function removeStaleTempFiles(dir: string): Promise<RemovedTempFile
   return { paths, bytes };
 }
 
-async function readBytes(path: string): Promise<Uint8Array> {
+/**
+ * A file's bytes. A missing file is a `FormatError` ("no such file"); any other refusal (EACCES,
+ * EISDIR, EIO, ...) a `FileSystemError` naming the file.
+ */
+export async function readBytes(path: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(path));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new FormatError(path, code === 'ENOENT' ? 'no such file' : `cannot be read (${code ?? String(error)})`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new FormatError(path, 'no such file');
+    throw FileSystemError.from(error, path, 'read') ?? error;
   }
 }
 
@@ -99,7 +106,8 @@ export interface CheckpointFile {
 
 /**
  * Reads a ViT checkpoint: `.safetensors` in timm's names, or Google's `.npz` release (converted to
- * timm's names and layouts). PyTorch pickles are refused with the conversion command to run.
+ * timm's names and layouts). PyTorch pickles are refused with the conversion command to run, and
+ * so is a tensor holding NaN or an infinity (`checkFinite`: its name and the first bad index).
  */
 export async function readCheckpoint(path: string): Promise<CheckpointFile> {
   const extension = extname(path).toLowerCase();
@@ -112,11 +120,13 @@ export async function readCheckpoint(path: string): Promise<CheckpointFile> {
   const bytes = await readBytes(path);
   if (extension === '.safetensors') {
     const { tensors, metadata } = parseSafetensors(bytes, path);
+    checkFinite(tensors, path);
     return { stateDict: tensors, metadata };
   }
   if (extension === '.npz') {
     const { stateDict, unknown } = convertGoogleVit(parseNpz(bytes, path), path);
     if (unknown.length > 0) throw new FormatError(path, `keys outside Google's ViT layout: ${unknown.join(', ')}`);
+    checkFinite(stateDict, path);
     return { stateDict, metadata: {} };
   }
   throw new FormatError(path, `unknown checkpoint extension ${JSON.stringify(extension)}: expected .safetensors or .npz`);

@@ -1,8 +1,9 @@
 export type { BatchSource, ImageBatch } from './batch';
 export type { GlobalPool, PosEmbedInterpolation, VitConfig, VitConfigInput, VitPresetName } from './config';
-export { VIT_PRESETS, isVitPreset, numPrefixTokens, patchGrid, resolveVitConfig, vitPreset } from './config';
+export { MAX_VIT_PARAMETERS, VIT_PRESETS, isVitPreset, numPrefixTokens, patchGrid, resolveVitConfig, vitParameterCount, vitParameterShapes, vitPreset } from './config';
 export type { ShapeMismatch } from './errors';
-export { CheckpointMismatchError, ConfigError, FileWriteError, FormatError, MissingGradientError, ShapeError, VisualPeftError, asMissingGradient, checkTensors } from './errors';
+export type { FileAccess } from './errors';
+export { CheckpointMismatchError, ConfigError, FileSystemError, FileWriteError, FormatError, MissingGradientError, ShapeError, VisualPeftError, asMissingGradient, checkTensors } from './errors';
 export { registerGradients } from './gradients/register-gradients';
 export type { NumberRange } from './validate';
 export { flag, integer, integerPair, knownOptions, nonEmptyString, numberInRange, oneOf, positiveNumber, rate } from './validate';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { MAX_VIT_PARAMETERS } from './config';
 import { ConfigError, checkTensors } from './errors';
 import type { TuningMethod } from './extension';
 import { randomSite } from './per-image-random';
@@ -48,6 +49,8 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
   /** The validated config as plain JSON: what the method's definition rebuilds it from. */
   readonly config: Readonly<Config>;
   private readonly entries = new Map<string, Entry>();
+  /** The most values the method's variables may hold together (`MAX_VIT_PARAMETERS`). */
+  protected readonly maxParameters: number = MAX_VIT_PARAMETERS;
 
   constructor(config: Config) {
     this.config = config;
@@ -77,15 +80,45 @@ export abstract class MethodBase<Config extends Readonly<Record<string, unknown>
    */
   protected addVariable(name: string, initial: (seed: number) => tf.Tensor, options: VariableOptions = {}): tf.Variable {
     if (this.entries.has(name)) throw new ConfigError(`${this.name} variable`, name, 'is registered twice');
-    const variable = tf.tidy(() => tf.variable(initial(this.seedFor(name)), true));
+    const variable = this.allocate(name, initial, true);
     this.entries.set(name, { variable, options: { saved: options.saved ?? 'as-is', classifier: options.classifier ?? false } });
+    const held = this.trainableVariables().reduce((sum, each) => sum + each.size, 0);
+    if (held > this.maxParameters) this.refuseSize(`must give at most ${this.maxParameters} parameters (${held} with variable ${name})`, true);
     return variable;
+  }
+
+  /**
+   * A fresh variable holding `initial(seedFor(name))`. Options too large for a typed array
+   * ("Invalid typed array length", "Array buffer allocation failed") are a `ConfigError` naming
+   * the method's options, not a RangeError from deep inside tfjs.
+   */
+  private allocate(name: string, initial: (seed: number) => tf.Tensor, adding: boolean): tf.Variable {
+    try {
+      return tf.tidy(() => tf.variable(initial(this.seedFor(name)), true));
+    } catch (error) {
+      if (error instanceof RangeError) this.refuseSize(`must give variables that fit a typed array (variable ${name}: ${error.message})`, adding, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Throws the `ConfigError` for options too large to build. While adding variables (a constructor
+   * that now throws, so nobody will hold the method to dispose it) the variables so far are freed.
+   */
+  private refuseSize(rule: string, adding: boolean, cause?: unknown): never {
+    if (adding) {
+      tf.dispose(this.trainableVariables());
+      this.entries.clear();
+    }
+    const error = new ConfigError(`${this.name} options`, this.config, rule);
+    if (cause !== undefined) Object.defineProperty(error, 'cause', { value: cause });
+    throw error;
   }
 
   /** Replaces a registered variable by a fresh one (another shape allowed); the old one is disposed. */
   protected replaceVariable(name: string, initial: (seed: number) => tf.Tensor): tf.Variable {
     const entry = this.entry(name);
-    const variable = tf.tidy(() => tf.variable(initial(this.seedFor(name)), true));
+    const variable = this.allocate(name, initial, false);
     entry.variable.dispose();
     entry.variable = variable;
     return variable;

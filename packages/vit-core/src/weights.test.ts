@@ -132,7 +132,9 @@ describe('loading and saving weights', () => {
     const blocked = join(directory, 'new', 'nested', 'weights.bin', 'below.bin');
     const error = await writeFileAtomic(blocked, 'x').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(FileWriteError);
-    expect((error as FileWriteError).message).toMatch(new RegExp(`^${blocked.replace(/[.]/g, '\\.')}: cannot be written \\((ENOTDIR|EEXIST)\\)$`));
+    expect((error as FileWriteError).message).toMatch(
+      new RegExp(`^${blocked.replace(/[.]/g, '\\.')}: cannot be written: .* \\((ENOTDIR|EEXIST)\\); choose a path whose parents are folders, or move the file away$`),
+    );
     expect((error as FileWriteError).message).not.toMatch(/\.tmp/);
   });
 

@@ -5,7 +5,7 @@ import type { PipelinePresetName } from '@visual-peft/datasets';
 import { classificationProtocol, createBatchSource, isDatasetName, pipelinePreset } from '@visual-peft/datasets';
 import { loadTunedModel } from '@visual-peft/training';
 import type { HostTensor, VisionTransformer } from '@visual-peft/vit-core';
-import { FormatError, VisionTransformer as Vit, loadStateDict, parseNpy, readCheckpoint, serializeNpy, writeFileAtomic } from '@visual-peft/vit-core';
+import { FileSystemError, FormatError, VisionTransformer as Vit, loadStateDict, parseNpy, readCheckpoint, serializeNpy, writeFileAtomic } from '@visual-peft/vit-core';
 import { BACKEND_OPTION, backendFlag, choiceFlag, integerFlag, parseCommandArgsAndOperands, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
@@ -45,7 +45,7 @@ async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     await writeFileAtomic(path, bytes);
   } catch (error) {
-    throw new FormatError(path, `cannot be written (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw FileSystemError.from(error, path, 'write') ?? error;
   }
 }
 

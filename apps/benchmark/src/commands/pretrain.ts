@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { VisionTransformer, getStateDict, resolveVitConfig, saveCheckpoint, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
-import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
+import { BACKEND_OPTION, backendFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { DEMO_DATA_DIR } from '../demo-assets';
 import { runEnvironment } from '../environment';
@@ -21,10 +21,7 @@ export const PRETRAIN_USAGE =
   '[--backbone config.json] [--checkpoints <dir>] [--probe-epochs 30 (0: no probe)] [--backend auto|tensorflow|wasm|cpu]';
 
 function positiveNumber(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (value.trim() === '' || !(parsed > 0) || !Number.isFinite(parsed)) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(value)}`);
-  return parsed;
+  return value === undefined ? undefined : numberFlag(name, value, 0, (parsed) => parsed > 0, 'a positive number');
 }
 
 /**

@@ -3,7 +3,11 @@ import type { Grid } from './recipes';
 
 export type Json = unknown;
 
-/** Field checks of a suite file: each error names the file, the field, the value and the rule. */
+/**
+ * Field checks of a suite file: each error names the file, the field, the value and the rule. A
+ * `null` is refused like any other wrong type (leave a field out for its default); numbers arrive
+ * read by `parseStrictJson`/`parseStrictYaml`, so `0x8` and `1e3` reach here as strings and are refused.
+ */
 export class FieldReader {
   constructor(private readonly file: string) {}
 
@@ -29,8 +33,10 @@ export class FieldReader {
     return value;
   }
 
+  /** An integer >= `minimum` and at most 2^53 - 1 (a larger one is no longer exact). */
   integer(field: string, value: Json, minimum: number): number {
-    return this.number(field, value, (v) => Number.isInteger(v) && v >= minimum, `an integer >= ${minimum}`);
+    const unsafe = typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value);
+    return this.number(field, value, (v) => Number.isSafeInteger(v) && v >= minimum, `an integer >= ${minimum}${unsafe ? ' of at most 2^53 - 1' : ''}`);
   }
 
   string(field: string, value: Json, choices?: readonly string[]): string {

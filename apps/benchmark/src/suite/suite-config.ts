@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { DatasetName } from '@visual-peft/datasets';
 import { FGVC_DATASETS, VTAB_TASKS, isFgvcDataset } from '@visual-peft/datasets';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { ConfigError, FormatError } from '@visual-peft/vit-core';
+import { ConfigError, FileSystemError, FormatError } from '@visual-peft/vit-core';
 import { resolveBackbone } from '../backbone';
 import { locateSuiteFile } from '../demo-assets';
 import { DEMO_LEARNING_RATES, DEMO_SEEDS, DEMO_SUITE_TASKS, demoBackbones, demoRecipe } from '../demo/demo-suite';
 import { UsageError } from '../errors';
+import { parseStrictJson, parseStrictYaml } from '../number-text';
 import type { Json } from './field-reader';
 import { FieldReader } from './field-reader';
 import type { PaperTable } from './paper-table';
@@ -179,12 +179,13 @@ async function readSuiteFile(path: string): Promise<Record<string, Json>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw FileSystemError.from(error, path, 'read') ?? error;
     throw new UsageError(`--suite ${path}: no such file, here or among the app's suite files (a suite is one of ${SUITE_NAMES.join(', ')} or a .json / .yaml file)`);
   }
   let parsed: Json;
   try {
-    parsed = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+    parsed = extname(path) === '.json' ? parseStrictJson(text) : parseStrictYaml(text);
   } catch (error) {
     throw new FormatError(path, `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -50,7 +50,9 @@ export function parseVariant(text: string, bases: readonly string[]): MethodVari
     if (!KEY.test(key)) throw new VariantOptionError(text, key, pair, 'must be key=value with a camelCase key');
     if (raw === undefined || rest.length > 0 || !VALUE.test(raw)) throw new VariantOptionError(text, key, raw ?? '', 'must be one value of letters, digits and . _ + - (no , [ ] =)');
     if (Object.hasOwn(options, key)) throw new VariantOptionError(text, key, raw, 'is given twice');
-    options[key] = parseOptionValue(raw);
+    options[key] = parseOptionValue(raw, (rule) => {
+      throw new VariantOptionError(text, key, raw, `must be ${rule}`);
+    });
   }
   return { name: variantName(base, options), base, options };
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
+import type { TunedRunInfo } from '@visual-peft/training';
 import { applyTunedWeights, readTunedWeights, saveTunedWeights } from '@visual-peft/training';
 import type { TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import { VisionTransformer, applyTrainablePolicy, loadStateDict, parseSafetensors, readCheckpoint, serializeSafetensors } from '@visual-peft/vit-core';
@@ -30,7 +31,7 @@ async function pretrained(): Promise<VisionTransformer> {
  * A run folder as `train` leaves it: `method` built with `options`, its variables and the head moved
  * off their initial values (as training would), saved; returns the folder and the tuned logits.
  */
-async function tunedRun(name: string, method: string, options: Record<string, unknown>): Promise<{ run: string; logits: Float32Array }> {
+async function tunedRun(name: string, method: string, options: Record<string, unknown>, info: TunedRunInfo = {}): Promise<{ run: string; logits: Float32Array }> {
   const model = await pretrained();
   const entry = findMethod(method);
   applyTrainablePolicy(model, entry.policy);
@@ -40,7 +41,7 @@ async function tunedRun(name: string, method: string, options: Record<string, un
   moved.forEach((variable, index) => tf.tidy(() => variable.assign(tf.add(variable, tf.randomNormal(variable.shape, 0, 0.2, 'float32', 40 + index)))));
   const run = join(directory, name);
   mkdirSync(run, { recursive: true });
-  await saveTunedWeights(join(run, 'tuned.safetensors'), model, methods);
+  await saveTunedWeights(join(run, 'tuned.safetensors'), model, methods, info);
   const logits = tf.tidy(() => model.forward(images).dataSync() as Float32Array);
   methods.forEach((created) => {
     model.detach(created);
@@ -95,6 +96,28 @@ describe('visual-peft-bench export and import', () => {
       expect(maxDiff(logits, exported)).toBeLessThan(2e-5);
     });
   }
+
+  it('folds a run that records its backbone (backboneInit) without --weights; --weights overrides it', async () => {
+    const { run, logits } = await tunedRun('recorded', 'lora', { rank: 2 }, { backboneInit: { weights: tinyVit('tiny-vit.safetensors'), fcNorm: 'checkpoint' } });
+    const moved = join(directory, 'moved-backbone.safetensors');
+    writeFileSync(moved, readFileSync(tinyVit('tiny-vit.safetensors')));
+    for (const extra of [[], ['--weights', moved]]) {
+      const out = join(run, `model-${extra.length}.safetensors`);
+      const result = await runCli('export', '--run', run, ...extra, '--out', out, '--backend', 'cpu');
+      expect(result.code, result.stderr.join('\n')).toBe(0);
+      const plain = new VisionTransformer(config, { weights: 'zeros' });
+      loadStateDict(plain, parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors);
+      const exported = tf.tidy(() => plain.forward(images).dataSync() as Float32Array);
+      plain.dispose();
+      expect(maxDiff(logits, exported)).toBeLessThan(2e-5);
+    }
+    // The recorded checkpoint gone and none given: one line naming it.
+    const gone = await tunedRun('recorded-gone', 'lora', { rank: 2 }, { backboneInit: { weights: join(directory, 'deleted.safetensors'), fcNorm: 'checkpoint' } });
+    const missing = await runCli('export', '--run', gone.run, '--out', join(gone.run, 'model.safetensors'), '--backend', 'cpu');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.at(-1)).toMatch(/deleted\.safetensors: no such file/);
+    expect(existsSync(join(gone.run, 'model.safetensors'))).toBe(false);
+  });
 
   for (const [method, options, official] of [
     ['gated-prompt', { numPrompts: 2 }, ['enc.gate_logit', 'enc.prompt_embeddings', 'enc.temp', 'head.last_layer.bias', 'head.last_layer.weight']],
@@ -174,7 +197,7 @@ describe('visual-peft-bench export and import', () => {
 
     const noWeights = await runCli('export', '--run', adapter.run, '--out', out);
     expect(noWeights.code).toBe(2);
-    expect(noWeights.stderr.at(-1)).toMatch(/give --weights/);
+    expect(noWeights.stderr.at(-1)).toMatch(/give --weights <pretrained checkpoint>: .*refused-adapter\/tuned\.safetensors does not record the backbone it was tuned on/);
 
     const unmapped = await runCli('import', '--method', 'adapter', '--backbone', tinyVit('config.json'), '--in', tinyVit('tiny-vit.safetensors'), '--out', out);
     expect(unmapped.code).toBe(1);

@@ -2,36 +2,37 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
-import { applyTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
-import type { HostTensor, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, loadStateDict, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
+import { loadTunedModel, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
+import type { HostTensor, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { METHODS, buildMethod, disposeMethods, findMethod } from '../methods';
+import { buildMethod, disposeMethods, findMethod, methodDefinitions } from '../methods';
 import { OFFICIAL_NAMES, fromOfficialNames, officialName, officialNames, toOfficialNames } from '../official-names';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
 
-export const EXPORT_USAGE = 'export (--run <dir> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
+export const EXPORT_USAGE = 'export (--run <train output | store/weights/<job id>> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint, default: the one the run recorded>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
 export const IMPORT_USAGE = `import --method <${OFFICIAL_NAMES.map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
 
-const definitions = () => [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
-
-/** The fc_norm a run's backbone was read with: its result's record, else what `train` picks for the checkpoint. */
-async function fcNormOf(run: string | undefined, fcNorm: boolean, stateDict: StateDict): Promise<'checkpoint' | 'from-norm' | 'fresh'> {
+/**
+ * The fc_norm of a run saved before runs recorded their backbone: its result's record, else what `train` picks for the
+ * checkpoint (an average-pooled config reads an MAE-layout checkpoint's final `norm`).
+ */
+async function legacyFcNorm(run: string | undefined, fcNorm: boolean, weights: string): Promise<'checkpoint' | 'from-norm' | 'fresh'> {
   if (run !== undefined) {
     try {
       const norm = (JSON.parse(await readFile(join(run, 'result.json'), 'utf8')) as { head?: { norm?: unknown } }).head?.norm;
       if (norm === 'checkpoint' || norm === 'from-norm' || norm === 'fresh') return norm;
     } catch {
-      // No result yet (a run still training): the checkpoint decides, as below.
+      // No result (a run still training, a file on its own): the checkpoint decides, as below.
     }
   }
-  return fcNorm && hasMaeLayout(stateDict) ? 'from-norm' : 'checkpoint';
+  return fcNorm && hasMaeLayout((await readCheckpoint(weights)).stateDict) ? 'from-norm' : 'checkpoint';
 }
 
 /**
@@ -58,8 +59,8 @@ export function timmArgs(config: VitConfig): Record<string, unknown> | null {
 
 /**
  * Writes a tuned model for PyTorch. A method with official parameter names (GatedPT, SCT, VQT) is
- * written under them with the head, from the tuned file alone. Anything else is folded into the
- * pretrained backbone (`--weights`) and written as one plain timm-named state dict with the new
+ * written under them with the head, from the tuned file alone. Anything else is rebuilt with
+ * training's `loadTunedModel` (the pretrained backbone the run recorded, or `--weights`), folded and written as one plain timm-named state dict with the new
  * head: LoRA, SSF and the policies (linear, bias, full); a method that does not fold is refused.
  * Everything is read and checked before the output is written.
  */
@@ -83,16 +84,20 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
     return;
   }
 
-  if (flags.weights === undefined) {
-    throw new UsageError(`export: give --weights <pretrained checkpoint>: ${tunedPath} holds the tuned part only, the frozen backbone comes from the checkpoint it was trained from`);
+  // The backbone the run recorded (backboneInit), or --weights in its place; a file saved before runs recorded it needs --weights.
+  const saved = manifest.backboneInit;
+  if (saved === undefined && flags.weights === undefined) {
+    throw new UsageError(`export: give --weights <pretrained checkpoint>: ${tunedPath} does not record the backbone it was tuned on (saved before tuned weights kept backboneInit)`);
   }
+  const fcNorm = saved === undefined ? await legacyFcNorm(flags.run, manifest.backbone.fcNorm, flags.weights!) : undefined;
   await activateBackend(backendFlag(flags.backend), io);
-  const model = new VisionTransformer(manifest.backbone, { weights: 'zeros' });
-  let methods: TuningMethod[] = [];
+  const source = {
+    ...(flags.run === undefined ? { tuned: tunedPath } : { run: flags.run }),
+    ...(flags.weights === undefined ? {} : { weights: flags.weights }),
+    ...(fcNorm === undefined ? {} : { fcNorm }),
+  };
+  const { model, methods } = await loadTunedModel(source, { definitions: methodDefinitions() });
   try {
-    const { stateDict: pretrained } = await readCheckpoint(flags.weights);
-    loadStateDict(model, pretrained, { source: flags.weights, head: 'discard', fcNorm: await fcNormOf(flags.run, manifest.backbone.fcNorm, pretrained) });
-    methods = applyTunedWeights(tuned, model, definitions(), tunedPath);
     const stateDict = foldedStateDict(model);
     const note = { backbone: model.config, timm: timmArgs(model.config), folded: manifest.methods.map((method) => method.name) };
     await writeFileAtomic(out, serializeSafetensors(stateDict, { format: 'pt', 'visual-peft': JSON.stringify(note) }));

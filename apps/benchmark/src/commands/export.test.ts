@@ -123,6 +123,8 @@ describe('visual-peft-bench export and import', () => {
     ['gated-prompt', { numPrompts: 2 }, ['enc.gate_logit', 'enc.prompt_embeddings', 'enc.temp', 'head.last_layer.bias', 'head.last_layer.weight']],
     ['sct', { k: 4, selection: 'random' }, ['blocks.0.sct_attn.adapt_linear.bias', 'blocks.0.sct_attn.adapt_linear.weight', 'blocks.0.sct_attn.channel_index', 'blocks.1.sct_attn.adapt_linear.bias', 'blocks.1.sct_attn.adapt_linear.weight', 'blocks.1.sct_attn.channel_index', 'head.bias', 'head.weight']],
     ['vqt', { numQueries: 2 }, ['enc.transformer.encoder.query_prompt_embeddings', 'head.last_layer.bias', 'head.last_layer.weight']],
+    ['vpt-shallow', { numPrompts: 3 }, ['enc.transformer.prompt_embeddings', 'head.last_layer.bias', 'head.last_layer.weight']],
+    ['vpt-deep', { numPrompts: 2 }, ['enc.transformer.deep_prompt_embeddings', 'enc.transformer.prompt_embeddings', 'head.last_layer.bias', 'head.last_layer.weight']],
   ] as const) {
     it(`writes ${method} under the official code's names, and import reads it back to the same logits`, async () => {
       const { run, logits } = await tunedRun(`official-${method}`, method, options);
@@ -133,6 +135,9 @@ describe('visual-peft-bench export and import', () => {
       expect([...tensors.keys()].sort()).toEqual(official);
       if (method === 'vqt') expect(tensors.get('enc.transformer.encoder.query_prompt_embeddings')!.shape).toEqual([2, 2, 32]);
       if (method === 'gated-prompt') expect(tensors.get('enc.prompt_embeddings')!.shape).toEqual([1, 2, 32]);
+      // KMnP/vpt's shapes: [1, P, D] before block 0, [L-1, P, D] for the later blocks.
+      if (method === 'vpt-shallow') expect(tensors.get('enc.transformer.prompt_embeddings')!.shape).toEqual([1, 3, 32]);
+      if (method === 'vpt-deep') expect(tensors.get('enc.transformer.deep_prompt_embeddings')!.shape).toEqual([1, 2, 32]);
 
       const back = join(run, 'imported', 'tuned.safetensors');
       const imported = await runCli('import', '--method', method, '--backbone', tinyVit('config.json'), '--in', out, '--out', back, '--backend', 'cpu');
@@ -201,7 +206,7 @@ describe('visual-peft-bench export and import', () => {
 
     const unmapped = await runCli('import', '--method', 'adapter', '--backbone', tinyVit('config.json'), '--in', tinyVit('tiny-vit.safetensors'), '--out', out);
     expect(unmapped.code).toBe(1);
-    expect(unmapped.stderr.at(-1)).toMatch(/method has no official parameter names here \(mapped: gated-prompt, sct, vqt\), got "adapter"/);
+    expect(unmapped.stderr.at(-1)).toMatch(/method has no official parameter names here \(mapped: sct, vpt-shallow, vpt-deep, gated-prompt, vqt\), got "adapter"/);
 
     const empty = await runCli('import', '--method', 'vqt', '--backbone', tinyVit('config.json'), '--in', tinyVit('tiny-vit.safetensors'), '--out', out);
     expect(empty.code).toBe(1);

@@ -4,20 +4,31 @@ import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
 import { loadTunedModel, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
 import type { HostTensor, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
+import {
+  CheckpointMismatchError,
+  FormatError,
+  VisionTransformer,
+  applyTrainablePolicy,
+  fromOfficialNames,
+  officialName,
+  readCheckpoint,
+  serializeSafetensors,
+  toOfficialNames,
+  writeFileAtomic,
+} from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
 import { buildMethod, disposeMethods, findMethod, methodDefinitions } from '../methods';
-import { OFFICIAL_NAMES, fromOfficialNames, officialName, officialNames, toOfficialNames } from '../official-names';
+import { officialNameMappings, officialNames } from '../official-names';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
 
 export const EXPORT_USAGE = 'export (--run <train output | store/weights/<job id>> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint, default: the one the run recorded>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
-export const IMPORT_USAGE = `import --method <${OFFICIAL_NAMES.map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
+export const IMPORT_USAGE = `import --method <${officialNameMappings().map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
 
 /**
  * The fc_norm of a run saved before runs recorded their backbone: its result's record, else what `train` picks for the
@@ -58,7 +69,7 @@ export function timmArgs(config: VitConfig): Record<string, unknown> | null {
 }
 
 /**
- * Writes a tuned model for PyTorch. A method with official parameter names (GatedPT, SCT, VQT) is
+ * Writes a tuned model for PyTorch. A method with official parameter names (its definition's `officialNames`: VPT, GatedPT, SCT, VQT) is
  * written under them with the head, from the tuned file alone. Anything else is rebuilt with
  * training's `loadTunedModel` (the pretrained backbone the run recorded, or `--weights`), folded and written as one plain timm-named state dict with the new
  * head: LoRA, SSF and the policies (linear, bias, full); a method that does not fold is refused.
@@ -76,7 +87,7 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
   if (!existsSync(tunedPath)) throw new FormatError(tunedPath, 'no such file: a run folder holds tuned.safetensors once `train` has finished');
   const tuned = await readTunedWeights(tunedPath);
   const { manifest } = tuned;
-  const mapped = manifest.methods.length === 1 ? OFFICIAL_NAMES.find((names) => names.method === manifest.methods[0]!.name) : undefined;
+  const mapped = manifest.methods.length === 1 ? officialNameMappings().find((names) => names.method === manifest.methods[0]!.name) : undefined;
   if (mapped !== undefined) {
     const stateDict = toOfficialNames(mapped, manifest.methods[0]!.config, tuned.tensors, tunedPath);
     await writeFileAtomic(out, serializeSafetensors(stateDict, { format: 'pt', method: mapped.method, names: mapped.source }));

@@ -163,8 +163,8 @@ describe('visual-peft-bench export and import', () => {
     expect(maxDiff(logits, await logitsOfTuned(back))).toBe(0);
   });
 
-  it("refuses SCT's official tensors without channel indices (its code recomputes them), naming what is missing", async () => {
-    const { run } = await tunedRun('official-sct-no-channels', 'sct', { k: 4, selection: 'random' });
+  it("refuses SCT's official tensors without channel indices (its code recomputes them), naming what is missing, unless --channels gives them", async () => {
+    const { run, logits } = await tunedRun('official-sct-no-channels', 'sct', { k: 4, selection: 'random' });
     const exported = join(run, 'official.safetensors');
     expect((await runCli('export', '--run', run, '--out', exported)).code).toBe(0);
     const { tensors } = parseSafetensors(new Uint8Array(readFileSync(exported)), exported);
@@ -175,6 +175,21 @@ describe('visual-peft-bench export and import', () => {
     expect(imported.code).toBe(1);
     expect(imported.stderr.at(-1)).toMatch(/ckpt_epoch_best\.safetensors \(sct, official names\) does not fit the model: missing keys: blocks\.0\.sct_attn\.channel_index, blocks\.1\.sct_attn\.channel_index$/);
     expect(existsSync(back)).toBe(false);
+
+    // With the indices from elsewhere (--channels: one list per block), the same model as the run's.
+    const channels = join(run, 'channels.json');
+    writeFileSync(channels, JSON.stringify([0, 1].map((block) => Array.from(tensors.get(`blocks.${block}.sct_attn.channel_index`)!.data as Int32Array))));
+    const given = await runCli('import', '--method', 'sct', '--backbone', tinyVit('config.json'), '--in', file, '--channels', channels, '--out', back, '--backend', 'cpu');
+    expect(given.code, given.stderr.join('\n')).toBe(0);
+    expect(maxDiff(logits, await logitsOfTuned(back))).toBe(0);
+    const short = join(run, 'short.json');
+    writeFileSync(short, '[[1, 2, 3, 4]]');
+    const refused = await runCli('import', '--method', 'sct', '--backbone', tinyVit('config.json'), '--in', file, '--channels', short, '--out', join(run, 'refused.safetensors'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.at(-1)).toMatch(/short\.json: channels must hold one list per block with an SCT module in \S+ckpt_epoch_best\.safetensors \(2: blocks 0, 1\), got \[\[1, 2, 3, 4\]\]/);
+    const notSct = await runCli('import', '--method', 'vqt', '--backbone', tinyVit('config.json'), '--in', file, '--channels', channels, '--out', join(run, 'refused.safetensors'));
+    expect(notSct.code).toBe(2);
+    expect(existsSync(join(run, 'refused.safetensors'))).toBe(false);
   });
 
   it('refuses what it cannot write, in one line naming the file and the reason, writing nothing', async () => {
@@ -198,7 +213,14 @@ describe('visual-peft-bench export and import', () => {
     expect(existsSync(join(firstStage.run, 'tuned.safetensors'))).toBe(true);
     const both = await runCli('export', '--run', twoStage.run, '--out', out);
     expect(both.code).toBe(2);
-    expect(both.stderr.at(-1)).toMatch(/refused-two-stage is a two-stage run \(second\+first\); export writes one stage's methods, not both yet/);
+    expect(both.stderr.at(-1)).toMatch(/refused-two-stage is a two-stage run, and a file holds one stage: export --tuned \S+refused-two-stage\/stage1\/tuned\.safetensors \(the first\) and --tuned \S+refused-two-stage\/tuned\.safetensors \(the second/);
+    // The commands it names work: each stage under its own official names.
+    for (const [file, key] of [[join(firstStage.run, 'tuned.safetensors'), 'enc.transformer.deep_prompt_embeddings'], [join(twoStage.run, 'tuned.safetensors'), 'enc.transformer.encoder.query_prompt_embeddings']] as const) {
+      const stage = join(directory, `two-stage-${key}.safetensors`);
+      const exported = await runCli('export', '--tuned', file, '--out', stage);
+      expect(exported.code, exported.stderr.join('\n')).toBe(0);
+      expect(parseSafetensors(new Uint8Array(readFileSync(stage)), stage).tensors.has(key)).toBe(true);
+    }
 
     const noWeights = await runCli('export', '--run', adapter.run, '--out', out);
     expect(noWeights.code).toBe(2);

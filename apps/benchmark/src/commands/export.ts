@@ -3,9 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
 import { loadTunedModel, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
-import type { HostTensor, TuningMethod, VitConfig } from '@visual-peft/vit-core';
+import { withOfficialChannelIndices } from '@visual-peft/channel-tuning';
+import type { HostTensor, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
 import {
   CheckpointMismatchError,
+  ConfigError,
   FormatError,
   VisionTransformer,
   applyTrainablePolicy,
@@ -28,7 +30,7 @@ import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
 
 export const EXPORT_USAGE = 'export (--run <train output | store/weights/<job id>> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint, default: the one the run recorded>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
-export const IMPORT_USAGE = `import --method <${officialNameMappings().map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
+export const IMPORT_USAGE = `import --method <${officialNameMappings().map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--channels <channels.json> (sct)] [--backend auto|tensorflow|wasm|cpu]`;
 
 /**
  * The fc_norm of a run saved before runs recorded their backbone: its result's record, else what `train` picks for the
@@ -81,8 +83,12 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
   const tunedPath = flags.tuned ?? join(flags.run!, 'tuned.safetensors');
   const out = requireFlag('export', 'out', flags.out);
   if (flags.run !== undefined && existsSync(join(flags.run, 'stage1', 'tuned.safetensors'))) {
-    // Its tuned.safetensors holds the second stage only; the first stage's methods stay in stage1/.
-    throw new UsageError(`export: ${flags.run} is a two-stage run (second+first); export writes one stage's methods, not both yet`);
+    // Its tuned.safetensors holds the second stage only; the first stage's methods stay in stage1/. Each file is one
+    // method's tensors (one official code's names, or one folded backbone), so the stages go out one by one.
+    throw new UsageError(
+      `export: ${flags.run} is a two-stage run, and a file holds one stage: export --tuned ${join(flags.run, 'stage1', 'tuned.safetensors')} (the first) ` +
+        `and --tuned ${join(flags.run, 'tuned.safetensors')} (the second, tuned over the first, so a model needs both)`,
+    );
   }
   if (!existsSync(tunedPath)) throw new FormatError(tunedPath, 'no such file: a run folder holds tuned.safetensors once `train` has finished');
   const tuned = await readTunedWeights(tunedPath);
@@ -120,6 +126,28 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
 }
 
 /**
+ * `import --channels <file.json>`: an official SCT checkpoint's channel indices, which its code
+ * recomputes and never saves: one JSON list per block with a module, in block order (as a `train`
+ * or `run` record's last `salient-channels` diagnostic lists them under `selected`).
+ */
+async function withChannels(method: string, official: StateDict, inPath: string, path: string): Promise<StateDict> {
+  if (method !== 'sct') throw new UsageError(`import: --channels applies to sct (its official checkpoints hold no channel indices), not ${method}`);
+  let channels: unknown;
+  try {
+    channels = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FormatError(path, code === 'ENOENT' ? 'no such file' : `is not a JSON list of channel lists (${(error as Error).message})`);
+  }
+  try {
+    return withOfficialChannelIndices(official, channels as number[][], inPath);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new FormatError(path, error.message);
+    throw error;
+  }
+}
+
+/**
  * Reads a method's tensors under the official code's names (an `export` of it, or the method's
  * parameters of an official checkpoint converted to safetensors, whose other keys are ignored) into
  * a tuned-weights file (with its manifest) for `--backbone`. The method's sizes come from the
@@ -134,6 +162,7 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
     out: { type: 'string' },
     classes: { type: 'string' },
     set: { type: 'string', multiple: true },
+    channels: { type: 'string' },
     ...BACKEND_OPTION,
   });
   const method = requireFlag('import', 'method', flags.method);
@@ -141,7 +170,8 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
   const inPath = requireFlag('import', 'in', flags.in);
   const out = requireFlag('import', 'out', flags.out);
   const backbone = requireFlag('import', 'backbone', flags.backbone);
-  const { stateDict: official } = await readCheckpoint(inPath);
+  const { stateDict: read } = await readCheckpoint(inPath);
+  const official = flags.channels === undefined ? read : await withChannels(method, read, inPath, flags.channels);
   const { tensors, ignored } = fromOfficialNames(names, official);
   if (tensors.size === 0) {
     throw new FormatError(inPath, `holds none of ${method}'s official parameters (${names.tensors.map((tensor) => tensor.official).join(', ')})`);

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveBackbone } from '../backbone';
 import { METHODS, findMethod } from '../methods';
 import { runCli } from '../run-cli';
+import { writeTinyMaeCheckpoint } from './__fixtures__/mae-checkpoint';
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-export-'));
@@ -117,6 +118,33 @@ describe('visual-peft-bench export and import', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr.at(-1)).toMatch(/deleted\.safetensors: no such file/);
     expect(existsSync(join(gone.run, 'model.safetensors'))).toBe(false);
+  });
+
+  it("folds a run saved before backboneInit with --weights, reading an MAE checkpoint's fc_norm as train does (its final norm)", async () => {
+    const { weights, avgConfig, stateDict } = writeTinyMaeCheckpoint(directory);
+    const maeConfig = await resolveBackbone(avgConfig, { numClasses: CLASSES });
+    expect(maeConfig.fcNorm).toBe(true);
+    const model = new VisionTransformer(maeConfig, { weights: 'zeros' });
+    loadStateDict(model, stateDict, { head: 'discard', fcNorm: 'from-norm' });
+    model.resetHead(CLASSES, { seed: 3 });
+    const lora = findMethod('lora').definition!.create(model, { rank: 2 });
+    model.attach(lora);
+    lora.trainableVariables().forEach((variable, index) => tf.tidy(() => variable.assign(tf.add(variable, tf.randomNormal(variable.shape, 0, 0.2, 'float32', 60 + index)))));
+    const run = join(directory, 'legacy-mae');
+    // No run info: a file from before tuned weights recorded their backbone.
+    await saveTunedWeights(join(run, 'tuned.safetensors'), model, [lora]);
+    const logits = tf.tidy(() => model.forward(images).dataSync() as Float32Array);
+    model.detach(lora);
+    lora.dispose();
+    model.dispose();
+    const out = join(run, 'model.safetensors');
+    const result = await runCli('export', '--run', run, '--weights', weights, '--out', out, '--backend', 'cpu');
+    expect(result.code, result.stderr.join('\n')).toBe(0);
+    const plain = new VisionTransformer(maeConfig, { weights: 'zeros' });
+    loadStateDict(plain, parseSafetensors(new Uint8Array(readFileSync(out)), out).tensors);
+    const exported = tf.tidy(() => plain.forward(images).dataSync() as Float32Array);
+    plain.dispose();
+    expect(maxDiff(logits, exported)).toBeLessThan(2e-5);
   });
 
   for (const [method, options, official] of [

@@ -29,6 +29,12 @@ On make_vit_fixture.py's tiny ViT (packages/vit-core/src/__fixtures__/tiny-vit/,
   (each block's queries prepended, keys and values from the block's own tokens, the whole block
   for the queries too) and Head2ToeVisionTransformer's concat head: F.normalize of the final-norm
   CLS token and of each block's flattened query outputs, concatenated (NORMALIZE_FEATS).
+- VPT-shallow and VPT-deep as KMnP/vpt names them (src/models/vit_prompt/vit.py, src/models/vit_models.py):
+  enc.transformer.prompt_embeddings [1, 3, D], for VPT-deep also enc.transformer.deep_prompt_embeddings
+  [L-1, 3, D], head.last_layer.weight/bias. The forward pass is the code's PromptedTransformer (prompts
+  after CLS before block 0; VPT-deep replaces the prompt slots with the next set before each later
+  block), make_gated_prompt_fixture.py's vpt_deep_forward, with the drawn head on the CLS token.
+  (These draws come after the others', which they leave as they were.)
 
 For each it writes the tensors to a temporary safetensors file, runs
 `node apps/benchmark/dist/cli.js import --method ... --backbone config.json --in FILE --out DIR/tuned.safetensors`,
@@ -108,7 +114,10 @@ def draw(rng):
         "head.last_layer.weight": rng.normal(0.0, 0.3, (classes, d * (1 + depth * queries))),
         "head.last_layer.bias": rng.normal(0.0, 0.3, classes),
     }
-    return as_f32(gated), {**as_f32(sct), **channels}, as_f32(vqt)
+    vpt_head = {"head.last_layer.weight": rng.normal(0.0, 0.3, (classes, d)), "head.last_layer.bias": rng.normal(0.0, 0.3, classes)}
+    shallow = {"enc.transformer.prompt_embeddings": rng.normal(0.0, 1.0, (1, 3, d)), **vpt_head}
+    deep = {**shallow, "enc.transformer.deep_prompt_embeddings": rng.normal(0.0, 1.0, (depth - 1, 3, d))}
+    return as_f32(gated), {**as_f32(sct), **channels}, as_f32(vqt), as_f32(shallow), as_f32(deep)
 
 
 def model_with_head(weights, head_weight, head_bias):
@@ -123,6 +132,21 @@ def t64(array):
 def gated_logits(weights, images, tensors):
     model = model_with_head(weights, tensors["head.last_layer.weight"], tensors["head.last_layer.bias"])
     return gated_reference.gated_forward(model, images, t64(tensors["enc.prompt_embeddings"]), t64(tensors["enc.gate_logit"]), t64(tensors["enc.temp"]))
+
+
+def vpt_logits(weights, images, tensors):
+    model = model_with_head(weights, tensors["head.last_layer.weight"], tensors["head.last_layer.bias"])
+    sets = [tensors["enc.transformer.prompt_embeddings"]]
+    if "enc.transformer.deep_prompt_embeddings" in tensors:
+        sets.append(tensors["enc.transformer.deep_prompt_embeddings"])
+    prompts = t64(np.concatenate(sets, axis=0))
+    if prompts.shape[0] == 1:
+        # Shallow: the prompts enter before block 0 and pass through every block like patch tokens.
+        x = gated_reference.insert_prompts(gated_reference.embed(model, images), prompts)
+        for block in model.blocks:
+            x = gated_reference.block_forward(block, x)
+        return gated_reference.head(model, x, "token")
+    return gated_reference.vpt_deep_forward(model, images, prompts)
 
 
 def sct_logits(weights, images, tensors):
@@ -206,10 +230,11 @@ def main():
     torch.set_num_threads(2)
     weights, _ = safetensors_io.load_file(os.path.join(TINY, "tiny-vit.safetensors"))
     images = t64(np.load(os.path.join(TINY, "inputs.npy")))
-    gated, sct, vqt = draw(np.random.default_rng(SEED))
+    gated, sct, vqt, shallow, deep = draw(np.random.default_rng(SEED))
     ok = True
     with tempfile.TemporaryDirectory() as scratch, torch.no_grad():
-        for method, tensors, reference in (("gated-prompt", gated, gated_logits), ("sct", sct, sct_logits), ("vqt", vqt, vqt_logits)):
+        cases = (("gated-prompt", gated, gated_logits), ("sct", sct, sct_logits), ("vqt", vqt, vqt_logits), ("vpt-shallow", shallow, vpt_logits), ("vpt-deep", deep, vpt_logits))
+        for method, tensors, reference in cases:
             folder = os.path.join(scratch, method)
             os.makedirs(folder)
             official = os.path.join(folder, "official-in.safetensors")

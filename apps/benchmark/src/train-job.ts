@@ -32,6 +32,9 @@ export interface HeadSetup {
   readonly norm: 'checkpoint' | 'from-norm' | 'fresh';
 }
 
+/** A run's classifier when its spec names none: timm's init (std 0.02) and the checkpoint's fc_norm. */
+export const DEFAULT_HEAD: HeadSetup = { init: 'timm', std: null, norm: 'checkpoint' };
+
 /** One training run: a method on a backbone, one split, one learning rate and weight decay, one seed. */
 export interface TrainJobSpec {
   /** The backbone's config with the task's class count. */
@@ -175,7 +178,7 @@ export async function trainJob<T>(
   const frozen: TuningMethod[] = [];
   let trainer: Trainer | undefined;
   try {
-    const head = spec.head ?? { init: 'timm', std: null, norm: 'checkpoint' };
+    const head = spec.head ?? DEFAULT_HEAD;
     if (spec.weights !== null) loadStateDict(model, spec.weights.stateDict, { source: spec.weights.source, head: 'discard', fcNorm: head.norm });
     // A fresh head drawn as the method's official code draws it (the zeros above only spared a draw the checkpoint overwrites).
     model.resetHead(backbone.numClasses, { init: head.init, ...(head.std === null ? {} : { std: head.std }), seed: deriveSeed(seed, HEAD_SEED_SITE) });

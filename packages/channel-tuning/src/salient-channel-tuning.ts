@@ -14,6 +14,7 @@ import { ConfigError, MethodBase, SeededRandom, ShapeError, VisualPeftError } fr
 import { computeChannelImportance, selectChannels } from './channel-importance';
 import type { SalientChannelConfig, SalientChannelConfigInput, TuningPosition } from './config';
 import { resolveSalientChannelConfig, tunedBlocks, tunedPositions } from './config';
+import { SCT_OFFICIAL_NAMES } from './official-names';
 
 /** The method ran before its channels were chosen (by `prepare` on training data, or `loadWeights`). */
 export class ChannelsNotSelectedError extends VisualPeftError {}
@@ -248,6 +249,7 @@ export const SCT_DEFINITION: MethodDefinition = {
   description: 'Salient Channel Tuning: a K x K linear map per block on the top-K channels by class-aware importance (or the dataset-level score; optionally the last l blocks only)',
   policy: 'linear',
   create: (model, options) => createSalientChannelTuning(model, options as SalientChannelConfigInput),
+  officialNames: SCT_OFFICIAL_NAMES,
 };
 
 export const CHANNEL_TUNING_DEFINITIONS: readonly MethodDefinition[] = [SCT_DEFINITION];

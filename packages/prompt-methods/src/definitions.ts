@@ -1,6 +1,7 @@
 import type { MethodDefinition, VisionTransformer } from '@visual-peft/vit-core';
 import { ConfigError } from '@visual-peft/vit-core';
 import type { GatedPromptConfigInput, VptConfigInput } from './config';
+import { GATED_PROMPT_OFFICIAL_NAMES, VPT_DEEP_OFFICIAL_NAMES, VPT_SHALLOW_OFFICIAL_NAMES } from './official-names';
 import { createGatedPrompt, createVpt } from './prompt-tuning';
 
 function vpt(deep: boolean): (model: VisionTransformer, options: Readonly<Record<string, unknown>>) => ReturnType<typeof createVpt> {
@@ -21,17 +22,20 @@ export const PROMPT_METHOD_DEFINITIONS: readonly MethodDefinition[] = [
     description: 'VPT-shallow: prompt tokens after CLS entering the first block (Jia et al. 2022); init=kmeans|... for Self-Prompt Tuning',
     policy: 'linear',
     create: vpt(false),
+    officialNames: VPT_SHALLOW_OFFICIAL_NAMES,
   },
   {
     name: 'vpt-deep',
     description: 'VPT-deep: a prompt set per block replacing the previous prompt outputs (Jia et al. 2022); init=kmeans|... for Self-Prompt Tuning',
     policy: 'linear',
     create: vpt(true),
+    officialNames: VPT_DEEP_OFFICIAL_NAMES,
   },
   {
     name: 'gated-prompt',
     description: 'Gated Prompt Tuning: prompts with per-block gates and attention temperatures (Yoo et al., ICML 2023)',
     policy: 'linear',
     create: (model, options) => createGatedPrompt(model, options as GatedPromptConfigInput),
+    officialNames: GATED_PROMPT_OFFICIAL_NAMES,
   },
 ];

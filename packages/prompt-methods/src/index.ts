@@ -10,6 +10,7 @@ export type {
 export { PROMPT_INITS, SELF_PROMPT_STRATEGIES, resolveGatedPromptConfig, resolveVptConfig } from './config';
 export { PromptTuning, TEMPERATURE_RANGE, createGatedPrompt, createVpt, uniformPromptBound } from './prompt-tuning';
 export { PROMPT_METHOD_DEFINITIONS } from './definitions';
+export { GATED_PROMPT_OFFICIAL_NAMES, VPT_DEEP_OFFICIAL_NAMES, VPT_SHALLOW_OFFICIAL_NAMES } from './official-names';
 export { selectionRatios } from './selection-ratio';
 export type { SelfPromptOptions, SelfPromptResult } from './self-prompt';
 export { selfPromptInit } from './self-prompt';

@@ -15,6 +15,7 @@ import type {
 import { MethodBase, ShapeError, checkTensors, perImageDropout } from '@visual-peft/vit-core';
 import type { VisualQueryConfig, VisualQueryConfigInput } from './config';
 import { resolveVisualQueryConfig } from './config';
+import { VQT_OFFICIAL_NAMES } from './official-names';
 
 /** What the frozen backbone contributes to a batch: computed once, outside the gradient tape. */
 export interface FrozenFeatures {
@@ -350,6 +351,7 @@ export const VQT_DEFINITION: MethodDefinition = {
   // The frozen pass runs off the gradient tape; the query path does not recompute blocks.
   trainsThroughBlocks: false,
   create: (model, options) => createVisualQueryTuning(model, options as VisualQueryConfigInput),
+  officialNames: VQT_OFFICIAL_NAMES,
 };
 
 export const QUERY_TUNING_DEFINITIONS: readonly MethodDefinition[] = [VQT_DEFINITION];

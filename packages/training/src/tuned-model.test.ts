@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { MethodDefinition, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, FormatError, VisionTransformer as Vit, saveCheckpoint } from '@visual-peft/vit-core';
+import { ConfigError, FormatError, VisionTransformer as Vit, readCheckpoint, saveCheckpoint, serializeSafetensors } from '@visual-peft/vit-core';
 import { TINY_VIT } from '@visual-peft/method-testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROMPT_DEFINITION, promptMethod, promptSetup } from './__fixtures__/tiny-task';
@@ -121,6 +121,26 @@ describe('loadTunedModel', () => {
     await saveTunedWeights(bare, setup.model, [setup.method]);
     await expect(loadTunedModel({ tuned: bare }, { definitions })).rejects.toThrow(`weights must name the pretrained checkpoint: ${bare} does not record the backbone it was tuned on`);
     expect((await loadAndCompare({ tuned: bare, weights: checkpoint }, logits(setup.model))).classNames).toBeNull();
+  });
+
+  it('reads fc_norm from an MAE-layout checkpoint\'s final norm when told (fcNorm), for a file that does not record it', async () => {
+    const model = new Vit({ ...TINY_VIT, globalPool: 'avg', fcNorm: true }, { seed: 11, weights: 'random' });
+    const method = promptMethod(model, { numPrompts: 2 });
+    model.attach(method);
+    perturb([...method.trainableVariables(), model.parameter('fc_norm.weight').variable, model.parameter('fc_norm.bias').variable], 12);
+    // MAE's released layout: the pooled LayerNorm saved as the final `norm`, no `fc_norm`.
+    const full = join(directory.path, 'full.safetensors');
+    await saveCheckpoint(model, full);
+    const { stateDict } = await readCheckpoint(full);
+    const mae = join(directory.path, 'mae.safetensors');
+    await writeFile(mae, serializeSafetensors(new Map([...stateDict].map(([key, tensor]) => [key.replace(/^fc_norm\./, 'norm.'), tensor]))));
+    const tuned = join(directory.path, 'mae-tuned.safetensors');
+    await saveTunedWeights(tuned, model, [method]);
+    const expected = logits(model);
+    method.dispose();
+    model.dispose();
+    await loadAndCompare({ tuned, weights: mae, fcNorm: 'from-norm' }, expected);
+    await expect(loadTunedModel({ tuned, weights: mae }, { definitions: [PROMPT_DEFINITION] })).rejects.toThrow(/missing keys: fc_norm\.weight, fc_norm\.bias/);
   });
 
   it('checks the class names and backbone record on saving and on reading', async () => {

@@ -12,6 +12,12 @@ export interface TunedBackbone {
   readonly backbone?: string | VitConfigInput;
   /** The pretrained checkpoint (`.safetensors` or `.npz`). Default: the one the manifest records. */
   readonly weights?: string;
+  /**
+   * Where `fc_norm` comes from with `weights` (as in `loadStateDict`): for a file that does not record
+   * it (saved before `backboneInit`), e.g. 'from-norm' for an MAE checkpoint. Default: the recorded
+   * source, else 'checkpoint'.
+   */
+  readonly fcNorm?: 'checkpoint' | 'from-norm' | 'fresh';
 }
 
 /** A `train` output folder (`visual-peft-bench train --out <dir>`): its `tuned.safetensors` and `tuned.json`. */
@@ -76,9 +82,9 @@ export async function loadTunedModel(source: TunedRunSource | TunedFilesSource, 
   const config = backboneConfig(source.backbone, manifest);
   checkTunedBackbone(config, manifest, tunedPath);
   const saved = manifest.backboneInit;
-  // A checkpoint given in place of the saved one takes the saved fc_norm source (MAE's `from-norm`).
-  const init: BackboneInit | undefined =
-    source.weights === undefined ? saved : { weights: source.weights, fcNorm: saved !== undefined && saved.weights !== null ? saved.fcNorm : 'checkpoint' };
+  // A checkpoint given in place of the saved one takes the saved fc_norm source (MAE's `from-norm`) unless told otherwise.
+  const fcNorm = source.fcNorm ?? (saved !== undefined && saved.weights !== null ? saved.fcNorm : 'checkpoint');
+  const init: BackboneInit | undefined = source.weights === undefined ? saved : { weights: source.weights, fcNorm };
   if (init === undefined) throw new ConfigError('weights', undefined, `must name the pretrained checkpoint: ${tunedPath} does not record the backbone it was tuned on`);
   // Read before building anything, so a missing checkpoint leaves nothing to free.
   const checkpoint = init.weights === null ? null : await readCheckpoint(init.weights);

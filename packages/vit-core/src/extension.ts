@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { OfficialNames } from './checkpoint/official-names';
 import type { BatchSource } from './batch';
 import type { Diagnostic, DiagnosticProbe } from './diagnostics';
 import type { TrainingForward } from './training-forward';
@@ -197,4 +198,6 @@ export interface MethodDefinition {
   readonly trainsThroughBlocks?: boolean;
   /** Builds the method for a model, not attached. Unknown or invalid options throw `ConfigError`. */
   create(model: VisionTransformer, options: Readonly<Record<string, unknown>>): TuningMethod;
+  /** How its tensors are named in the method's official code (`toOfficialNames` / `fromOfficialNames`), where that is mapped. */
+  readonly officialNames?: OfficialNames;
 }

@@ -4,8 +4,19 @@
  * with one case per configuration it supports.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchSource, Diagnostic, TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, DIAGNOSTIC_KINDS, VisionTransformer, applyTrainablePolicy, getStateDict, leanVariableGrads } from '@visual-peft/vit-core';
+import type { BatchSource, Diagnostic, HostTensor, OfficialNames, TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
+import {
+  CheckpointMismatchError,
+  DIAGNOSTIC_KINDS,
+  VisionTransformer,
+  applyTrainablePolicy,
+  fromOfficialNames,
+  getStateDict,
+  leanVariableGrads,
+  readParameter,
+  toHostTensor,
+  toOfficialNames,
+} from '@visual-peft/vit-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 /** 2 blocks, 32 dims, 32x32 images, 4x4 patches of 8, 5 classes. */
@@ -259,4 +270,23 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
       });
     });
   }
+}
+
+/**
+ * A method's tensors keyed as a tuned-weights file keys them (`<method>/<name>`, the head under
+ * timm's keys), and the same after `toOfficialNames` and back through `fromOfficialNames` (with one
+ * unrelated key beside them, which must be left alone): the round trip every `officialNames`
+ * mapping passes. Returns the official state dict for the caller's own checks.
+ */
+export function checkOfficialRoundTrip(model: VisionTransformer, method: TuningMethod, names: OfficialNames): Map<string, HostTensor> {
+  const weights = method.weights();
+  const tuned = new Map<string, HostTensor>([...weights].map(([name, tensor]) => [`${method.name}/${name}`, toHostTensor(tensor)]));
+  tf.dispose([...weights.values()]);
+  for (const key of ['head.weight', 'head.bias']) tuned.set(key, readParameter(model.parameter(key)));
+  const official = toOfficialNames(names, method.config, tuned, 'round trip');
+  const other: HostTensor = { dtype: 'float32', shape: [1], data: new Float32Array([1]) };
+  const { tensors, ignored } = fromOfficialNames(names, new Map([...official, ['enc.unrelated', other]]));
+  expect(ignored).toEqual(['enc.unrelated']);
+  expect(new Map([...tensors].sort(([a], [b]) => a.localeCompare(b)))).toEqual(new Map([...tuned].filter(([key]) => !names.unused.includes(key)).sort(([a], [b]) => a.localeCompare(b))));
+  return official;
 }

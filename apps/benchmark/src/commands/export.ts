@@ -2,36 +2,50 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { foldedStateDict } from '@visual-peft/adapter-methods';
-import { applyTunedWeights, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
+import { loadTunedModel, readTunedWeights, restoreTunedTensors, saveTunedWeights } from '@visual-peft/training';
+import { withOfficialChannelIndices } from '@visual-peft/channel-tuning';
 import type { HostTensor, StateDict, TuningMethod, VitConfig } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, FormatError, VisionTransformer, applyTrainablePolicy, loadStateDict, readCheckpoint, serializeSafetensors, writeFileAtomic } from '@visual-peft/vit-core';
+import {
+  CheckpointMismatchError,
+  ConfigError,
+  FormatError,
+  VisionTransformer,
+  applyTrainablePolicy,
+  fromOfficialNames,
+  officialName,
+  readCheckpoint,
+  serializeSafetensors,
+  toOfficialNames,
+  writeFileAtomic,
+} from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { METHODS, buildMethod, disposeMethods, findMethod } from '../methods';
-import { OFFICIAL_NAMES, fromOfficialNames, officialName, officialNames, toOfficialNames } from '../official-names';
+import { buildMethod, disposeMethods, findMethod, methodDefinitions } from '../methods';
+import { officialNameMappings, officialNames } from '../official-names';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { hasMaeLayout } from './train';
 
-export const EXPORT_USAGE = 'export (--run <dir> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
-export const IMPORT_USAGE = `import --method <${OFFICIAL_NAMES.map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--backend auto|tensorflow|wasm|cpu]`;
+export const EXPORT_USAGE = 'export (--run <train output | store/weights/<job id>> | --tuned <tuned.safetensors>) [--weights <pretrained checkpoint, default: the one the run recorded>] --out <model.safetensors> [--backend auto|tensorflow|wasm|cpu]';
+export const IMPORT_USAGE = `import --method <${officialNameMappings().map((names) => names.method).join('|')}> --backbone <preset | config.json> --in <file.safetensors | file.npz> --out <tuned.safetensors> [--classes N] [--set key=value ...] [--channels <channels.json> (sct)] [--backend auto|tensorflow|wasm|cpu]`;
 
-const definitions = () => [...METHODS.values()].flatMap((entry) => (entry.definition === null ? [] : [entry.definition]));
-
-/** The fc_norm a run's backbone was read with: its result's record, else what `train` picks for the checkpoint. */
-async function fcNormOf(run: string | undefined, fcNorm: boolean, stateDict: StateDict): Promise<'checkpoint' | 'from-norm' | 'fresh'> {
+/**
+ * The fc_norm of a run saved before runs recorded their backbone: its result's record, else what `train` picks for the
+ * checkpoint (an average-pooled config reads an MAE-layout checkpoint's final `norm`).
+ */
+async function legacyFcNorm(run: string | undefined, fcNorm: boolean, weights: string): Promise<'checkpoint' | 'from-norm' | 'fresh'> {
   if (run !== undefined) {
     try {
       const norm = (JSON.parse(await readFile(join(run, 'result.json'), 'utf8')) as { head?: { norm?: unknown } }).head?.norm;
       if (norm === 'checkpoint' || norm === 'from-norm' || norm === 'fresh') return norm;
     } catch {
-      // No result yet (a run still training): the checkpoint decides, as below.
+      // No result (a run still training, a file on its own): the checkpoint decides, as below.
     }
   }
-  return fcNorm && hasMaeLayout(stateDict) ? 'from-norm' : 'checkpoint';
+  return fcNorm && hasMaeLayout((await readCheckpoint(weights)).stateDict) ? 'from-norm' : 'checkpoint';
 }
 
 /**
@@ -57,9 +71,9 @@ export function timmArgs(config: VitConfig): Record<string, unknown> | null {
 }
 
 /**
- * Writes a tuned model for PyTorch. A method with official parameter names (GatedPT, SCT, VQT) is
- * written under them with the head, from the tuned file alone. Anything else is folded into the
- * pretrained backbone (`--weights`) and written as one plain timm-named state dict with the new
+ * Writes a tuned model for PyTorch. A method with official parameter names (its definition's `officialNames`: VPT, GatedPT, SCT, VQT) is
+ * written under them with the head, from the tuned file alone. Anything else is rebuilt with
+ * training's `loadTunedModel` (the pretrained backbone the run recorded, or `--weights`), folded and written as one plain timm-named state dict with the new
  * head: LoRA, SSF and the policies (linear, bias, full); a method that does not fold is refused.
  * Everything is read and checked before the output is written.
  */
@@ -69,13 +83,17 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
   const tunedPath = flags.tuned ?? join(flags.run!, 'tuned.safetensors');
   const out = requireFlag('export', 'out', flags.out);
   if (flags.run !== undefined && existsSync(join(flags.run, 'stage1', 'tuned.safetensors'))) {
-    // Its tuned.safetensors holds the second stage only; the first stage's methods stay in stage1/.
-    throw new UsageError(`export: ${flags.run} is a two-stage run (second+first); export writes one stage's methods, not both yet`);
+    // Its tuned.safetensors holds the second stage only; the first stage's methods stay in stage1/. Each file is one
+    // method's tensors (one official code's names, or one folded backbone), so the stages go out one by one.
+    throw new UsageError(
+      `export: ${flags.run} is a two-stage run, and a file holds one stage: export --tuned ${join(flags.run, 'stage1', 'tuned.safetensors')} (the first) ` +
+        `and --tuned ${join(flags.run, 'tuned.safetensors')} (the second, tuned over the first, so a model needs both)`,
+    );
   }
   if (!existsSync(tunedPath)) throw new FormatError(tunedPath, 'no such file: a run folder holds tuned.safetensors once `train` has finished');
   const tuned = await readTunedWeights(tunedPath);
   const { manifest } = tuned;
-  const mapped = manifest.methods.length === 1 ? OFFICIAL_NAMES.find((names) => names.method === manifest.methods[0]!.name) : undefined;
+  const mapped = manifest.methods.length === 1 ? officialNameMappings().find((names) => names.method === manifest.methods[0]!.name) : undefined;
   if (mapped !== undefined) {
     const stateDict = toOfficialNames(mapped, manifest.methods[0]!.config, tuned.tensors, tunedPath);
     await writeFileAtomic(out, serializeSafetensors(stateDict, { format: 'pt', method: mapped.method, names: mapped.source }));
@@ -83,16 +101,20 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
     return;
   }
 
-  if (flags.weights === undefined) {
-    throw new UsageError(`export: give --weights <pretrained checkpoint>: ${tunedPath} holds the tuned part only, the frozen backbone comes from the checkpoint it was trained from`);
+  // The backbone the run recorded (backboneInit), or --weights in its place; a file saved before runs recorded it needs --weights.
+  const saved = manifest.backboneInit;
+  if (saved === undefined && flags.weights === undefined) {
+    throw new UsageError(`export: give --weights <pretrained checkpoint>: ${tunedPath} does not record the backbone it was tuned on (saved before tuned weights kept backboneInit)`);
   }
+  const fcNorm = saved === undefined ? await legacyFcNorm(flags.run, manifest.backbone.fcNorm, flags.weights!) : undefined;
   await activateBackend(backendFlag(flags.backend), io);
-  const model = new VisionTransformer(manifest.backbone, { weights: 'zeros' });
-  let methods: TuningMethod[] = [];
+  const source = {
+    ...(flags.run === undefined ? { tuned: tunedPath } : { run: flags.run }),
+    ...(flags.weights === undefined ? {} : { weights: flags.weights }),
+    ...(fcNorm === undefined ? {} : { fcNorm }),
+  };
+  const { model, methods } = await loadTunedModel(source, { definitions: methodDefinitions() });
   try {
-    const { stateDict: pretrained } = await readCheckpoint(flags.weights);
-    loadStateDict(model, pretrained, { source: flags.weights, head: 'discard', fcNorm: await fcNormOf(flags.run, manifest.backbone.fcNorm, pretrained) });
-    methods = applyTunedWeights(tuned, model, definitions(), tunedPath);
     const stateDict = foldedStateDict(model);
     const note = { backbone: model.config, timm: timmArgs(model.config), folded: manifest.methods.map((method) => method.name) };
     await writeFileAtomic(out, serializeSafetensors(stateDict, { format: 'pt', 'visual-peft': JSON.stringify(note) }));
@@ -100,6 +122,28 @@ export async function exportModel(args: readonly string[], io: Io): Promise<void
   } finally {
     disposeMethods(model, methods);
     model.dispose();
+  }
+}
+
+/**
+ * `import --channels <file.json>`: an official SCT checkpoint's channel indices, which its code
+ * recomputes and never saves: one JSON list per block with a module, in block order (as a `train`
+ * or `run` record's last `salient-channels` diagnostic lists them under `selected`).
+ */
+async function withChannels(method: string, official: StateDict, inPath: string, path: string): Promise<StateDict> {
+  if (method !== 'sct') throw new UsageError(`import: --channels applies to sct (its official checkpoints hold no channel indices), not ${method}`);
+  let channels: unknown;
+  try {
+    channels = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new FormatError(path, code === 'ENOENT' ? 'no such file' : `is not a JSON list of channel lists (${(error as Error).message})`);
+  }
+  try {
+    return withOfficialChannelIndices(official, channels as number[][], inPath);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new FormatError(path, error.message);
+    throw error;
   }
 }
 
@@ -118,6 +162,7 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
     out: { type: 'string' },
     classes: { type: 'string' },
     set: { type: 'string', multiple: true },
+    channels: { type: 'string' },
     ...BACKEND_OPTION,
   });
   const method = requireFlag('import', 'method', flags.method);
@@ -125,7 +170,8 @@ export async function importModel(args: readonly string[], io: Io): Promise<void
   const inPath = requireFlag('import', 'in', flags.in);
   const out = requireFlag('import', 'out', flags.out);
   const backbone = requireFlag('import', 'backbone', flags.backbone);
-  const { stateDict: official } = await readCheckpoint(inPath);
+  const { stateDict: read } = await readCheckpoint(inPath);
+  const official = flags.channels === undefined ? read : await withChannels(method, read, inPath, flags.channels);
   const { tensors, ignored } = fromOfficialNames(names, official);
   if (tensors.size === 0) {
     throw new FormatError(inPath, `holds none of ${method}'s official parameters (${names.tensors.map((tensor) => tensor.official).join(', ')})`);

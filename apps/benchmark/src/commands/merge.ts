@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { cp, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { requireFlag } from '../args';
 import { UsageError } from '../errors';
@@ -80,8 +81,16 @@ export async function merge(args: readonly string[], io: Io): Promise<void> {
   if (existing === null || canonicalJson(existing) !== canonicalJson(stored)) await writeStoredSuite(out, stored);
   const inOut = existing === null ? new Set<string>() : new Set((await readResults(out, storeHashes(stored))).keys());
   let added = 0;
-  for (const [id, { record }] of records) {
+  for (const [id, { dir, record }] of records) {
     if (inOut.has(id)) continue;
+    // A record's kept weights travel with it, whole before the record that points at them.
+    if (record.weights !== undefined) {
+      const partial = join(out, `${record.weights}.partial`);
+      await rm(partial, { recursive: true, force: true });
+      await cp(join(dir, record.weights), partial, { recursive: true });
+      await rm(join(out, record.weights), { recursive: true, force: true });
+      await rename(partial, join(out, record.weights));
+    }
     await writeResult(out, record);
     added += 1;
   }

@@ -16,7 +16,7 @@ import { imageFiles } from './predict-inputs';
 
 export const PREDICT_USAGE =
   'predict --backbone <preset | config.json> --weights <file.safetensors | file.npz> --images <file.npy> --out <file.npy> [--classes N] [--batch-size N] [--backend auto|tensorflow|wasm|cpu]\n' +
-  '  predict (--run <train output> | --tuned <tuned.safetensors>) [--backbone <preset | config.json>] [--weights <checkpoint>] <image | folder | glob | batch.npy> ... ' +
+  '  predict (--run <train output | store/weights/<job id>> | --tuned <tuned.safetensors>) [--backbone <preset | config.json>] [--weights <checkpoint>] <image | folder | glob | batch.npy> ... ' +
   '[--top-k 5] [--out logits.npy] [--pipeline vtab|fgvc-test|vtab-sct-test] [--batch-size 32] [--backend auto|tensorflow|wasm|cpu]';
 
 /** The evaluation pipelines a tuned model may read images through (the training ones augment). */
@@ -148,15 +148,22 @@ function progress(io: Io, total: number, batchSize: number): (done: number) => v
   };
 }
 
-/** The pipeline a run's images went through for evaluation: its dataset's (from `result.json`), else `vtab`. */
+/**
+ * The pipeline a run's test images went through: a suite job's weights folder names it (`job.json`), a `train` output's
+ * dataset gives it (`result.json`), else `vtab`.
+ */
 async function runPipeline(run: string | undefined): Promise<PipelinePresetName> {
   if (run === undefined) return 'vtab';
-  let dataset: unknown;
-  try {
-    dataset = (JSON.parse(await readFile(join(run, 'result.json'), 'utf8')) as { dataset?: unknown }).dataset;
-  } catch {
-    return 'vtab';
-  }
+  const read = async (name: string) => {
+    try {
+      return JSON.parse(await readFile(join(run, name), 'utf8')) as { dataset?: unknown; evalPipeline?: unknown };
+    } catch {
+      return null;
+    }
+  };
+  const kept = (await read('job.json'))?.evalPipeline;
+  if (typeof kept === 'string' && (EVAL_PIPELINES as readonly string[]).includes(kept)) return kept as PipelinePresetName;
+  const dataset = (await read('result.json'))?.dataset;
   return typeof dataset === 'string' && isDatasetName(dataset) && dataset !== 'ade20k' ? classificationProtocol(dataset).evalPipeline : 'vtab';
 }
 
@@ -172,7 +179,7 @@ function topClasses(logits: Float32Array, k: number, names: readonly string[] | 
 }
 
 /**
- * Classifies images with a tuned model: `--run <dir>` (a `train` output) or `--tuned <file>`, with
+ * Classifies images with a tuned model: `--run <dir>` (a `train` output, or a suite job's `<store>/weights/<job id>`) or `--tuned <file>`, with
  * `--backbone` / `--weights` where the file does not record them (or to move the checkpoint). Images are files, folders or
  * globs read through the task's evaluation pipeline (the run's dataset's; `--pipeline` to choose),
  * or one normalised `.npy` batch. Writes one JSON line per image with its `--top-k` classes by name

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
+import { serializeNpy } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSuite } from './run';
 import { runCli } from '../run-cli';
@@ -54,6 +55,16 @@ describe('two-stage methods in a suite', () => {
     expect(record.metric.value).toBeGreaterThanOrEqual(0);
     expect(record.protocol.compression).toBeUndefined();
     expect(existsSync(join(out, 'work', ID))).toBe(false);
+    // Both stages kept as train leaves a two-stage run (stage1/ beside the second stage), which predict rebuilds.
+    expect(record.weights).toBe(`weights/${ID}`);
+    const folder = join(out, record.weights!);
+    expect(JSON.parse(readFileSync(join(folder, 'stage1', 'tuned.json'), 'utf8')).methods).toEqual([expect.objectContaining({ name: 'vpt-deep' })]);
+    expect(JSON.parse(readFileSync(join(folder, 'tuned.json'), 'utf8')).methods).toEqual([expect.objectContaining({ name: 'vqt' })]);
+    const batch = join(directory, 'batch.npy');
+    writeFileSync(batch, serializeNpy({ dtype: 'float32', shape: [2, 3, 32, 32], data: new Float32Array(2 * 3 * 32 * 32).map((_, index) => Math.sin(index)) }));
+    const predicted = await runCli('predict', '--run', folder, batch, '--backend', 'cpu');
+    expect(predicted.code, predicted.stderr.join('\n')).toBe(0);
+    expect(predicted.stdout).toHaveLength(2);
   });
 
   it('compresses VQT’s head by group lasso after the final run and records top-1 before and after', async () => {

@@ -210,6 +210,10 @@ describe('visual-peft-bench run', () => {
     expect(events[0]).toMatchObject({ phase: 'final', event: { epoch: 1 } });
     const resumed = storedResults(out);
     const uninterrupted = storedResults(full);
+    // The interrupted job still ends with its tuned weights, those of the model its record scores.
+    const kept = join(out, 'weights', 'tiny-vit__vtab-eurosat__vpt-shallow__seed42');
+    expect(resumed.get('tiny-vit__vtab-eurosat__vpt-shallow__seed42')!.weights).toBe('weights/tiny-vit__vtab-eurosat__vpt-shallow__seed42');
+    expect(JSON.parse(readFileSync(join(kept, 'tuned.json'), 'utf8')).methods).toEqual(JSON.parse(readFileSync(join(full, 'weights', 'tiny-vit__vtab-eurosat__vpt-shallow__seed42', 'tuned.json'), 'utf8')).methods);
     expect([...resumed.keys()].sort()).toEqual([...uninterrupted.keys()].sort());
     for (const [id, record] of resumed) {
       const reference = uninterrupted.get(id)!;

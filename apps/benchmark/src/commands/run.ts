@@ -21,7 +21,7 @@ import { parseShard, shardJobs, suiteJobs } from '../suite/job-list';
 import type { ProgressSink } from '../suite/progress';
 import { SuiteProgress } from '../suite/progress';
 import type { JobKey, ResultRecord } from '../suite/result-record';
-import { SUITE_NAMES } from '../suite/result-record';
+import { SUITE_NAMES, weightsFolder } from '../suite/result-record';
 import { openStore, readResult, writeResult } from '../suite/result-store';
 import type { JobProgress, TaskSplits } from '../suite/run-job';
 import { RunInterruptedError, runJob } from '../suite/run-job';
@@ -37,7 +37,7 @@ import { splitMethodList, variantBuildError } from '../suite/variants';
 
 export const RUN_USAGE =
   `run --suite <${SUITE_NAMES.join(' | ')} | suite.json | suite.yaml> --methods <list> --backbone <preset | config.json> [--weights <checkpoint>] ` +
-  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--plan [--step-seconds method=s,...] [--timings <store>]] [--seeds 42,44,82,100,800] [--shard i/n] [--only <job id,...>] [--micro-batch N|auto] [--recompute] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
+  '[--family supervised|mae|moco-v3] --data <root> --out <dir> [--plan [--step-seconds method=s,...] [--timings <store>]] [--seeds 42,44,82,100,800] [--shard i/n] [--only <job id,...>] [--micro-batch N|auto] [--recompute] [--no-weights] [--backend auto|tensorflow|wasm|cpu]   (--suite demo needs only --out)';
 
 /** A suite file's method options could not build the method. */
 export class SuiteOptionError extends VisualPeftError {}
@@ -190,6 +190,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     only: { type: 'string' },
     'micro-batch': { type: 'string' },
     recompute: { type: 'boolean' },
+    'no-weights': { type: 'boolean' },
     family: { type: 'string' },
     plan: { type: 'boolean' },
     'step-seconds': { type: 'string' },
@@ -262,6 +263,8 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     const method = resolved.methods.find((candidate) => candidate.name === job.method)!;
     const task = resolved.tasks.find((candidate) => candidate.task === job.task)!;
     const workDir = join(out, 'work', job.id);
+    // A classification job's final tuned weights stay in the store (predict --run, export --run), unless --no-weights.
+    const kept = flags['no-weights'] !== true && method.recipe.segmentation === undefined ? weightsFolder(job.id) : null;
     progress.startJob(job, position);
     const context = {
       job,
@@ -273,6 +276,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
       backbone: backbone.config,
       weights: weights.get(backbone.name)!,
       workDir,
+      ...(kept === null ? {} : { weightsDir: join(out, kept) }),
       environment,
       ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
       onProgress: (update: JobProgress) => {
@@ -283,10 +287,11 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
       recompute,
     };
     const taskSplits = splits.get(task.task)!;
-    const record =
+    const finished =
       method.recipe.segmentation === undefined
         ? await runJob({ ...context, splits: taskSplits as TaskSplits })
         : await runSegmentationJob({ ...context, splits: taskSplits as SegmentationSplits });
+    const record: ResultRecord = kept === null ? finished : { ...finished, weights: kept };
     await writeResult(out, record);
     await rm(workDir, { recursive: true, force: true });
     ran += 1;

@@ -99,6 +99,9 @@ export interface Compression {
   readonly top1After: number;
 }
 
+/** A job's kept tuned weights, relative to the store (a record's `weights`): a folder `predict --run` and `export --run` read. */
+export const weightsFolder = (id: string): string => `weights/${id}`;
+
 /** One finished job, as `results/<job id>.json` in the output directory (written atomically). */
 export interface ResultRecord {
   readonly schema: typeof RESULT_SCHEMA;
@@ -149,6 +152,12 @@ export interface ResultRecord {
     readonly recompute?: boolean;
   };
   readonly diagnostics: Diagnostics;
+  /**
+   * The folder of the job's final tuned weights, relative to the store (`weights/<job id>`: `tuned.safetensors`,
+   * `tuned.json`, `job.json`, a two-stage job's `stage1/`), for `predict --run` and `export --run`.
+   * Absent: not kept (`run --no-weights`, ADE20K, records written before weights were kept).
+   */
+  readonly weights?: string;
   readonly environment: RunEnvironment;
   /** ISO time the job finished. */
   readonly finishedAt: string;

@@ -20,5 +20,12 @@ describe('result store', () => {
     writeFileSync(resultFile(out, record.job.id), JSON.stringify({ ...record, metric: { name: 'top1', value: 'high' } }));
     await expect(readResult(out, record.job.id, record.suiteHash)).rejects.toThrow(/metric\.value must be a finite number, got "high"/);
     await expect(readResults(out, record.suiteHash)).rejects.toThrow(resultFile(out, record.job.id));
+
+    // The kept weights' folder is the store's own for the job, or absent (older records, --no-weights).
+    const kept = { ...record, weights: `weights/${record.job.id}` };
+    await writeResult(out, kept);
+    expect(await readResult(out, record.job.id, record.suiteHash)).toEqual(kept);
+    writeFileSync(resultFile(out, record.job.id), JSON.stringify({ ...record, weights: '../elsewhere' }));
+    await expect(readResult(out, record.job.id, record.suiteHash)).rejects.toThrow(`weights must be "weights/${record.job.id}" when present, got "../elsewhere"`);
   });
 });

@@ -1,10 +1,10 @@
-import { readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ClassificationSplit } from '@visual-peft/datasets';
+import type { ClassificationSplit, PipelinePresetName } from '@visual-peft/datasets';
 import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
 import { DivergenceError, saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
-import type { VitConfig } from '@visual-peft/vit-core';
+import type { TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, VisualPeftError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import { InterruptedError } from '../errors';
 import type { MethodEntry } from '../methods';
@@ -12,7 +12,8 @@ import { findMethod, trainsThroughBlocks } from '../methods';
 import type { MicroBatchChoice, MicroBatchSetting } from '../step/micro-batch';
 import { gradientPass, profileStep } from '../step/profile-step';
 import type { BackboneWeights, FrozenStage, TrainJobSpec, TrainSetup } from '../train-job';
-import { firstBatch, recordedDiagnostics, trainJob } from '../train-job';
+import type { HeadSetup } from '../train-job';
+import { DEFAULT_HEAD, firstBatch, recordedDiagnostics, trainJob, tunedRunInfo } from '../train-job';
 import { median, openJobSession } from './job-state';
 import type { Recipe } from './recipes';
 import { taskTraining } from './recipes';
@@ -71,6 +72,12 @@ export interface JobContext {
   readonly weights: BackboneWeights | null;
   /** `<out>/work/<job id>`: checkpoints and the job's saved state; removed once the result is stored. */
   readonly workDir: string;
+  /**
+   * `<out>/weights/<job id>`: where the final run's tuned weights are kept (`tuned.safetensors` and
+   * `tuned.json` as `train` writes them; a two-stage job's first stage in `stage1/`), written before
+   * the job returns its record. Absent: not kept (`run --no-weights`).
+   */
+  readonly weightsDir?: string;
   readonly environment: RunEnvironment;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: JobProgress) => void;
@@ -111,6 +118,8 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
     await writeFileAtomic(recordPath, `${JSON.stringify(first)}\n`);
     await rm(join(workDir, 'stage1'), { recursive: true, force: true });
   }
+  // The first stage beside the second, as `train` leaves a two-stage run (loadTunedModel applies stage1/ first).
+  if (context.weightsDir !== undefined) for (const suffix of ['.safetensors', '.json']) await copyAtomic(join(workDir, `stage1-tuned${suffix}`), join(context.weightsDir, 'stage1', `tuned${suffix}`));
   const { firstStage: _, ...secondRecipe } = recipe;
   const second = await runStage({ ...context, recipe: secondRecipe, workDir: join(workDir, 'stage2') }, { frozen: { method: firstEntry, options: firstEntry.definition === null ? firstRecipe.options : { seed: context.job.seed, ...firstRecipe.options }, weights } });
   const sum = (key: keyof ResultRecord['parameters']) => first.parameters[key] + second.parameters[key];
@@ -124,6 +133,31 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
     parameters: { total: second.parameters.total + first.parameters.extra, trainable: sum('trainable'), extra: sum('extra'), trainableBackbone: sum('trainableBackbone') },
     timing: { ...second.timing, seconds: first.timing.seconds + second.timing.seconds },
   };
+}
+
+/** What `predict --run <weights dir>` reads beside the tuned weights: the job and the pipeline its test images went through. */
+export interface KeptJob {
+  readonly job: string;
+  readonly task: string;
+  readonly dataset: string;
+  readonly evalPipeline: PipelinePresetName;
+}
+
+/** Writes a job's final tuned weights (with class names and backbone source) and `job.json` into its weights folder, when kept. */
+async function keepTuned(context: JobContext, model: VisionTransformer, methods: readonly TuningMethod[], split: ClassificationSplit, head: HeadSetup, evalPipeline: PipelinePresetName): Promise<void> {
+  const dir = context.weightsDir;
+  if (dir === undefined) return;
+  await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, tunedRunInfo(split, context.weights, context.job.seed, head));
+  const kept: KeptJob = { job: context.job.id, task: context.task.task, dataset: context.task.dataset, evalPipeline };
+  await writeFileAtomic(join(dir, 'job.json'), `${JSON.stringify(kept, null, 2)}\n`);
+}
+
+/** Copies a file so that `to` is either absent or whole. */
+async function copyAtomic(from: string, to: string): Promise<void> {
+  await mkdir(join(to, '..'), { recursive: true });
+  const temporary = `${to}.partial`;
+  await copyFile(from, temporary);
+  await rename(temporary, to);
 }
 
 /**
@@ -276,6 +310,8 @@ async function runStage(context: JobContext, stage: { readonly frozen?: FrozenSt
           top1 = (await trainer.evaluate(evalSource(splits.test))).top1;
           compression = { keepFraction, penalty, featuresBefore: fit.featuresBefore, featuresAfter: fit.featuresAfter, top1Before: test.top1, top1After: top1 };
         }
+        // The model the record scores (compressed where it was), with what predict and export need to rebuild it.
+        if (stage.saveTunedTo === undefined) await keepTuned(context, model, methods, splits.finalTrain, finalRun.head ?? DEFAULT_HEAD, pipelines.eval);
         return {
           compression,
           top1,

@@ -2,7 +2,7 @@ import { basename } from 'node:path';
 import type { Diagnostic } from '@visual-peft/vit-core';
 import { DIAGNOSTIC_KINDS, VisualPeftError } from '@visual-peft/vit-core';
 import type { Diagnostics, EpochDiagnostics, LegacyDiagnostics, ResultRecord } from './result-record';
-import { PREVIOUS_RESULT_SCHEMA, RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS } from './result-record';
+import { PREVIOUS_RESULT_SCHEMA, RESULT_SCHEMA, SUITE_NAMES, TASK_GROUPS, weightsFolder } from './result-record';
 import { BACKBONE_FAMILIES } from './recipes';
 
 /** A result file that is not a valid record: names the file, the field, the rule and the value. */
@@ -228,6 +228,9 @@ export function validateResultRecord(value: unknown, file: string): ResultRecord
   const legacy = record.schema === PREVIOUS_RESULT_SCHEMA;
   if (legacy) checkLegacyDiagnostics(check, record.diagnostics);
   else checkDiagnostics(check, record.diagnostics);
+
+  // Always the store's own folder for this job: a record never points outside its store.
+  if (record.weights !== undefined && record.weights !== weightsFolder(job.id as string)) check.fail('weights', `must be ${JSON.stringify(weightsFolder(job.id as string))} when present`, record.weights);
 
   const environment = check.object(record.environment, 'environment');
   for (const key of ['backend', 'backendPackage', 'backendVersion', 'device', 'tfjsCoreVersion', 'node', 'hostname']) check.string(environment, key, 'environment');

@@ -6,3 +6,5 @@ export { parseSafetensors, serializeSafetensors } from './safetensors';
 export { parseNpy, serializeNpy } from './npy';
 export type { GoogleVitConversion } from './google-vit';
 export { convertGoogleVit } from './google-vit';
+export type { OfficialNames, OfficialTensor } from './official-names';
+export { fromOfficialNames, officialDim, officialName, toOfficialNames } from './official-names';

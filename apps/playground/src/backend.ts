@@ -7,10 +7,10 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { ConfigError } from '@visual-peft/vit-core';
+import type { BackendName } from './backend-names';
+import { BACKEND_ORDER } from './backend-names';
 
-/** Fastest first: WebGPU where the browser offers an adapter, else WebGL, else wasm, else plain JS. */
-export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
+export { BACKEND_ORDER, type BackendName } from './backend-names';
 
 export interface BackendChoice {
   readonly name: BackendName;

@@ -42,8 +42,8 @@ const SOFTWARE_GPU = /swiftshader|llvmpipe|softpipe|software|fallback/i;
  * Activates the first backend of BACKEND_ORDER that initialises here (or only `only`, a `?backend=`
  * choice). tfjs's own `setBackend` tries each, so a browser without WebGPU or WebGL falls through.
  * A GPU emulated on the CPU is passed over unless asked for: in headless chromium on a machine
- * without a GPU (SwiftShader), 5 training steps of the demo took 64 s on webgpu and 12 s on webgl
- * against 1 s on wasm.
+ * without a GPU (SwiftShader), 5 training steps of the demo took 68 s on webgpu and 17 s on webgl
+ * against 1.1 s on wasm (the app's `bench` command, 2 shared cores).
  */
 export async function activateFastestBackend(only?: string): Promise<BackendChoice> {
   if (only !== undefined && !(BACKEND_ORDER as readonly string[]).includes(only)) throw new ConfigError('backend', only, `must be one of ${BACKEND_ORDER.join(', ')}`);

@@ -7,10 +7,10 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { ConfigError } from '@visual-peft/vit-core';
+import type { BackendName } from './backend-names';
+import { BACKEND_ORDER } from './backend-names';
 
-/** Fastest first: WebGPU where the browser offers an adapter, else WebGL, else wasm, else plain JS. */
-export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
+export { BACKEND_ORDER, type BackendName } from './backend-names';
 
 export interface BackendChoice {
   readonly name: BackendName;
@@ -42,8 +42,8 @@ const SOFTWARE_GPU = /swiftshader|llvmpipe|softpipe|software|fallback/i;
  * Activates the first backend of BACKEND_ORDER that initialises here (or only `only`, a `?backend=`
  * choice). tfjs's own `setBackend` tries each, so a browser without WebGPU or WebGL falls through.
  * A GPU emulated on the CPU is passed over unless asked for: in headless chromium on a machine
- * without a GPU (SwiftShader), 5 training steps of the demo took 64 s on webgpu and 12 s on webgl
- * against 1 s on wasm.
+ * without a GPU (SwiftShader), 5 training steps of the demo took 68 s on webgpu and 17 s on webgl
+ * against 1.1 s on wasm (the app's `bench` command, 2 shared cores).
  */
 export async function activateFastestBackend(only?: string): Promise<BackendChoice> {
   if (only !== undefined && !(BACKEND_ORDER as readonly string[]).includes(only)) throw new ConfigError('backend', only, `must be one of ${BACKEND_ORDER.join(', ')}`);

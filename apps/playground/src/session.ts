@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ProgressEvent, TrainResult, TunedWeightsManifest } from '@visual-peft/training';
 import { Trainer, decodeTunedWeights, encodeTunedWeights } from '@visual-peft/training';
-import type { BatchSource, ImageBatch, StateDict, TuningMethod, VitConfig, VitConfigInput } from '@visual-peft/vit-core';
+import type { BatchSource, ImageBatch, MethodDefinition, StateDict, TuningMethod, VitConfig, VitConfigInput } from '@visual-peft/vit-core';
 import {
   ConfigError,
   SeededRandom,
@@ -14,6 +14,7 @@ import {
   positiveNumber,
   resolveVitConfig,
 } from '@visual-peft/vit-core';
+import { VqtMethod } from '@visual-peft/query-tuning';
 import type { SizedImage } from './images';
 import { toBatch } from './images';
 import { DEFINITIONS, recipeFor } from './methods';
@@ -74,6 +75,33 @@ function batchSource(set: LabelledImages, batchSize: number, size: readonly [num
   };
 }
 
+/**
+ * The model before training, as the benchmark's demo builds it: pretrained weights, the method's
+ * trainable policy, the method (its recipe's options) attached, and every classifier at zero, so
+ * that a few steps are not swamped by a random head's draw. That is the backbone's head and VQT's
+ * own head over its wider features: from its kaiming-normal draw (std sqrt(2 / classes) over 5
+ * L2-normalised feature groups on the demo backbones) the held-out loss starts at 3.06 against
+ * ln 5 = 1.61 from zeros, and the recipe's Adam steps of about 0.02 per weight leave that draw in
+ * place for dozens of steps (Fashion-MNIST demo, batch 8: 10 % held-out top-1 after 5 steps, 26 %
+ * after 20, 50 % after 50; from zeros 40 %, 49 %, 60 %, as the app's `bench --method vqt --steps N`
+ * reports). A larger rate is no cure: Adam 0.1 and 0.5 from the draw reached 22 % and 27 % after 5 steps.
+ */
+export function buildModel(backbone: Backbone, definition: MethodDefinition, numClasses: number, seed: number): { model: VisionTransformer; method: TuningMethod } {
+  const model = new VisionTransformer({ ...backbone.config, numClasses }, { seed, weights: 'zeros' });
+  try {
+    loadStateDict(model, backbone.stateDict, { source: backbone.name, head: 'discard' });
+    model.resetHead(numClasses, { init: 'zeros' });
+    applyTrainablePolicy(model, definition.policy);
+    const method = definition.create(model, { ...recipeFor(definition.name).options, seed });
+    if (method instanceof VqtMethod) tf.tidy(() => Object.values(method.headVariables()).forEach((variable) => variable.assign(tf.zerosLike(variable))));
+    model.attach(method);
+    return { model, method };
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
 /** A backbone with one method attached, trained in this tab. */
 export class TunedModel {
   private constructor(
@@ -83,9 +111,8 @@ export class TunedModel {
   ) {}
 
   /**
-   * Builds the model as the benchmark's demo does (pretrained weights, a zero-initialised head of
-   * the task's width, the method's trainable policy, the method attached and prepared), then trains
-   * it with training's Trainer.
+   * Builds the model (buildModel), prepares the method on the training images, then trains it with
+   * training's Trainer.
    */
   static async train(request: TrainRequest): Promise<{ tuned: TunedModel; result: TrainResult }> {
     const definition = DEFINITIONS.find((entry) => entry.name === request.method);
@@ -97,20 +124,12 @@ export class TunedModel {
     if (stepsPerEpoch < 1) throw new ConfigError('train images', request.train.images.length, `must be at least one batch (${batchSize})`);
     const recipe = recipeFor(definition.name);
     const learningRate = positiveNumber('learningRate', request.learningRate ?? recipe.learningRate);
-    const { config, stateDict, name } = request.backbone;
-    const numClasses = request.classNames.length;
+    const { config } = request.backbone;
     const size = [config.imgSize[0], config.imgSize[1]] as const;
-    const model = new VisionTransformer({ ...config, numClasses }, { seed, weights: 'zeros' });
-    const methods: TuningMethod[] = [];
+    const { model, method } = buildModel(request.backbone, definition, request.classNames.length, seed);
+    const methods: TuningMethod[] = [method];
     let trainer: Trainer | undefined;
     try {
-      loadStateDict(model, stateDict, { source: name, head: 'discard' });
-      // The demo's head: zeros, so a few steps are not swamped by a random head's draw.
-      model.resetHead(numClasses, { init: 'zeros' });
-      applyTrainablePolicy(model, definition.policy);
-      const method = definition.create(model, { ...recipe.options, seed });
-      methods.push(method);
-      model.attach(method);
       // Data-dependent initialisation (SCT's channel scores, SPT's prompts) reads the unshuffled training images.
       await method.prepare?.(batchSource(request.train, batchSize, size, null));
       trainer = new Trainer(model, methods, {

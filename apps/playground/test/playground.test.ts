@@ -5,12 +5,11 @@ import { VisionTransformer, loadStateDict, readCheckpoint, resolveVitConfig } fr
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
-import type { PreviewServer } from 'vite';
-import { build, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { benchRow } from '../scripts/bench';
+import type { ServedSite } from '../scripts/page-driver';
+import { APP_ROOT, CHROMIUM, launchChromium, pageResult, serveSite, trainOnPage, waitForState } from '../scripts/page-driver';
 import { DEFINITIONS } from '../src/methods';
 
 /*
@@ -20,41 +19,14 @@ import { DEFINITIONS } from '../src/methods';
  * that Node's loader gives the logits the page printed.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const OUT = join(ROOT, 'test-output');
-const DEMO = join(ROOT, '../benchmark/demo');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const OUT = join(APP_ROOT, 'test-output');
+const DEMO = join(APP_ROOT, '../benchmark/demo');
 const present = existsSync(CHROMIUM);
 if (!present && process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false') {
   throw new Error(`CI is set and no chromium at ${CHROMIUM}: .ci/run installs Debian's chromium (apt-get install chromium); set CHROMIUM_PATH for another`);
 }
 if (!present) {
   console.warn(`\n!!! SKIPPING the playground's browser test: no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). With CI set this fails. !!!\n`);
-}
-
-/** What the page reports in #result. */
-interface PageResult {
-  state: string;
-  backend?: string;
-  device?: string;
-  skipped?: string[];
-  error?: string | null;
-  status?: string;
-  steps?: number;
-  seconds?: number;
-  finalLoss?: number | null;
-  losses?: number[];
-  accuracies?: number[];
-  prediction?: { source: string; label: number | null; predicted: number; logits: number[]; probabilities: number[] } | null;
-}
-
-async function pageResult(page: Page): Promise<PageResult> {
-  return JSON.parse((await page.locator('#result').textContent()) ?? '{}') as PageResult;
-}
-
-async function waitForState(page: Page, states: readonly string[], timeout: number): Promise<PageResult> {
-  await page.waitForFunction((wanted) => wanted.includes(JSON.parse(document.getElementById('result')!.textContent ?? '{}').state), states, { timeout, polling: 250 });
-  return pageResult(page);
 }
 
 /** Node's logits for a Fashion-MNIST test record: the demo backbone, the downloaded tuned weights through training's loader, the demo's pipeline. */
@@ -111,23 +83,21 @@ function bmp(width: number, height: number, grey: (x: number, y: number) => numb
 }
 
 describe.skipIf(!present)('the playground in headless chromium', () => {
-  let server: PreviewServer;
+  let site: ServedSite | undefined;
   let browser: Browser;
   let url: string;
 
   beforeAll(async () => {
     await rm(OUT, { recursive: true, force: true });
     await mkdir(OUT, { recursive: true });
-    const site = join(OUT, 'site');
-    await build({ root: ROOT, logLevel: 'warn', build: { outDir: site, emptyOutDir: true } });
-    server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir: site }, preview: { port: 0, host: '127.0.0.1', strictPort: false } });
-    url = server.resolvedUrls!.local[0]!;
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+    site = await serveSite(join(OUT, 'site'));
+    url = site.url;
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await new Promise<void>((resolve) => (server ? server.httpServer.close(() => resolve()) : resolve()));
+    await site?.close();
   });
 
   // The page's own choice (wasm here: SwiftShader's WebGL and WebGPU are passed over), then WebGL asked for by name.
@@ -148,17 +118,14 @@ describe.skipIf(!present)('the playground in headless chromium', () => {
     // The plain-JS fallback only where nothing else starts; chromium always has wasm.
     else expect(ready.backend).not.toBe('cpu');
 
-    await page.selectOption('#backbone', 'supervised');
-    await page.selectOption('#data', 'fashion-mnist');
-    await page.selectOption('#method', 'vpt-shallow');
-    await page.fill('#per-class', '8');
-    await page.fill('#epochs', '1');
-    await page.fill('#batch', '8');
-    await page.click('#train');
-    const trained = await waitForState(page, ['trained', 'error'], 150_000);
+    const trained = await trainOnPage(page, { method: 'vpt-shallow', perClass: 8, epochs: 1, batch: 8 }, 150_000);
     expect(trained.error ?? null).toBeNull();
     console.log(`${label}: ${trained.steps} steps in ${trained.seconds?.toFixed(1)} s, final loss ${trained.finalLoss}`);
     expect(trained).toMatchObject({ state: 'trained', status: 'completed', steps: 5 });
+    // The benchmark's seconds: the steps without the held-out scoring that follows them.
+    expect(trained.stepSeconds).toBeGreaterThan(0);
+    expect(trained.stepSeconds).toBeLessThan(trained.seconds!);
+    if (label === 'webgl') expect(benchRow('webgl', trained)).toMatchObject({ backend: 'webgl', device: ready.device, steps: 5, finalLoss: trained.finalLoss, error: null });
     expect(trained.losses).toHaveLength(5);
     expect(trained.losses!.every(Number.isFinite)).toBe(true);
     expect(Number.isFinite(trained.finalLoss)).toBe(true);
@@ -205,13 +172,8 @@ describe.skipIf(!present)('the playground in headless chromium', () => {
     await page.selectOption('#data', 'folder');
     await page.setInputFiles('#folder', folder);
     await expect.poll(() => page.locator('#data-summary').textContent()).toBe('12 pictures in 2 classes: horizontal, vertical');
-    await page.selectOption('#method', 'lora');
-    await page.fill('#per-class', '4');
     await page.fill('#held-out', '2');
-    await page.fill('#epochs', '1');
-    await page.fill('#batch', '4');
-    await page.click('#train');
-    const trained = await waitForState(page, ['trained', 'error'], 120_000);
+    const trained = await trainOnPage(page, { method: 'lora', perClass: 4, epochs: 1, batch: 4, data: 'folder' }, 120_000);
     expect(trained.error ?? null).toBeNull();
     expect(trained).toMatchObject({ status: 'completed', steps: 2, method: 'lora' });
     expect(trained.accuracies).toHaveLength(1);

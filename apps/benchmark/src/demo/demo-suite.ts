@@ -79,7 +79,8 @@ const DEMO_OPTIONS: Readonly<Record<string, Readonly<Record<string, unknown>>>> 
  * A method's recipe in the demo: its paper's recipe with DEMO_EPOCHS epochs (one warm-up), batch
  * DEMO_BATCH_SIZE without the linear scaling rule, its demo learning rate and no weight decay, no
  * EMA (a 0.9999 average over ~150 steps would barely leave the initial weights), no stochastic depth,
- * a head that starts at zero, and the options of DEMO_OPTIONS over the paper's.
+ * a backbone head that starts at zero (VQT's own classifier, which replaces that head, keeps its
+ * official kaiming-normal draw), and the options of DEMO_OPTIONS over the paper's.
  */
 export function demoRecipe(name: string): Recipe {
   const learningRate = DEMO_LEARNING_RATES[name];

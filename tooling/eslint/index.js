@@ -4,7 +4,8 @@ import tseslint from 'typescript-eslint';
 
 /** The lint rules every package shares; a package's eslint.config.js re-exports this. */
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', '**/__fixtures__/**'] },
+  // tsup writes its config bundled to a temporary *.bundled_*.mjs while a build runs beside lint.
+  { ignores: ['dist/**', 'coverage/**', '**/__fixtures__/**', '**/*.bundled_*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

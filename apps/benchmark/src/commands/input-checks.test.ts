@@ -1,4 +1,4 @@
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
@@ -6,7 +6,7 @@ import type { StateDict } from '@visual-peft/vit-core';
 import { readCheckpoint, serializeSafetensors } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
-import { tinyVit } from './__fixtures__/suite-run';
+import { snapshot, tinyVit } from './__fixtures__/suite-run';
 
 // Every input is checked, and identified, before a command writes anything: run's suite.json, train's --out.
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-input-checks-'));
@@ -32,20 +32,6 @@ function writeSuite(name: string, lines: string[] = []): string {
 }
 
 const runArgs = (suite: string, out: string, root = data, ...extra: string[]) => ['run', '--suite', suite, '--data', root, '--out', out, '--backend', 'cpu', ...extra];
-
-/** Every file under a directory with its bytes and modification time. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (at: string) => {
-    for (const entry of readdirSync(at, { withFileTypes: true })) {
-      const path = join(at, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else files[relative(dir, path)] = `${statSync(path).mtimeMs}:${readFileSync(path, 'base64')}`;
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 describe('inputs checked and identified before anything is written', () => {
   beforeAll(async () => {

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { runSuite } from './run';
 import { DEMO_LEARNING_RATES } from '../demo/demo-suite';
 import { runCli } from '../run-cli';
 import { registerResidualScale } from './__fixtures__/residual-scale';
-import { storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
+import { snapshot, storedResults, suiteRunArgs, tinyVit } from './__fixtures__/suite-run';
 import type { JobProgress } from '../suite/run-job';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-run-'));
@@ -45,20 +45,6 @@ function writeSuite(name: string, methods: string[], extraOptions: string[] = []
 }
 
 const runArgs = (suite: string, out: string, ...extra: string[]) => suiteRunArgs(data, suite, out, ...extra);
-
-/** Every file under a directory with its bytes and modification time. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (at: string) => {
-    for (const entry of readdirSync(at, { withFileTypes: true })) {
-      const path = join(at, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else files[relative(dir, path)] = `${statSync(path).mtimeMs}:${readFileSync(path, 'base64')}`;
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 describe('visual-peft-bench run', () => {
   beforeAll(async () => {

@@ -3,7 +3,7 @@ import { readFileSync, unlinkSync } from 'node:fs';
 import { link, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { FileWriteError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
+import { FileSystemError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
 import type { Io } from './io';
 
 /** The lock's file inside the folder it guards. */
@@ -94,7 +94,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   try {
     created = await mkdir(folder, { recursive: true });
   } catch (error) {
-    throw new FileWriteError(folder, `creating the output folder: ${errorCode(error)}`, { cause: error });
+    throw FileSystemError.from(error, folder, 'write') ?? error;
   }
   const path = join(folder, LOCK_FILE);
   const content = `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command } satisfies LockHolder)}\n`;
@@ -109,14 +109,14 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
       }
       break;
     } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw new FileWriteError(path, `taking the folder's lock: ${errorCode(error)}`, { cause: error });
+      if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, path, 'write') ?? error;
     }
     let found: string;
     try {
       found = await readFile(path, 'utf8');
     } catch (error) {
       if (errorCode(error) === 'ENOENT' && attempt < 5) continue;
-      throw new FileWriteError(path, `reading the folder's lock: ${errorCode(error)}`, { cause: error });
+      throw FileSystemError.from(error, path, 'read') ?? error;
     }
     const holder = parseHolder(found);
     if (holder === null) {
@@ -139,7 +139,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
       await rename(path, aside);
     } catch (error) {
       if (errorCode(error) === 'ENOENT') continue;
-      throw new FileWriteError(path, `taking over a stale lock: ${errorCode(error)}`, { cause: error });
+      throw FileSystemError.from(error, path, 'write') ?? error;
     }
     const moved = await readFile(aside, 'utf8').catch(() => null);
     if (moved !== found) await link(aside, path).catch(() => {});

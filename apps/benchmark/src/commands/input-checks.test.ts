@@ -83,7 +83,7 @@ describe('inputs checked and identified before anything is written', () => {
     const out = join(directory, 'never');
     const damaged = await runCli(...runArgs(twoBackbones, out));
     expect(damaged.code).toBe(1);
-    expect(damaged.stderr.at(-1)).toBe(`visual-peft-bench: ${nan}: tensor blocks.0.mlp.fc1.bias holds a non-finite value (NaN) at element 0; the checkpoint is damaged`);
+    expect(damaged.stderr.at(-1)).toBe(`visual-peft-bench: ${nan}: tensor blocks.0.mlp.fc1.bias holds 1 non-finite value (first: NaN at flat index 0); a checkpoint must hold finite weights`);
     expect(existsSync(out)).toBe(false);
 
     const wrongShape = writeSuite('wrong-shape', ['backbones:', `  - { config: ${JSON.stringify(join(directory, 'deeper.json'))}, weights: nan/first.safetensors }`]);
@@ -137,7 +137,7 @@ describe('inputs checked and identified before anything is written', () => {
     await writeChangedCheckpoint(nan, 'norm.weight', Number.POSITIVE_INFINITY);
     const damaged = await runCli(...trainArgs(out, '--root', data, '--weights', nan));
     expect(damaged.code).toBe(1);
-    expect(damaged.stderr.at(-1)).toBe(`visual-peft-bench: ${nan}: tensor norm.weight holds a non-finite value (Infinity) at element 0; the checkpoint is damaged`);
+    expect(damaged.stderr.at(-1)).toBe(`visual-peft-bench: ${nan}: tensor norm.weight holds 1 non-finite value (first: Infinity at flat index 0); a checkpoint must hold finite weights`);
     expect(existsSync(out)).toBe(false);
   });
 

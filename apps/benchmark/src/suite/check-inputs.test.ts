@@ -4,24 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadClassificationSplit, writeSyntheticDataset } from '@visual-peft/datasets';
-import type { StateDict } from '@visual-peft/vit-core';
-import { CheckpointMismatchError, FormatError, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
+import { CheckpointMismatchError, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
-import { DataCheckError, batchSizeRule, checkBackboneWeights, checkFiniteWeights, checkSplitImages } from './check-inputs';
+import { DataCheckError, batchSizeRule, checkBackboneWeights, checkSplitImages } from './check-inputs';
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-check-inputs-'));
 const tinyConfig = resolveVitConfig({ imgSize: 32, patchSize: 8, embedDim: 32, depth: 2, numHeads: 4, numClasses: 10 });
-
-/** The state dict with one element of one tensor replaced. */
-function withValue(stateDict: StateDict, key: string, index: number, value: number): StateDict {
-  const copy = new Map(stateDict);
-  const tensor = stateDict.get(key)!;
-  const data = Float32Array.from(tensor.data as Float32Array);
-  data[index] = value;
-  copy.set(key, { ...tensor, data });
-  return copy;
-}
 
 describe('checkBackboneWeights', () => {
   it('passes the fixture checkpoint as every job setup loads it, and frees every tensor it builds', async () => {
@@ -31,14 +20,9 @@ describe('checkBackboneWeights', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('refuses a non-finite value with the tensor and the element, and shapes that do not fit the config', async () => {
+  it('refuses shapes that do not fit the config', async () => {
     const { stateDict } = await readCheckpoint(tinyVit('tiny-vit.safetensors'));
     const before = tf.memory().numTensors;
-    for (const value of [Number.NaN, Number.POSITIVE_INFINITY]) {
-      const damaged = withValue(stateDict, 'blocks.1.attn.qkv.weight', 7, value);
-      expect(() => checkFiniteWeights(damaged, 'w.safetensors')).toThrow(FormatError);
-      expect(() => checkBackboneWeights(tinyConfig, damaged, 'w.safetensors', [{ fcNorm: 'checkpoint' }])).toThrow(`w.safetensors: tensor blocks.1.attn.qkv.weight holds a non-finite value (${value}) at element 7; the checkpoint is damaged`);
-    }
     expect(() => checkBackboneWeights({ ...tinyConfig, depth: 3 }, stateDict, 'w.safetensors', [{ fcNorm: 'checkpoint' }])).toThrow(CheckpointMismatchError);
     expect(() => checkBackboneWeights({ ...tinyConfig, embedDim: 64, numHeads: 4 }, stateDict, 'w.safetensors', [{ fcNorm: 'checkpoint' }])).toThrow(/w\.safetensors/);
     expect(tf.memory().numTensors).toBe(before);

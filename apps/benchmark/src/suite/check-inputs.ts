@@ -1,25 +1,10 @@
 import type { ClassificationSplit, SegmentationSplit } from '@visual-peft/datasets';
 import { checkImages } from '@visual-peft/datasets';
 import type { StateDict, VitConfig } from '@visual-peft/vit-core';
-import { FormatError, VisionTransformer, VisualPeftError, loadStateDict } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError, loadStateDict } from '@visual-peft/vit-core';
 
 /** A data root whose images do not all decode: found before the first step. */
 export class DataCheckError extends VisualPeftError {}
-
-/**
- * Refuses a checkpoint with a NaN or infinite value, naming the tensor and the element: such weights
- * train to NaN logits without any error. One function, so that a check in the checkpoint loader
- * itself can take its place.
- */
-export function checkFiniteWeights(stateDict: StateDict, source: string): void {
-  for (const [key, tensor] of stateDict) {
-    if (tensor.dtype !== 'float32') continue;
-    const data = tensor.data;
-    for (let index = 0; index < data.length; index++) {
-      if (!Number.isFinite(data[index]!)) throw new FormatError(source, `tensor ${key} holds a non-finite value (${data[index]}) at element ${index}; the checkpoint is damaged`);
-    }
-  }
-}
 
 /** How a job loads a checkpoint: the pooled norm's source and the pooling its classifier overrides. */
 export interface LoadSetup {
@@ -29,12 +14,11 @@ export interface LoadSetup {
 }
 
 /**
- * Checks a checkpoint against its backbone before anything trains: finite values, then every key and
- * shape as each job will load it (head discarded, each distinct pooled-norm setup once), into a model
+ * Checks a checkpoint against its backbone before anything trains (its values were found finite when
+ * `readCheckpoint` read it): every key and shape as each job will load it (head discarded, each distinct pooled-norm setup once), into a model
  * of zeros that is freed at once.
  */
 export function checkBackboneWeights(config: VitConfig, stateDict: StateDict, source: string, setups: readonly LoadSetup[]): void {
-  checkFiniteWeights(stateDict, source);
   const distinct = new Map(setups.map((setup) => [JSON.stringify(setup), setup]));
   for (const setup of distinct.values()) {
     const model = new VisionTransformer(

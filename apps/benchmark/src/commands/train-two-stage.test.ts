@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { readTunedWeights } from '@visual-peft/training';
+import { readCheckpoint, serializeSafetensors } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
 
@@ -42,6 +43,21 @@ describe('visual-peft-bench train with two stages and compression', () => {
     const first = await readTunedWeights(join(out, 'stage1', 'tuned.safetensors'));
     expect(first.manifest.methods.map((method) => method.name)).toEqual(['vpt-deep']);
     expect(JSON.parse(readFileSync(join(out, 'result.json'), 'utf8'))).toEqual(result);
+    expect(result.firstStage.inputs).toEqual(result.inputs);
+
+    // The same command over another checkpoint under the same name: the finished first stage is not reused.
+    const swapped = join(directory, 'swapped', 'tiny-vit.safetensors');
+    mkdirSync(dirname(swapped), { recursive: true });
+    const { stateDict } = await readCheckpoint(tinyVit('tiny-vit.safetensors'));
+    const changed = new Map(stateDict);
+    const bias = stateDict.get('blocks.0.mlp.fc1.bias')!;
+    changed.set('blocks.0.mlp.fc1.bias', { ...bias, data: (bias.data as Float32Array).map((value) => value + 1) });
+    writeFileSync(swapped, serializeSafetensors(changed));
+    const argv = trainArgs('vqt+vpt-deep', out, '--first-set', 'numPrompts=3', '--compress-keep', '0.5');
+    argv[argv.indexOf('--weights') + 1] = swapped;
+    const refused = await runCli(...argv);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.at(-1)).toMatch(/stage1\/result\.json: the first stage was tuned on other inputs \(inputs\.weights: "[0-9a-f]{64}" there, "[0-9a-f]{64}" here\); train into a new --out$/);
   });
 
   it('refuses compression for a method without VQT’s head and --first-set without two stages', async () => {

@@ -4,7 +4,7 @@ import { classificationProtocol, imageFolderProtocol, loadClassificationSplit } 
 import { saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
-import { countParameters, writeFileAtomic } from '@visual-peft/vit-core';
+import { FormatError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
 import { readFile } from 'node:fs/promises';
 import { activateBackend } from '../activate-backend';
 import { runEnvironment } from '../environment';
@@ -22,6 +22,7 @@ import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import type { BackboneFamily } from '../suite/recipes';
 import { BACKBONE_FAMILIES, RECIPES, VQT_COMPRESS, classifierSetup } from '../suite/recipes';
+import { firstDifference } from '../suite/result-store';
 import { batchSizeRule, checkBackboneWeights, checkSplitImages } from '../suite/check-inputs';
 import { checkpointSha256, dataFingerprint } from '../suite/input-identity';
 import type { FrozenStage, HeadSetup } from '../train-job';
@@ -249,6 +250,8 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
           family: family ?? null,
           head: { pool: config.globalPool, ...head },
           dataset,
+          // The checkpoint's SHA-256 and the data's fingerprint it trained on.
+          inputs,
           trainSplit: trainSplit.split,
           evalSplit: evalSplit?.split ?? null,
           epochs,
@@ -288,6 +291,9 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
       first = await runStage(stages.first, firstOptions, firstDir, null, false);
       await writeFileAtomic(firstResult, `${JSON.stringify(first, null, 2)}\n`);
     }
+    // A finished first stage is reused only on the inputs it was tuned on (the second stage's checkpoints check their own).
+    const changed = firstDifference({ inputs: first.inputs ?? null }, { inputs });
+    if (changed !== null) throw new FormatError(firstResult, `the first stage was tuned on other inputs (${changed}); train into a new --out`);
     const second = await runStage(stages.method, options, out, { method: stages.first, options: firstOptions, weights: join(firstDir, 'tuned.safetensors') }, true);
     const { parameters: p1 } = first;
     const { parameters: p2 } = second;

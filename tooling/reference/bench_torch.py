@@ -7,15 +7,18 @@ Usage (the benchmark runs it; by hand from the repository root):
 
 The plan (JSON) says what to measure; the keys are those `apps/benchmark/src/speed/torch.ts`
 writes: threads, repeats, model (the ViT config in timm's camelCase names, square images),
-matmuls ([{name, a, b, transposeA, transposeB}]), blockBatches, stepBatch, methods (of "linear"
-and "full"), numClasses. Prints one JSON object on stdout: the
-BLAS in use, the products' times, the block's forward and forward+backward times and each
-training step's time and peak memory.
+matmuls ([{name, a, b, transposeA, transposeB}]), blockBatches, stepBatch, methods ([{"name",
+"config"}]: each method's resolved options as the TypeScript method reports them), numClasses.
+Prints one JSON object on stdout: the BLAS in use, the products' times, the block's forward and
+forward+backward times, each training step's time and peak memory, and under "absent" the methods
+it has no reference for (and why).
 
-The model is `make_vit_fixture.py`'s from-scratch ViT (timm's semantics: pre-norm blocks,
-LayerNorm eps 1e-6, fused qkv, exact GELU, class token) at the plan's size (ViT-B/16 by default). A training step is forward,
-softmax cross-entropy, backward and SGD with momentum 0.9, as the TypeScript side does; for
-the linear probe nothing before the head requires grad, so autograd records the head only.
+The block is `make_vit_fixture.py`'s (timm's semantics: pre-norm, LayerNorm eps 1e-6, fused qkv,
+exact GELU) at the plan's size (ViT-B/16 by default). A training step runs `memory_torch.py`'s
+model (that ViT with one method's parameters: full, linear, bias, VPT, GatedPT, SCT, as that script
+describes) through forward, softmax cross-entropy, backward and SGD with momentum 0.9, as the
+TypeScript side does; for the linear probe nothing before the head requires grad, so autograd
+records the head only.
 
 A fair reference needs the right BLAS: Debian's python3-torch calls whatever libblas.so.3 the
 alternatives system points at (the slow reference BLAS unless libopenblas0-openmp is installed).
@@ -39,7 +42,8 @@ import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_vit_fixture import Block, VisionTransformer  # noqa: E402
+from make_vit_fixture import Block  # noqa: E402
+from memory_torch import Model, unsupported  # noqa: E402
 from reference_cli import read_plan  # noqa: E402
 
 LEARNING_RATE = 1e-3
@@ -109,11 +113,9 @@ def measure_block(model, batch, repeats):
 
 
 def make_step(config, method, batch, num_classes):
-    """A training step of the whole model for `method` ("linear": the head only; "full": every weight)."""
+    """A training step of the whole model for `method` ({"name", "config"}, one of memory_torch.py's)."""
     torch.manual_seed(0)
-    model = VisionTransformer({**config, "numClasses": num_classes})
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(method == "full" or name.startswith("head."))
+    model = Model({**config, "imgSize": [config["imgSize"], config["imgSize"]]}, num_classes, method)
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=LEARNING_RATE, momentum=MOMENTUM)
     images = torch.randn(batch, config["inChans"], config["imgSize"], config["imgSize"])
@@ -121,7 +123,7 @@ def make_step(config, method, batch, num_classes):
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(images), labels)
+        loss = F.cross_entropy(model(images, False), labels)
         loss.backward()
         optimizer.step()
         return loss.item()
@@ -147,13 +149,13 @@ def peak_step_bytes(config, method, batch, num_classes):
 
 
 def main(argv=None):
-    read = read_plan(__doc__.split("\n\n")[0], "--peak-only", ("METHOD", "BATCH"), argv)
+    read = read_plan(__doc__.split("\n\n")[0], "--peak-only", ("METHOD_INDEX", "BATCH"), argv)
     if read is None:
         return 2
     plan, peak_only = read
     if peak_only:
-        method, batch = peak_only
-        print(json.dumps({"peakBytes": peak_step_bytes(plan["model"], method, int(batch), plan["numClasses"])}))
+        index, batch = (int(value) for value in peak_only)
+        print(json.dumps({"peakBytes": peak_step_bytes(plan["model"], plan["methods"][index], batch, plan["numClasses"])}))
         return 0
 
     repeats = plan["repeats"]
@@ -164,13 +166,18 @@ def main(argv=None):
         "matmuls": {spec["name"]: measure_matmul(spec, repeats) for spec in plan["matmuls"]},
         "blocks": [measure_block(plan["model"], batch, repeats) for batch in plan["blockBatches"]],
         "steps": [],
+        "absent": {},
     }
-    for method in plan["methods"]:
+    for index, method in enumerate(plan["methods"]):
+        reason = unsupported(method)
+        if reason is not None:
+            result["absent"][method["name"]] = reason
+            continue
         step_seconds = seconds(make_step(plan["model"], method, plan["stepBatch"], plan["numClasses"]), repeats)
         peak = subprocess.run(
-            [sys.executable, __file__, "--plan", json.dumps(plan), "--peak-only", method, str(plan["stepBatch"])],
+            [sys.executable, __file__, "--plan", json.dumps(plan), "--peak-only", str(index), str(plan["stepBatch"])],
             check=True, capture_output=True, text=True)
-        result["steps"].append({"method": method, "batch": plan["stepBatch"], "seconds": step_seconds,
+        result["steps"].append({"method": method["name"], "batch": plan["stepBatch"], "seconds": step_seconds,
                                 "peakBytes": json.loads(peak.stdout)["peakBytes"]})
     print(json.dumps(result))
     return 0

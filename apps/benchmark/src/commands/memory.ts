@@ -6,19 +6,21 @@ import { promisify } from 'node:util';
 import type { BackendPreference } from '@visual-peft/backends';
 import { wasmHeapBytes } from '@visual-peft/backends';
 import type { VitConfig } from '@visual-peft/vit-core';
-import { VisionTransformer, VisualPeftError, applyTrainablePolicy, countParameters } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError } from '@visual-peft/vit-core';
 import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, checkRecompute, disposeMethods, findMethod } from '../methods';
+import { checkRecompute, findMethod } from '../methods';
 import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import { markdownTable } from '../step/markdown-table';
+import type { MethodPlan } from '../step/method-plan';
+import { planMethods } from '../step/method-plan';
 import { profileStep } from '../step/profile-step';
 import { runTorchReference } from '../step/torch-reference';
-import { stepOptions, trainingStep } from '../step/training-step';
+import { trainingStep } from '../step/training-step';
 
 export const MEMORY_USAGE =
   'memory --backbone <preset | config.json> --methods <name,name,...> [--batch 1,2[,4...]] [--recompute] [--classes 100] [--set <method>.<key>=<value> ...] ' +
@@ -133,33 +135,6 @@ function methodOptions(pairs: readonly string[], methods: readonly string[]): Ma
     list.push(match[2]!);
   }
   return new Map([...settings].map(([method, list]) => [method, parseSetOptions(list)]));
-}
-
-interface MethodPlan {
-  readonly name: string;
-  readonly options: Record<string, OptionValue>;
-  readonly trainable: number;
-  /** The method's resolved config (empty for a pure policy), for the PyTorch reference. */
-  readonly config: Readonly<Record<string, unknown>>;
-}
-
-/** Builds each method once on a zero-weight model: checks its options, counts what trains, reads its config. */
-function planMethods(config: VitConfig, options: ReadonlyMap<string, Record<string, OptionValue>>): MethodPlan[] {
-  const model = new VisionTransformer(config, { weights: 'zeros' });
-  try {
-    return [...options].map(([name, given]) => {
-      const entry = findMethod(name);
-      applyTrainablePolicy(model, entry.policy);
-      const methods = buildMethod(entry, model, stepOptions(name, config, given));
-      try {
-        return { name, options: given, trainable: countParameters(model, methods).trainable, config: methods[0]?.config ?? {} };
-      } finally {
-        disposeMethods(model, methods);
-      }
-    });
-  } finally {
-    model.dispose();
-  }
 }
 
 /** What tooling/reference/memory_torch.py prints. */

@@ -79,12 +79,16 @@ describe('visual-peft-bench speed', () => {
   });
 
   it.skipIf(!hasTorch)('runs the same block and steps in PyTorch and gives our time over its time', async () => {
-    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,torch', '--methods', 'linear', '--python', '/usr/bin/python3');
+    const { code, stdout } = await run(...tiny, '--backends', 'wasm,wasm-fast,torch', '--methods', 'linear,vpt-deep,vqt', '--python', '/usr/bin/python3');
     expect(code).toBe(0);
     expect(stdout).toContainEqual(expect.stringMatching(/^- PyTorch: PyTorch 1\.\d+.*, 2 threads, BLAS \/.*blas.*$/));
     const steps = tableRows(stdout, 'method');
     expect(steps[0]).toEqual(['method', 'wasm stock', 'wasm fast, 1 thread', 'PyTorch']);
+    // PyTorch's steps are memory_torch.py's model with each method's options as tfjs resolved them; VQT has none there.
+    expect(steps.slice(2).map((row) => row[0])).toEqual(['linear', 'vpt-deep', 'vqt']);
     expect(steps[2]![3]).toMatch(/^\d+(\.\d+)?, \d+ MiB$/);
+    expect(steps[3]![3]).toMatch(/^\d+(\.\d+)?, \d+ MiB$/);
+    expect(steps[4]![3]).toBe('skipped (no PyTorch reference for this method)');
     const headline = JSON.parse(stdout.at(-1)!);
     expect(headline.ratioToPyTorch / (headline.seconds['wasm-fast'] / headline.seconds.torch)).toBeCloseTo(1, 2);
   });

@@ -1,11 +1,9 @@
 import type { Io } from '../io';
+import { planMethods } from '../step/method-plan';
 import { runTorchReference } from '../step/torch-reference';
 import type { Plan } from './plan';
 import { NUM_CLASSES } from './plan';
 import type { BackendResult, Cell } from './results';
-
-/** Methods the PyTorch reference implements. */
-const TORCH_METHODS: ReadonlySet<string> = new Set(['linear', 'full']);
 
 /** What tooling/reference/bench_torch.py prints. */
 interface TorchReport {
@@ -15,6 +13,8 @@ interface TorchReport {
   readonly matmuls: Record<string, number>;
   readonly blocks: ReadonlyArray<{ batch: number; forward: number; forwardBackward: number }>;
   readonly steps: ReadonlyArray<{ method: string; batch: number; seconds: number; peakBytes: number }>;
+  /** Methods it has no reference for, and why. */
+  readonly absent: Readonly<Record<string, string>>;
 }
 
 function torchResult(report: TorchReport): BackendResult {
@@ -31,7 +31,10 @@ function torchResult(report: TorchReport): BackendResult {
     detail: `PyTorch ${report.torchVersion}, ${report.threads} threads, BLAS ${blas.libraries.find((library) => library.includes('blas')) ?? 'unknown'}${blas.openblasCore === null ? '' : ` (OpenBLAS core ${blas.openblasCore})`}`,
     matmuls: new Map(Object.entries(report.matmuls).map(([name, seconds]) => [name, cell(seconds)])),
     blocks,
-    steps: new Map(report.steps.map((step) => [step.method, cell(step.seconds, step.peakBytes)])),
+    steps: new Map<string, Cell>([
+      ...report.steps.map((step): [string, Cell] => [step.method, cell(step.seconds, step.peakBytes)]),
+      ...Object.entries(report.absent).map(([method, why]): [string, Cell] => [method, { skipped: why }]),
+    ]),
   };
 }
 
@@ -47,7 +50,8 @@ export async function measureTorch(plan: Plan, pythons: readonly string[], io: I
     matmuls: plan.matmuls,
     blockBatches: plan.batches,
     stepBatch: plan.stepBatch,
-    methods: plan.methods.filter((method) => TORCH_METHODS.has(method)),
+    // Each method as the tfjs step builds it (its resolved options), for memory_torch.py's model; it reports those it lacks.
+    methods: planMethods(plan.config, new Map(plan.methods.map((method) => [method, {}]))).map(({ name, config }) => ({ name, config })),
     numClasses: NUM_CLASSES,
   };
   const report = (await runTorchReference('bench_torch.py', ['--plan', JSON.stringify(torchPlan)], { pythons, threads: plan.threads }, io)) as TorchReport | null;

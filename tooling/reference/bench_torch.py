@@ -66,6 +66,12 @@ def blas_in_use():
             report["openblasConfig"] = library.openblas_get_config().decode()
             report["openblasCore"] = library.openblas_get_corename().decode()
             report["openblasThreads"] = library.openblas_get_num_threads()
+    # OpenBLAS's DYNAMIC_ARCH falls back to its oldest x86-64 kernels (Prescott: SSE3) on a CPU it does
+    # not recognise, e.g. a newer Xeon that reports a generic model name: its products then run several
+    # times slower than the CPU can, and a ratio to PyTorch says little. Say so.
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    report["belowCpu"] = report["openblasCore"] in ("Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom") and "avx2" in flags
     config = torch.__config__.show()
     report["torchBlasInfo"] = next((part.split("=")[1] for part in config.replace(",", " ").split()
                                     if part.startswith("BLAS_INFO=")), None)

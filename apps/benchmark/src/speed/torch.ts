@@ -24,11 +24,12 @@ function torchResult(report: TorchReport): BackendResult {
     blocks.set(`${block.batch} forward`, cell(block.forward));
     blocks.set(`${block.batch} forward+backward`, cell(block.forwardBackward));
   }
-  const blas = report.blas as { libraries: string[]; openblasCore: string | null };
+  const blas = report.blas as { libraries: string[]; openblasCore: string | null; belowCpu?: boolean };
+  const below = blas.belowCpu === true ? ` (OpenBLAS picked its ${blas.openblasCore} kernels on a CPU with AVX2: it does not recognise this CPU, so PyTorch's products run well below what the CPU can do and ratios to it overstate ours)` : '';
   return {
     id: 'torch',
     label: 'PyTorch',
-    detail: `PyTorch ${report.torchVersion}, ${report.threads} threads, BLAS ${blas.libraries.find((library) => library.includes('blas')) ?? 'unknown'}${blas.openblasCore === null ? '' : ` (OpenBLAS core ${blas.openblasCore})`}`,
+    detail: `PyTorch ${report.torchVersion}, ${report.threads} threads, BLAS ${blas.libraries.find((library) => library.includes('blas')) ?? 'unknown'}${blas.openblasCore === null ? '' : ` (OpenBLAS core ${blas.openblasCore})`}${below}`,
     matmuls: new Map(Object.entries(report.matmuls).map(([name, seconds]) => [name, cell(seconds)])),
     blocks,
     steps: new Map<string, Cell>([

@@ -31,21 +31,26 @@ function seeded(seed: number): () => number {
 }
 
 /**
- * Starts the command, and `delayMs` after it reports its backend (data and checkpoint loaded, training about to
- * start) kills it with SIGKILL. Returns the exit: null and SIGKILL when the kill landed, 0 when the run had already finished.
+ * Starts the command and, `delayMs` after it reports its backend (data and checkpoint loaded, training about to
+ * start), kills it with SIGKILL; with `delayMs` null it lets it run. Returns the exit (null and SIGKILL when the
+ * kill landed, 0 when the run had already finished) and the milliseconds from the backend line to the exit.
  */
-function killAfter(argv: readonly string[], delayMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+function killAfter(argv: readonly string[], delayMs: number | null): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; elapsedMs: number }> {
   const child = spawn(process.execPath, [cli, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
+  let started: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
-    if (timer === undefined && stderr.includes('backend: ')) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    if (started === undefined && stderr.includes('backend: ')) {
+      started = performance.now();
+      if (delayMs !== null) timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    }
   });
   return new Promise((done) =>
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      done({ code, signal, stderr });
+      done({ code, signal, stderr, elapsedMs: started === undefined ? 0 : performance.now() - started });
     }),
   );
 }
@@ -65,16 +70,20 @@ function leftovers(dir: string): string[] {
 }
 
 /**
- * Kills the command KILLS times at seeded offsets up to `spanMs` and returns how many kills landed.
- * Each killed process leaves its lock behind (it is taken before the backend is reported): the next
+ * Runs the command once uninterrupted into `reference`, then KILLS times into its own folder, each killed at a
+ * seeded offset within the first 1/KILLS of the uninterrupted run's time (measured here, so the kills land on a
+ * fast machine as on a slow one, and each resumed attempt still has work left), and returns how many kills
+ * landed. Each killed process leaves its lock behind (it is taken before the backend is reported): the next
  * start must take it over, and say so.
  */
-async function killRepeatedly(argv: readonly string[], seed: number, spanMs: number): Promise<{ landed: number; lastKilled: boolean }> {
+async function killRepeatedly(argv: (out: string) => readonly string[], reference: string, out: string, seed: number): Promise<{ landed: number; lastKilled: boolean }> {
+  const whole = await killAfter(argv(reference), null);
+  expect(whole.code, whole.stderr).toBe(0);
   const random = seeded(seed);
   let landed = 0;
   let lastKilled = false;
   for (let kill = 0; kill < KILLS; kill++) {
-    const { code, signal, stderr } = await killAfter(argv, Math.floor(random() * spanMs));
+    const { code, signal, stderr } = await killAfter(argv(out), Math.floor((random() * whole.elapsedMs) / KILLS));
     expect(stderr.includes('took over the lock of'), stderr).toBe(lastKilled);
     lastKilled = signal === 'SIGKILL';
     if (lastKilled) landed += 1;
@@ -94,9 +103,8 @@ describe('fault injection: SIGKILL at random points, then resume', () => {
       '--method', 'vpt-shallow', '--set', 'numPrompts=2', '--out', out, '--epochs', '6', '--batch-size', '4', '--lr', '0.05', '--backend', 'cpu',
     ];
     const reference = join(directory, 'train-reference');
-    expect((await runCli(...args(reference))).code).toBe(0);
     const out = join(directory, 'train-killed');
-    const { landed, lastKilled } = await killRepeatedly(args(out), 2101, 1500);
+    const { landed, lastKilled } = await killRepeatedly(args, reference, out, 2101);
     expect(landed).toBeGreaterThanOrEqual(KILLS / 2);
     const last = await runCli(...args(out));
     expect(last.code, last.stderr.join('\n')).toBe(0);
@@ -118,9 +126,8 @@ describe('fault injection: SIGKILL at random points, then resume', () => {
       ['suite: vtab-1k', 'tasks: [vtab-eurosat]', 'methods: [linear, bias]', 'seeds: [42]', 'epochs: 3', 'batchSize: 4', 'grid: { learningRates: [0.5, 0.05], weightDecays: [0] }'].join('\n'),
     );
     const reference = join(directory, 'run-reference');
-    expect((await runCli(...suiteRunArgs(data, suite, reference))).code).toBe(0);
     const out = join(directory, 'run-killed');
-    const { landed, lastKilled } = await killRepeatedly(suiteRunArgs(data, suite, out), 2102, 2500);
+    const { landed, lastKilled } = await killRepeatedly((dir) => suiteRunArgs(data, suite, dir), reference, out, 2102);
     expect(landed).toBeGreaterThanOrEqual(KILLS / 2);
     const last = await runCli(...suiteRunArgs(data, suite, out));
     expect(last.code, last.stderr.join('\n')).toBe(0);

@@ -1,11 +1,11 @@
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { PipelinePresetName } from '@visual-peft/datasets';
 import { classificationProtocol, createBatchSource, isDatasetName, pipelinePreset } from '@visual-peft/datasets';
 import { loadTunedModel } from '@visual-peft/training';
 import type { HostTensor, VisionTransformer } from '@visual-peft/vit-core';
-import { FileSystemError, FormatError, VisionTransformer as Vit, loadStateDict, parseNpy, readCheckpoint, serializeNpy, writeFileAtomic } from '@visual-peft/vit-core';
+import { FormatError, VisionTransformer as Vit, loadStateDict, parseNpy, readCheckpoint, serializeNpy, writeFileAtomic } from '@visual-peft/vit-core';
 import { BACKEND_OPTION, backendFlag, choiceFlag, integerFlag, parseCommandArgsAndOperands, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
@@ -37,16 +37,6 @@ async function readImages(path: string): Promise<HostTensor> {
     throw new FormatError(path, `images must be a 4-D NCHW batch [batch, channels, height, width], got shape [${images.shape.join(', ')}]`);
   }
   return images;
-}
-
-/** Writes the result atomically, creating its folder; a failure names the path and the reason. */
-async function writeOutput(path: string, bytes: Uint8Array): Promise<void> {
-  try {
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes);
-  } catch (error) {
-    throw FileSystemError.from(error, path, 'write') ?? error;
-  }
 }
 
 type PredictFlags = ReturnType<typeof parsePredictArgs>['values'];
@@ -121,7 +111,7 @@ async function predictPlain(flags: PredictFlags, images: readonly string[], io: 
       const size = Math.min(batchSize, count - start);
       result.set(await forwardBatch(model, data.subarray(start * perImage, (start + size) * perImage), [size, channels, height, width]), start * outputWidth);
     }
-    await writeOutput(outPath, serializeNpy({ dtype: 'float32', shape: [count, outputWidth], data: result }));
+    await writeFileAtomic(outPath, serializeNpy({ dtype: 'float32', shape: [count, outputWidth], data: result }));
     io.stdout(`wrote ${outPath}: float32 [${count}, ${outputWidth}]`);
   } finally {
     model.dispose();
@@ -241,7 +231,7 @@ async function predictTuned(flags: PredictFlags, inputs: readonly string[], io: 
   }
   const width = logits.length / names.length;
   if (flags.out !== undefined) {
-    await writeOutput(flags.out, serializeNpy({ dtype: 'float32', shape: [names.length, width], data: logits }));
+    await writeFileAtomic(flags.out, serializeNpy({ dtype: 'float32', shape: [names.length, width], data: logits }));
     io.stdout(`wrote ${flags.out}: float32 [${names.length}, ${width}]`);
     return;
   }

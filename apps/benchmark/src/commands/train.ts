@@ -163,7 +163,8 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
   const evalSplitName = flags['eval-split'] ?? protocol.validation;
   const evalSplit = evalSplitName === null ? null : await loadClassificationSplit(dataset, root, evalSplitName, splitOptions);
   if (compress !== null && evalSplit === null) throw new UsageError('--compress-keep needs an evaluation split to score the compressed head (--eval-split)');
-  // Every input is checked before --out is made: a batch the split cannot fill, an image that does not decode, a damaged checkpoint.
+  // Every input is checked before anything is written to --out (a failure removes the folder the lock made): a batch the split
+  // cannot fill, an image that does not decode, a damaged checkpoint.
   const batchRule = batchSizeRule(batchSize, trainSplit);
   if (batchRule !== null) throw new UsageError(`--batch-size ${batchRule}, got ${batchSize}`);
   const usedSplits = evalSplit === null ? [trainSplit] : [trainSplit, evalSplit];

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ClassificationSplit, PipelinePresetName } from '@visual-peft/datasets';
 import type { ProgressEvent, TrainerConfigInput } from '@visual-peft/training';
@@ -119,7 +119,9 @@ export async function runJob(context: JobContext): Promise<ResultRecord> {
     await rm(join(workDir, 'stage1'), { recursive: true, force: true });
   }
   // The first stage beside the second, as `train` leaves a two-stage run (loadTunedModel applies stage1/ first).
-  if (context.weightsDir !== undefined) for (const suffix of ['.safetensors', '.json']) await copyAtomic(join(workDir, `stage1-tuned${suffix}`), join(context.weightsDir, 'stage1', `tuned${suffix}`));
+  if (context.weightsDir !== undefined) {
+    for (const suffix of ['.safetensors', '.json']) await writeFileAtomic(join(context.weightsDir, 'stage1', `tuned${suffix}`), await readFile(join(workDir, `stage1-tuned${suffix}`)));
+  }
   const { firstStage: _, ...secondRecipe } = recipe;
   const second = await runStage({ ...context, recipe: secondRecipe, workDir: join(workDir, 'stage2') }, { frozen: { method: firstEntry, options: firstEntry.definition === null ? firstRecipe.options : { seed: context.job.seed, ...firstRecipe.options }, weights } });
   const sum = (key: keyof ResultRecord['parameters']) => first.parameters[key] + second.parameters[key];
@@ -150,14 +152,6 @@ async function keepTuned(context: JobContext, model: VisionTransformer, methods:
   await saveTunedWeights(join(dir, 'tuned.safetensors'), model, methods, tunedRunInfo(split, context.weights, context.job.seed, head));
   const kept: KeptJob = { job: context.job.id, task: context.task.task, dataset: context.task.dataset, evalPipeline };
   await writeFileAtomic(join(dir, 'job.json'), `${JSON.stringify(kept, null, 2)}\n`);
-}
-
-/** Copies a file so that `to` is either absent or whole. */
-async function copyAtomic(from: string, to: string): Promise<void> {
-  await mkdir(join(to, '..'), { recursive: true });
-  const temporary = `${to}.partial`;
-  await copyFile(from, temporary);
-  await rename(temporary, to);
 }
 
 /**

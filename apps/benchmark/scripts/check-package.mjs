@@ -123,7 +123,7 @@ try {
 
   const help = bin(project, ['help']);
   if (!/^\s+demo \[--out <dir>/m.test(help)) fail(`help does not list demo:\n${help}`);
-  const params = JSON.parse(bin(project, ['params', '--backbone', 'vit_small_patch16_224', '--method', 'linear', '--classes', '10', '--backend', 'cpu']));
+  const params = JSON.parse(bin(project, ['params', '--backbone', 'vit_small_patch16_224', '--method', 'linear', '--classes', '10']));
   if (params.total !== 21_669_514 || params.trainable !== 3_850) fail(`params: ${JSON.stringify(params)}`);
   log(`help and params ran from the installed bin (${seconds()})`);
 

@@ -2,8 +2,8 @@ import { ADAPTER_METHOD_DEFINITIONS } from '@visual-peft/adapter-methods';
 import { CHANNEL_TUNING_DEFINITIONS } from '@visual-peft/channel-tuning';
 import { PROMPT_METHOD_DEFINITIONS } from '@visual-peft/prompt-methods';
 import { QUERY_TUNING_DEFINITIONS } from '@visual-peft/query-tuning';
-import type { MethodDefinition, TrainablePolicy, TuningMethod, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError } from '@visual-peft/vit-core';
+import type { DeclaredVariable, MethodDefinition, TrainablePolicy, TuningMethod, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import { ConfigError, declaredVariables } from '@visual-peft/vit-core';
 import { UsageError } from './errors';
 import type { OptionValue } from './set-options';
 import type { Recipe } from './suite/recipes';
@@ -108,16 +108,29 @@ export function findStages(name: string): MethodStages {
   return { method: method.entry, first: first?.entry ?? null, fixed: { method: method.options, first: first?.options ?? {} } };
 }
 
+/** Refuses options for a pure policy, which takes none. */
+function checkPolicyOptions(entry: MethodEntry, options: Record<string, OptionValue>): void {
+  const keys = Object.keys(options);
+  if (entry.definition === null && keys.length > 0) throw new UsageError(`--set ${keys[0]}: method ${entry.name} takes no options`);
+}
+
 /** Builds and attaches a method (or checks that a pure policy got no options); returns what was attached. */
 export function buildMethod(entry: MethodEntry, model: VisionTransformer, options: Record<string, OptionValue>): TuningMethod[] {
-  if (entry.definition === null) {
-    const keys = Object.keys(options);
-    if (keys.length > 0) throw new UsageError(`--set ${keys[0]}: method ${entry.name} takes no options`);
-    return [];
-  }
+  checkPolicyOptions(entry, options);
+  if (entry.definition === null) return [];
   const method = entry.definition.create(model, options);
   model.attach(method);
   return [method];
+}
+
+/**
+ * The variables `buildMethod` would build on a backbone of `config`, from shapes alone (the
+ * definition's `variableShapes`, options checked as `create` checks them, sizes against the 2^30
+ * limit): none for a pure policy.
+ */
+export function declareMethod(entry: MethodEntry, config: VitConfig, options: Record<string, OptionValue>): ReadonlyMap<string, DeclaredVariable>[] {
+  checkPolicyOptions(entry, options);
+  return entry.definition === null ? [] : [declaredVariables(entry.definition, config, options)];
 }
 
 /** Detaches and frees what `buildMethod` attached. */

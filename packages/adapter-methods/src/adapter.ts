@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
+import type { BlockContext, BranchSite, BranchTensors, DeclaredVariable, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, gelu, integer, knownOptions, numberInRange } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
-import { applyBottleneck, createBottleneck } from './bottleneck';
+import { applyBottleneck, bottleneckShapes, createBottleneck } from './bottleneck';
 import { timmTruncNormal } from './initializers';
 
 export type AdapterConfigInput = {
@@ -75,4 +75,10 @@ export class AdapterMethod extends MethodBase<Required<AdapterConfigInput>> {
 /** Houlsby adapters for `model` (not attached): `model.attach(createAdapter(model, { bottleneck: 8 }))`. */
 export function createAdapter(model: VisionTransformer, config: AdapterConfig | AdapterConfigInput = {}): AdapterMethod {
   return new AdapterMethod(model, config instanceof AdapterConfig ? config : new AdapterConfig(config));
+}
+
+/** The variables `createAdapter` builds on a backbone of `backbone`, without building them: one bottleneck per block. */
+export function adapterShapes(backbone: VitConfig, config: AdapterConfig | AdapterConfigInput = {}): Map<string, DeclaredVariable> {
+  const { bottleneck } = config instanceof AdapterConfig ? config : new AdapterConfig(config);
+  return new Map(Array.from({ length: backbone.depth }, (_, block) => bottleneckShapes(`blocks.${block}.adapter`, backbone.embedDim, bottleneck)).flat());
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BlockContext, BranchSite, BranchTensors, VisionTransformer } from '@visual-peft/vit-core';
+import type { BlockContext, BranchSite, BranchTensors, DeclaredVariable, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { MethodBase, integer, knownOptions, layerNorm, oneOf, perImageDropout, positiveNumber, rate } from '@visual-peft/vit-core';
 import type { Bottleneck } from './bottleneck';
-import { applyBottleneck, createBottleneck } from './bottleneck';
+import { applyBottleneck, bottleneckShapes, createBottleneck } from './bottleneck';
 import { kaimingUniform } from './initializers';
 
 /** Where AdaptFormer's optional LayerNorm sits: nowhere, on the branch input, or on its scaled output. */
@@ -112,4 +112,17 @@ export class AdaptFormerMethod extends MethodBase<Required<AdaptFormerConfigInpu
 /** AdaptFormer branches for `model` (not attached). */
 export function createAdaptFormer(model: VisionTransformer, config: AdaptFormerConfig | AdaptFormerConfigInput = {}): AdaptFormerMethod {
   return new AdaptFormerMethod(model, config instanceof AdaptFormerConfig ? config : new AdaptFormerConfig(config));
+}
+
+/** The variables `createAdaptFormer` builds on a backbone of `backbone`, without building them: a bottleneck per block, and its LayerNorm unless `layerNorm` is 'none'. */
+export function adaptFormerShapes(backbone: VitConfig, config: AdaptFormerConfig | AdaptFormerConfigInput = {}): Map<string, DeclaredVariable> {
+  const { bottleneck, layerNorm: normAt } = config instanceof AdaptFormerConfig ? config : new AdaptFormerConfig(config);
+  const dim = backbone.embedDim;
+  return new Map(
+    Array.from({ length: backbone.depth }, (_, block): [string, DeclaredVariable][] => {
+      const prefix = `blocks.${block}.adaptformer`;
+      const norm: [string, DeclaredVariable][] = normAt === 'none' ? [] : [[`${prefix}.norm.weight`, { shape: [dim] }], [`${prefix}.norm.bias`, { shape: [dim] }]];
+      return [...bottleneckShapes(prefix, dim, bottleneck), ...norm];
+    }).flat(),
+  );
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { DeclaredVariable } from '@visual-peft/vit-core';
 import { linear } from '@visual-peft/vit-core';
 
 /** One block's down-projection D -> r and up-projection r -> D, weights stored [in, out]. */
@@ -26,6 +27,16 @@ export function createBottleneck(add: AddVariable, prefix: string, dim: number, 
     upWeight: add(`${prefix}.up.weight`, (seed) => init.up([size, dim], seed)),
     upBias: add(`${prefix}.up.bias`, () => tf.zeros([dim])),
   };
+}
+
+/** What `createBottleneck` registers, as declared shapes (`MethodDefinition.variableShapes`). */
+export function bottleneckShapes(prefix: string, dim: number, size: number): [string, DeclaredVariable][] {
+  return [
+    [`${prefix}.down.weight`, { shape: [dim, size] }],
+    [`${prefix}.down.bias`, { shape: [size] }],
+    [`${prefix}.up.weight`, { shape: [size, dim] }],
+    [`${prefix}.up.bias`, { shape: [dim] }],
+  ];
 }
 
 /** up(activation(down(rows))) on rows [N, D]; `activation` also carries dropout where a method has it. */

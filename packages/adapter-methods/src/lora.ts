@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LinearSite, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
+import type { DeclaredVariable, LinearSite, SiteContext, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, ShapeError, integer, knownOptions, positiveNumber } from '@visual-peft/vit-core';
 import { kaimingUniform } from './initializers';
 import type { WeightFold } from './merge-state';
@@ -108,6 +108,20 @@ export class LoraMethod extends MethodBase<Required<LoraConfigInput>> {
 /** LoRA on q and v for `model` (not attached). */
 export function createLora(model: VisionTransformer, config: LoraConfig | LoraConfigInput = {}): LoraMethod {
   return new LoraMethod(model, config instanceof LoraConfig ? config : new LoraConfig(config));
+}
+
+/** The variables `createLora` builds on a backbone of `backbone`, without building them: A [D, r] and B [r, D] for q and v in every block. */
+export function loraShapes(backbone: VitConfig, config: LoraConfig | LoraConfigInput = {}): Map<string, DeclaredVariable> {
+  const { rank } = config instanceof LoraConfig ? config : new LoraConfig(config);
+  const dim = backbone.embedDim;
+  return new Map(
+    Array.from({ length: backbone.depth }, (_, block) =>
+      ['q', 'v'].flatMap((projection): [string, DeclaredVariable][] => [
+        [`blocks.${block}.attn.${projection}.lora_A`, { shape: [dim, rank] }],
+        [`blocks.${block}.attn.${projection}.lora_B`, { shape: [rank, dim] }],
+      ]),
+    ).flat(),
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerNorm, Linear, LinearSite, NormSite, Parameter, SiteContext, VisionTransformer } from '@visual-peft/vit-core';
-import { ConfigError, MethodBase, ShapeError, integer, knownOptions, numberInRange, tfjsSeed } from '@visual-peft/vit-core';
+import type { DeclaredVariable, LayerNorm, Linear, LinearSite, NormSite, Parameter, SiteContext, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
+import { ConfigError, MethodBase, ShapeError, integer, knownOptions, numberInRange, tfjsSeed, vitParameterShapes } from '@visual-peft/vit-core';
 import type { WeightFold } from './merge-state';
 import { assignFold, beginMerge, refuseIfMerged, setMerged } from './merge-state';
 
@@ -114,6 +114,23 @@ export class SsfMethod extends MethodBase<Required<SsfConfigInput>> {
 /** SSF for `model` (not attached). */
 export function createSsf(model: VisionTransformer, config: SsfConfig | SsfConfigInput = {}): SsfMethod {
   return new SsfMethod(model, config instanceof SsfConfig ? config : new SsfConfig(config));
+}
+
+/** The weights whose layers SSF follows (those of `ssfLayers`), by timm key: their output channels are the first axis of timm's shape. */
+const SSF_FOLLOWS = /^(patch_embed\.proj|blocks\.\d+\.(norm1|attn\.qkv|attn\.proj|norm2|mlp\.fc1|mlp\.fc2)|norm|fc_norm)\.weight$/;
+
+/** The variables `createSsf` builds on a backbone of `backbone`, without building them: a scale and a shift per output channel of every layer SSF follows. */
+export function ssfShapes(backbone: VitConfig, config: SsfConfig | SsfConfigInput = {}): Map<string, DeclaredVariable> {
+  // The options are checked as `createSsf` checks them; none of them changes a shape.
+  if (!(config instanceof SsfConfig)) void new SsfConfig(config);
+  const shapes = new Map<string, DeclaredVariable>();
+  for (const [key, shape] of vitParameterShapes(backbone)) {
+    if (!SSF_FOLLOWS.test(key)) continue;
+    const layer = key.slice(0, -'.weight'.length);
+    shapes.set(`${layer}.ssf_scale`, { shape: [shape[0]!] });
+    shapes.set(`${layer}.ssf_shift`, { shape: [shape[0]!] });
+  }
+  return shapes;
 }
 
 /**

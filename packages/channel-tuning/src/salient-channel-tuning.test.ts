@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createChannelDeletion, runChannelDeletionTest } from './channel-deletion';
 import { computeChannelImportance, selectChannels } from './channel-importance';
 import { resolveSalientChannelConfig } from './config';
-import { ChannelsNotSelectedError, SctMethod, createSalientChannelTuning } from './salient-channel-tuning';
+import { ChannelsNotSelectedError, SCT_DEFINITION, SctMethod, createSalientChannelTuning } from './salient-channel-tuning';
 
 const context: BlockContext = { training: false, seed: undefined, imageOffset: 0, recompute: false, state: new Map(), blockIndex: 1, depth: 2 };
 
@@ -493,8 +493,8 @@ describe('channel deletion test', () => {
 });
 
 describeMethodContract([
-  { name: 'sct salient channels at attn', create: (model) => createSalientChannelTuning(model, { k: 8 }, { attn: fixedChannels(8) }), expectedParameters: 2 * (64 + 8) },
-  { name: 'sct random selection at both positions, scale 0.5', create: (model) => createSalientChannelTuning(model, { k: 6, position: 'both', selection: 'random', scale: 0.5 }), expectedParameters: 4 * (36 + 6) },
-  { name: 'sct per-block K after the MLP', create: (model) => createSalientChannelTuning(model, { k: [4, 8], position: 'mlp' }, { mlp: [fixedChannels(4)[0]!, fixedChannels(8)[1]!] }), expectedParameters: 20 + 72 },
-  { name: 'sct in the last block only (Figure 9), dataset-level score', create: (model) => createSalientChannelTuning(model, { k: 8, lastBlocks: 1, score: 'dataset' }, { attn: [fixedChannels(8)[1]!] }), expectedParameters: 64 + 8 },
+  { name: 'sct salient channels at attn', declared: { definition: SCT_DEFINITION, options: { k: 8 } }, create: (model) => createSalientChannelTuning(model, { k: 8 }, { attn: fixedChannels(8) }), expectedParameters: 2 * (64 + 8) },
+  { name: 'sct random selection at both positions, scale 0.5', declared: { definition: SCT_DEFINITION, options: { k: 6, position: 'both', selection: 'random', scale: 0.5 } }, create: (model) => createSalientChannelTuning(model, { k: 6, position: 'both', selection: 'random', scale: 0.5 }), expectedParameters: 4 * (36 + 6) },
+  { name: 'sct per-block K after the MLP', declared: { definition: SCT_DEFINITION, options: { k: [4, 8], position: 'mlp' } }, create: (model) => createSalientChannelTuning(model, { k: [4, 8], position: 'mlp' }, { mlp: [fixedChannels(4)[0]!, fixedChannels(8)[1]!] }), expectedParameters: 20 + 72 },
+  { name: 'sct in the last block only (Figure 9), dataset-level score', declared: { definition: SCT_DEFINITION, options: { k: 8, lastBlocks: 1, score: 'dataset' } }, create: (model) => createSalientChannelTuning(model, { k: 8, lastBlocks: 1, score: 'dataset' }, { attn: [fixedChannels(8)[1]!] }), expectedParameters: 64 + 8 },
 ]);

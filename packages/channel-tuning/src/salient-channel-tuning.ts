@@ -4,11 +4,13 @@ import type {
   BlockContext,
   BranchSite,
   ChannelDiagnostic,
+  DeclaredVariable,
   DiagnosticProbe,
   MethodDefinition,
   SavedState,
   TuningMethod,
   VisionTransformer,
+  VitConfig,
 } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, SeededRandom, ShapeError, VisualPeftError } from '@visual-peft/vit-core';
 import { computeChannelImportance, selectChannels } from './channel-importance';
@@ -243,12 +245,27 @@ export function createSalientChannelTuning(model: VisionTransformer, input: Sali
   return new SctMethod(model, resolveSalientChannelConfig(input, model.config), channels);
 }
 
+/** The variables `createSalientChannelTuning` builds on a backbone of `backbone`, without building them: a K x K weight (held [in, out]) and a K bias per tuned block and position. */
+export function salientChannelShapes(backbone: VitConfig, input: SalientChannelConfigInput = {}): Map<string, DeclaredVariable> {
+  const config = resolveSalientChannelConfig(input, backbone);
+  const blocks = tunedBlocks(config, backbone.depth);
+  return new Map(
+    tunedPositions(config).flatMap((position) =>
+      config.k.flatMap((k, index): [string, DeclaredVariable][] => [
+        [`blocks.${blocks[index]}.${position}.weight`, { shape: [k, k] }],
+        [`blocks.${blocks[index]}.${position}.bias`, { shape: [k] }],
+      ]),
+    ),
+  );
+}
+
 /** `sct` for the benchmark app and saved runs: options as in `SalientChannelConfigInput`. */
 export const SCT_DEFINITION: MethodDefinition = {
   name: 'sct',
   description: 'Salient Channel Tuning: a K x K linear map per block on the top-K channels by class-aware importance (or the dataset-level score; optionally the last l blocks only)',
   policy: 'linear',
   create: (model, options) => createSalientChannelTuning(model, options as SalientChannelConfigInput),
+  variableShapes: (backbone, options) => salientChannelShapes(backbone, options as SalientChannelConfigInput),
   officialNames: SCT_OFFICIAL_NAMES,
 };
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchSource, BlockContext, Diagnostic, DiagnosticProbe, ForwardContext, SlotContext, TokenSlots, VisionTransformer } from '@visual-peft/vit-core';
+import type { BatchSource, BlockContext, DeclaredVariable, Diagnostic, DiagnosticProbe, ForwardContext, SlotContext, TokenSlots, VisionTransformer, VitConfig } from '@visual-peft/vit-core';
 import { ConfigError, MethodBase, ShapeError, deriveSeed, perImageDropout } from '@visual-peft/vit-core';
 import type { GatedPromptConfig, GatedPromptConfigInput, PromptInitConfig, VptConfig, VptConfigInput } from './config';
 import { promptBlockIndex, resolveGatedPromptConfig, resolveVptConfig } from './config';
@@ -30,6 +30,23 @@ interface PromptTuningSettings {
   /** Soft or hard gates after blocks 1 .. L-1, or none. */
   readonly gates: { readonly init: number; readonly hardTemperature: number | null } | null;
   readonly temperature: boolean;
+}
+
+/**
+ * The variables a prompt method builds on a backbone of `backbone`: the prompts [1, n, D], VPT-deep's
+ * sets for blocks 2 .. L [L - 1, n, D], the gates and the temperatures [L]. A gate follows each
+ * block from the one the prompts enter to the last but one: L - 1 (the authors' shape) when they
+ * enter block 1, none after a block they have not entered.
+ */
+function promptShapes(backbone: VitConfig, settings: PromptTuningSettings): Map<string, DeclaredVariable> {
+  const { depth, embedDim } = backbone;
+  const { numPrompts } = settings.config;
+  const shapes = new Map<string, DeclaredVariable>([['prompt_embeddings', { shape: [1, numPrompts, embedDim] }]]);
+  if (settings.deep && depth > 1) shapes.set('deep_prompt_embeddings', { shape: [depth - 1, numPrompts, embedDim] });
+  const gated = depth - 1 - promptBlockIndex(settings.config.promptBlock, depth);
+  if (settings.gates !== null && gated > 0) shapes.set('gate_logit', { shape: [gated] });
+  if (settings.temperature) shapes.set('temp', { shape: [depth] });
+  return shapes;
 }
 
 /** Straight-through estimator: the forward value is 1[soft > 0.5], the gradient that of `soft`. */
@@ -90,16 +107,13 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
     this.dropoutSite = deriveSeed(this.site('prompt-dropout'), settings.config.seed);
     this.gumbelSite = deriveSeed(this.site('gumbel-gate'), settings.config.seed);
     const bound = uniformPromptBound(patchSize, embedDim);
-    this.addVariable('prompt_embeddings', (seed) => tf.randomUniform([1, numPrompts, embedDim], -bound, bound, 'float32', seed));
-    if (settings.deep && depth > 1) {
-      this.addVariable('deep_prompt_embeddings', (seed) => tf.randomUniform([depth - 1, numPrompts, embedDim], -bound, bound, 'float32', seed));
+    const declared = promptShapes(model.config, settings);
+    const shape = (name: string) => [...declared.get(name)!.shape];
+    for (const name of ['prompt_embeddings', 'deep_prompt_embeddings'].filter((each) => declared.has(each))) {
+      this.addVariable(name, (seed) => tf.randomUniform(shape(name), -bound, bound, 'float32', seed));
     }
-    const gates = settings.gates;
-    // A gate after each block from the one the prompts enter to the last but one: L-1 (the
-    // authors' shape) when they enter block 1; none after a block they have not entered.
-    const gated = depth - 1 - this.promptBlock;
-    if (gates !== null && gated > 0) this.addVariable('gate_logit', () => tf.fill([gated], -gates.init));
-    if (settings.temperature) this.addVariable('temp', () => tf.ones([depth]));
+    if (declared.has('gate_logit')) this.addVariable('gate_logit', () => tf.fill(shape('gate_logit'), -settings.gates!.init));
+    if (declared.has('temp')) this.addVariable('temp', () => tf.ones(shape('temp')));
     this.awaitingData = settings.config.init !== 'uniform';
   }
 
@@ -327,20 +341,38 @@ export class PromptTuning extends MethodBase<PromptTuningConfig> {
   }
 }
 
-/** VPT-shallow (`deep: false`, default) or VPT-deep, not attached. */
-export function createVpt(model: VisionTransformer, input: VptConfigInput = {}): PromptTuning {
+function vptSettings(input: VptConfigInput): PromptTuningSettings {
   const config = resolveVptConfig(input);
-  return new PromptTuning(model, { name: config.deep ? 'vpt-deep' : 'vpt-shallow', config, deep: config.deep, gates: null, temperature: false });
+  return { name: config.deep ? 'vpt-deep' : 'vpt-shallow', config, deep: config.deep, gates: null, temperature: false };
 }
 
-/** Gated Prompt Tuning (shallow prompts, gates, temperatures as configured), not attached. */
-export function createGatedPrompt(model: VisionTransformer, input: GatedPromptConfigInput = {}): PromptTuning {
+function gatedPromptSettings(input: GatedPromptConfigInput): PromptTuningSettings {
   const config = resolveGatedPromptConfig(input);
-  return new PromptTuning(model, {
+  return {
     name: 'gated-prompt',
     config,
     deep: false,
     gates: config.gates ? { init: config.gateInit, hardTemperature: config.hardGates ? config.hardGateTemperature : null } : null,
     temperature: config.temperature,
-  });
+  };
+}
+
+/** VPT-shallow (`deep: false`, default) or VPT-deep, not attached. */
+export function createVpt(model: VisionTransformer, input: VptConfigInput = {}): PromptTuning {
+  return new PromptTuning(model, vptSettings(input));
+}
+
+/** The variables `createVpt` builds on a backbone of `backbone`, without building them. */
+export function vptShapes(backbone: VitConfig, input: VptConfigInput = {}): Map<string, DeclaredVariable> {
+  return promptShapes(backbone, vptSettings(input));
+}
+
+/** Gated Prompt Tuning (shallow prompts, gates, temperatures as configured), not attached. */
+export function createGatedPrompt(model: VisionTransformer, input: GatedPromptConfigInput = {}): PromptTuning {
+  return new PromptTuning(model, gatedPromptSettings(input));
+}
+
+/** The variables `createGatedPrompt` builds on a backbone of `backbone`, without building them. */
+export function gatedPromptShapes(backbone: VitConfig, input: GatedPromptConfigInput = {}): Map<string, DeclaredVariable> {
+  return promptShapes(backbone, gatedPromptSettings(input));
 }

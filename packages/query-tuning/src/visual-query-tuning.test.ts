@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveVisualQueryConfig } from './config';
 import { compressWithGroupLasso } from './group-lasso';
 import type { FrozenFeatures } from './visual-query-tuning';
-import { createVisualQueryTuning, disposeFrozen, queryTrainingForward } from './visual-query-tuning';
+import { VQT_DEFINITION, createVisualQueryTuning, disposeFrozen, queryTrainingForward } from './visual-query-tuning';
 
 const images = () => tf.randomNormal([3, 3, 32, 32], 0, 1, 'float32', 2) as tf.Tensor4D;
 
@@ -396,6 +396,6 @@ describe('group-lasso compression', () => {
 });
 
 describeMethodContract([
-  { name: 'vqt one query per block', create: (model) => createVisualQueryTuning(model), policy: 'frozen', expectedParameters: 64 },
-  { name: 'vqt per-block query counts, no dropout', create: (model) => createVisualQueryTuning(model, { numQueries: [3, 1], dropout: 0 }), policy: 'frozen', expectedParameters: 128 },
+  { name: 'vqt one query per block', declared: { definition: VQT_DEFINITION, options: {} }, policy: 'frozen', expectedParameters: 64 },
+  { name: 'vqt per-block query counts, no dropout', declared: { definition: VQT_DEFINITION, options: { numQueries: [3, 1], dropout: 0 } }, policy: 'frozen', expectedParameters: 128 },
 ]);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   BlockContext,
+  DeclaredVariable,
   Diagnostic,
   ForwardContext,
   ForwardOptions,
@@ -11,6 +12,7 @@ import type {
   TrainingForward,
   TuningMethod,
   VisionTransformer,
+  VitConfig,
 } from '@visual-peft/vit-core';
 import { MethodBase, ShapeError, checkTensors, perImageDropout } from '@visual-peft/vit-core';
 import type { VisualQueryConfig, VisualQueryConfigInput } from './config';
@@ -337,6 +339,22 @@ export function createVisualQueryTuning(model: VisionTransformer, input: VisualQ
   return new VqtMethod(model, resolveVisualQueryConfig(input, { depth: model.config.depth, numClasses: model.numClasses }));
 }
 
+/**
+ * The variables `createVisualQueryTuning` builds on a backbone of `backbone`, without building them:
+ * the queries of each block [1, T_l, D] and the head over every feature (held [in, out]), before any
+ * feature selection narrows it.
+ */
+export function visualQueryShapes(backbone: VitConfig, input: VisualQueryConfigInput = {}): Map<string, DeclaredVariable> {
+  const config = resolveVisualQueryConfig(input, backbone);
+  const dim = backbone.embedDim;
+  const featureDim = dim * (1 + config.numQueries.reduce((a, b) => a + b, 0));
+  return new Map<string, DeclaredVariable>([
+    ...config.numQueries.map((count, block): [string, DeclaredVariable] => [`blocks.${block}.queries`, { shape: [1, count, dim] }]),
+    ['head.weight', { shape: [featureDim, config.numClasses], classifier: true }],
+    ['head.bias', { shape: [config.numClasses], classifier: true }],
+  ]);
+}
+
 /** Frees what `frozenPass` returned. */
 export function disposeFrozen(frozen: FrozenFeatures): void {
   tf.dispose([frozen.pooled, ...frozen.keysValues.flatMap(({ keys, values }) => [keys, values])]);
@@ -351,6 +369,7 @@ export const VQT_DEFINITION: MethodDefinition = {
   // The frozen pass runs off the gradient tape; the query path does not recompute blocks.
   trainsThroughBlocks: false,
   create: (model, options) => createVisualQueryTuning(model, options as VisualQueryConfigInput),
+  variableShapes: (backbone, options) => visualQueryShapes(backbone, options as VisualQueryConfigInput),
   officialNames: VQT_OFFICIAL_NAMES,
 };
 

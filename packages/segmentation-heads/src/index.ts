@@ -26,6 +26,6 @@ export { SegmentationLoop, polySchedule, resolveSegmentationLoopConfig, segmenta
 export type { GradientUpdate, GroupOptimizer, SegmentationOptimizers, SegmentationTrainerConfig, SegmentationTrainerConfigInput } from './segmentation-trainer';
 export { SegmentationTrainer, resolveSegmentationTrainerConfig } from './segmentation-trainer';
 export type { HeadParameterCounts, SegmentationForwardOptions, SegmentationLosses, SetrPupConfig, SetrPupConfigInput } from './setr-pup';
-export { SetrPup, resolveSetrPupConfig } from './setr-pup';
+export { SetrPup, resolveSetrPupConfig, setrPupParameterCounts } from './setr-pup';
 export type { HeadForwardOptions, SetrPupHeadConfig, SetrPupHeadConfigInput, SetrPupHeadOptions, SetrPupHeadOptionsInput } from './setr-pup-head';
 export { SETR_PUP_HEAD_OPTIONS, SetrPupHead, resolveSetrPupHeadConfig, resolveSetrPupHeadOptions } from './setr-pup-head';

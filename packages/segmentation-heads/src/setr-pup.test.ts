@@ -3,7 +3,7 @@ import type { VisionTransformer, VitExtension } from '@visual-peft/vit-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tinyBackbone, values } from './__fixtures__/tiny-backbone';
 import type { SetrPupConfigInput } from './setr-pup';
-import { SetrPup } from './setr-pup';
+import { SetrPup, setrPupParameterCounts } from './setr-pup';
 
 const TINY_SETR: SetrPupConfigInput = { numClasses: 4, decodeHead: { channels: 8 }, auxiliaryHead: { channels: 8 }, auxiliaryIndices: [0] };
 
@@ -100,6 +100,22 @@ describe('SetrPup', () => {
     expect(() => model.losses(images, bad)).toThrow(/labels must hold class ids in \[0, 4\) or the ignore index 255, got 4/);
     tf.dispose([labels, losses.total, losses.decode, ...losses.auxiliary, bad]);
     model.dispose();
+  });
+
+  it('counts its parameters from the config alone as the built heads hold them', () => {
+    const configs: SetrPupConfigInput[] = [
+      TINY_SETR,
+      { ...TINY_SETR, auxiliaryIndices: [] },
+      { ...TINY_SETR, auxiliaryIndices: [0, 1], decodeHead: { channels: 6, kernelSize: 1, numStages: 2 }, auxiliaryHead: { channels: 5, numStages: 3, upScale: 4 } },
+    ];
+    for (const config of configs) {
+      const model = new SetrPup(backbone, config);
+      const built = model.trainableVariables().reduce((sum, variable) => sum + variable.size, 0);
+      expect(setrPupParameterCounts(backbone.config, config)).toEqual(model.parameterCounts());
+      expect(model.parameterCounts().total).toBe(built);
+      model.dispose();
+    }
+    expect(() => setrPupParameterCounts(backbone.config, { ...TINY_SETR, auxiliaryIndices: [9] })).toThrow(/auxiliaryIndices/);
   });
 
   it('exposes every head tensor under mmseg’s keys, counts the trainable ones, and saves and loads them', () => {

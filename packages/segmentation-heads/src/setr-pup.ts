@@ -99,6 +99,24 @@ export interface HeadParameterCounts {
  * Any tuning method attached to the backbone (prompts included: the heads read the last N tokens)
  * works unchanged. The backbone stays the caller's: `dispose()` frees the heads only.
  */
+/** Trainable values of one head from its options alone: LayerNorm, each stage's conv (no bias) and BatchNorm gain and bias, the 1x1 classifier conv with its bias. */
+function headParameterCount(head: SetrPupHeadOptions, inChannels: number, numClasses: number): number {
+  const { channels, kernelSize, numStages } = head;
+  const stages = Array.from({ length: numStages }, (_, index) => (index === 0 ? inChannels : channels) * channels * kernelSize * kernelSize + 2 * channels);
+  return 2 * inChannels + stages.reduce((sum, count) => sum + count, 0) + channels * numClasses + numClasses;
+}
+
+/**
+ * What `new SetrPup(backbone, input).parameterCounts()` gives, from the backbone's depth and width and
+ * the config alone: no tensor is built (`visual-peft-bench params --head setr-pup`).
+ */
+export function setrPupParameterCounts(backbone: { readonly depth: number; readonly embedDim: number }, input: SetrPupConfigInput): HeadParameterCounts {
+  const config = resolveSetrPupConfig(input, backbone.depth);
+  const decode = headParameterCount(config.decodeHead, backbone.embedDim, config.numClasses);
+  const auxiliary = config.auxiliaryIndices.length * headParameterCount(config.auxiliaryHead, backbone.embedDim, config.numClasses);
+  return { decode, auxiliary, total: decode + auxiliary };
+}
+
 export class SetrPup {
   readonly config: SetrPupConfig;
   readonly decodeHead: SetrPupHead;

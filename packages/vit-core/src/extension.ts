@@ -5,6 +5,7 @@ import type { Diagnostic, DiagnosticProbe } from './diagnostics';
 import type { TrainingForward } from './training-forward';
 import type { TrainablePolicy } from './trainable';
 import type { VisionTransformer } from './vision-transformer';
+import type { VitConfig } from './config';
 
 /**
  * Where a linear projection sits. Hooks see its 2-D input [tokens, in] and output [tokens, out]:
@@ -178,6 +179,13 @@ export interface TuningMethod extends VitExtension {
   dispose(): void;
 }
 
+/** A variable a method declares: its shape as held, and whether it is the method's own classifier (`VariableOptions.classifier`). */
+export interface DeclaredVariable {
+  readonly shape: readonly number[];
+  /** Trains, but `numParameters` leaves it out (VQT's head), as the papers count a method's parameters. Default false. */
+  readonly classifier?: boolean;
+}
+
 /**
  * A method by name, as the benchmark app and saved runs refer to it: `create` builds it from plain
  * options (`--set key=value` on the command line, or a saved method's `config`), validating every
@@ -198,6 +206,13 @@ export interface MethodDefinition {
   readonly trainsThroughBlocks?: boolean;
   /** Builds the method for a model, not attached. Unknown or invalid options throw `ConfigError`. */
   create(model: VisionTransformer, options: Readonly<Record<string, unknown>>): TuningMethod;
+  /**
+   * The variables `create` builds for a backbone of this config with these options, by name, with
+   * their shapes as the method holds them, computed without building any tensor (what `params` and
+   * `declaredVariables` count). Options are validated as `create` validates them. The
+   * method-testing contract checks it against the built method's `trainableVariables()`.
+   */
+  variableShapes(config: VitConfig, options: Readonly<Record<string, unknown>>): ReadonlyMap<string, DeclaredVariable>;
   /** How its tensors are named in the method's official code (`toOfficialNames` / `fromOfficialNames`), where that is mapped. */
   readonly officialNames?: OfficialNames;
 }

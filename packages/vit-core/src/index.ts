@@ -11,6 +11,7 @@ export type {
   BlockContext,
   BranchSite,
   BranchTensors,
+  DeclaredVariable,
   ForwardContext,
   ForwardState,
   LinearSite,
@@ -44,6 +45,6 @@ export { VisionTransformer } from './vision-transformer';
 export type { LoadOptions, LoadReport } from './weights';
 export { getStateDict, loadStateDict } from './weights';
 export type { ParameterCounts, TrainablePolicy } from './trainable';
-export { TRAINABLE_POLICIES, applyTrainablePolicy, countParameters } from './trainable';
+export { TRAINABLE_POLICIES, applyTrainablePolicy, countDeclaredParameters, countParameters, declaredVariables } from './trainable';
 export * from './checkpoint';
 export { METHOD_WEIGHTS_FORMAT, checkMethodWeights, loadMethodWeights, serializeMethodWeights } from './method-weights';

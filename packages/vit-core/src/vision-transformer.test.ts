@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, ShapeError } from './errors';
-import type { BlockContext, VitExtension } from './extension';
+import type { BlockContext, MethodDefinition, VitExtension } from './extension';
 import { layerNorm } from './ops';
-import { applyTrainablePolicy, countParameters } from './trainable';
+import { MAX_VIT_PARAMETERS, resolveVitConfig } from './config';
+import { TRAINABLE_POLICIES, applyTrainablePolicy, countDeclaredParameters, countParameters, declaredVariables } from './trainable';
 import type { HeadOptions } from './vision-transformer';
 import { VisionTransformer } from './vision-transformer';
 
@@ -437,6 +438,40 @@ describe('trainable policies and parameter counts', () => {
     applyTrainablePolicy(model, 'frozen');
     expect(countParameters(model).trainable).toBe(0);
     model.dispose();
+  });
+
+  it('count the same from shapes alone, under every policy, with declared method variables', () => {
+    const configs = [
+      resolveVitConfig({ embedDim: 768, depth: 12, numHeads: 12 }),
+      resolveVitConfig({ ...TINY, qkvBias: false, classToken: false, globalPool: 'avg', numClasses: 0 }),
+    ];
+    const declared = new Map([
+      ['prompts', { shape: [1, 4, 32] }],
+      ['head.weight', { shape: [32, 3], classifier: true }],
+    ]);
+    for (const config of configs) {
+      const model = new VisionTransformer(config, { weights: 'zeros' });
+      for (const policy of TRAINABLE_POLICIES) {
+        applyTrainablePolicy(model, policy);
+        expect(countDeclaredParameters(config, policy), policy).toEqual(countParameters(model));
+      }
+      model.dispose();
+    }
+    const withMethod = countDeclaredParameters(configs[1]!, 'linear', [declared]);
+    expect(withMethod).toMatchObject({ extra: 128, trainable: 128 + 96, trainableBackbone: 0 });
+    expect(countDeclaredParameters(configs[1]!, 'frozen').total + 128).toBe(withMethod.total);
+  });
+
+  it('refuse declared method variables over the size limit before anything is built', () => {
+    const definition = {
+      name: 'huge',
+      variableShapes: (config: { embedDim: number }, options: Readonly<Record<string, unknown>>) => new Map([['table', { shape: [options['rows'] as number, config.embedDim] }]]),
+    } as unknown as MethodDefinition;
+    const config = resolveVitConfig(TINY);
+    expect([...declaredVariables(definition, config, { rows: 10 }).keys()]).toEqual(['table']);
+    const rows = MAX_VIT_PARAMETERS / 32 + 1;
+    expect(() => declaredVariables(definition, config, { rows })).toThrow(ConfigError);
+    expect(() => declaredVariables(definition, config, { rows })).toThrow(`huge options must give at most ${MAX_VIT_PARAMETERS} parameters (${rows * 32} declared)`);
   });
 
   it('give gradients only to the trainable variables', () => {

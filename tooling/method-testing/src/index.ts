@@ -4,7 +4,7 @@
  * with one case per configuration it supports.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { BatchSource, Diagnostic, HostTensor, OfficialNames, TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
+import type { BatchSource, DeclaredVariable, Diagnostic, HostTensor, MethodDefinition, OfficialNames, TrainablePolicy, TuningMethod, VitConfigInput } from '@visual-peft/vit-core';
 import {
   CheckpointMismatchError,
   DIAGNOSTIC_KINDS,
@@ -43,11 +43,24 @@ export function tinyModel(config: VitConfigInput = TINY_VIT, seed = 1): VisionTr
   return model;
 }
 
-export interface MethodCase {
+export type MethodCase = CaseSettings &
+  (
+    | {
+        /** Builds the method for a model, not attached. Two calls must give the same initial weights. */
+        readonly create: (model: VisionTransformer) => TuningMethod;
+        /**
+         * The definition and options that declare what `create` builds: its `variableShapes` must
+         * then list the built variables, names, shapes and classifier flags. Where `create` is left
+         * out, the method is `definition.create(model, options)`.
+         */
+        readonly declared?: { readonly definition: MethodDefinition; readonly options: Readonly<Record<string, unknown>> };
+      }
+    | { readonly declared: { readonly definition: MethodDefinition; readonly options: Readonly<Record<string, unknown>> } }
+  );
+
+interface CaseSettings {
   /** Test title, e.g. 'lora rank 4'. */
   readonly name: string;
-  /** Builds the method for a model, not attached. Two calls must give the same initial weights. */
-  readonly create: (model: VisionTransformer) => TuningMethod;
   /** Backbone weights that train alongside the method. Default 'linear' (the head). */
   readonly policy?: TrainablePolicy;
   /** Backbone; default TINY_VIT. */
@@ -74,9 +87,26 @@ function relativeDifference(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.norm(tf.sub(a, b)).dataSync()[0]! / Math.max(tf.norm(b).dataSync()[0]!, 1e-12));
 }
 
+/** What a case builds: its own `create`, or its definition's with its options. */
+function builder(testCase: MethodCase): (model: VisionTransformer) => TuningMethod {
+  if ('create' in testCase) return testCase.create;
+  const { definition, options } = testCase.declared;
+  return (model) => definition.create(model, options);
+}
+
+/** The variables a built method holds, as `MethodDefinition.variableShapes` declares them. */
+function heldVariables(method: TuningMethod): Map<string, DeclaredVariable> {
+  const weights = method.weights();
+  tf.dispose([...weights.values()]);
+  // `weights()` names the variables (and any saved state) in registration order; the variables are its first entries.
+  const names = [...weights.keys()].slice(0, method.trainableVariables().length);
+  return new Map(method.trainableVariables().map((variable, index) => [names[index]!, { shape: variable.shape }]));
+}
+
 /** Registers the shared checks for each case. */
 export function describeMethodContract(cases: readonly MethodCase[]): void {
   for (const testCase of cases) {
+    const create = builder(testCase);
     describe(`${testCase.name}: the tuning-method contract`, () => {
       let model: VisionTransformer;
       let method: TuningMethod;
@@ -92,7 +122,7 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
         images = tf.randomNormal([BATCH, 3, model.config.imgSize[0], model.config.imgSize[1]], 0, 1, 'float32', 7) as tf.Tensor4D;
         labels = tf.tidy(() => tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % model.numClasses), 'int32'), model.numClasses) as tf.Tensor2D);
         pretrained = logits(model, images);
-        method = testCase.create(model);
+        method = create(model);
         model.attach(method);
       });
       afterEach(() => {
@@ -111,6 +141,17 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
         const { value, grads } = tf.variableGrads(() => loss(model, images, labels, true), method.trainableVariables());
         tf.dispose([value, Object.values(grads)]);
         expect(tf.memory().numTensors).toBe(before);
+      });
+
+      it('declares, from its definition and options alone, the variables it builds', () => {
+        if (testCase.declared === undefined) return;
+        const { definition, options } = testCase.declared;
+        const declared = definition.variableShapes(model.config, options);
+        const held = heldVariables(method);
+        expect(new Map([...declared].map(([name, variable]) => [name, { shape: [...variable.shape] }]))).toEqual(held);
+        const size = (shape: readonly number[]) => shape.reduce((product, axis) => product * axis, 1);
+        const counted = [...declared.values()].filter((variable) => variable.classifier !== true);
+        expect(counted.reduce((sum, variable) => sum + size(variable.shape), 0), 'numParameters: classifiers left out').toBe(method.numParameters());
       });
 
       it('reports its parameter count and only trainable variables', () => {
@@ -150,7 +191,7 @@ export function describeMethodContract(cases: readonly MethodCase[]): void {
         const saved = method.weights();
         const expected = logits(model, images);
         model.detach(method);
-        const fresh = testCase.create(model);
+        const fresh = create(model);
         fresh.loadWeights(saved);
         model.attach(fresh);
         expect(logits(model, images)).toEqual(expected);

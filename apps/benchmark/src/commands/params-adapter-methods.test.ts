@@ -5,7 +5,7 @@ import { runCli } from '../run-cli';
 const BACKBONE = 85_798_656;
 
 async function params(method: string, ...set: string[]): Promise<Record<string, number>> {
-  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--classes', '0', '--method', method, ...set.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');
+  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--classes', '0', '--method', method, ...set.flatMap((pair) => ['--set', pair]));
   expect(code).toBe(0);
   return JSON.parse(stdout[0]!);
 }
@@ -34,7 +34,7 @@ describe('params for the adapter baselines on vit_base_patch16_224', () => {
   });
 
   it('names a bad option', async () => {
-    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'lora', '--set', 'rank=0', '--backend', 'cpu');
+    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'lora', '--set', 'rank=0');
     expect(code).toBe(1);
     expect(stderr.at(-1)).toBe('visual-peft-bench: rank must be an integer >= 1, got 0');
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
 
 async function extra(...set: string[]): Promise<number> {
-  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'sct', ...set.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');
+  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'sct', ...set.flatMap((pair) => ['--set', pair]));
   expect(code).toBe(0);
   return JSON.parse(stdout[0]!).extra;
 }
@@ -17,7 +17,7 @@ describe('params --method sct on vit_base_patch16_224', () => {
   });
 
   it('names a bad option', async () => {
-    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'sct', '--set', 'k=1000', '--backend', 'cpu');
+    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'sct', '--set', 'k=1000');
     expect(code).toBe(1);
     expect(stderr.at(-1)).toMatch(/k must hold integers in \[1, embedDim = 768\], got 1000/);
   });

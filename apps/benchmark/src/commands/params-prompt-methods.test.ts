@@ -3,7 +3,7 @@ import { runCli } from '../run-cli';
 
 /** `params` on ViT-B/16 (1000 classes) with a prompt method and options; the parsed JSON line. */
 async function params(method: string, ...options: string[]): Promise<{ total: number; trainable: number; extra: number; trainableBackbone: number }> {
-  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', method, ...options.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');
+  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', method, ...options.flatMap((pair) => ['--set', pair]));
   expect(code).toBe(0);
   return JSON.parse(stdout[0]!);
 }
@@ -29,7 +29,7 @@ describe('params with the prompt methods on vit_base_patch16_224', () => {
   });
 
   it('names a bad option', async () => {
-    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'gated-prompt', '--set', 'init=pca', '--backend', 'cpu');
+    const { code, stderr } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--method', 'gated-prompt', '--set', 'init=pca');
     expect(code).toBe(1);
     expect(stderr.at(-1)).toMatch(/init must be one of uniform, kmeans, mean-pool, max-pool, random-token, got "pca"/);
   });

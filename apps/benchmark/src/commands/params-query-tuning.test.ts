@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli';
 
 async function params(...set: string[]): Promise<Record<string, number>> {
-  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--classes', '100', '--method', 'vqt', ...set.flatMap((pair) => ['--set', pair]), '--backend', 'cpu');
+  const { code, stdout } = await runCli('params', '--backbone', 'vit_base_patch16_224', '--classes', '100', '--method', 'vqt', ...set.flatMap((pair) => ['--set', pair]));
   expect(code).toBe(0);
   return JSON.parse(stdout[0]!);
 }

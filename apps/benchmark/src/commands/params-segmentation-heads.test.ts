@@ -13,7 +13,7 @@ const VIT_B_BACKBONE = 85_798_656;
 
 describe('params --head setr-pup', () => {
   it('adds SETR-PUP’s decode head and two auxiliary heads for ADE20K’s 150 classes to ViT-B/16', async () => {
-    const { code, stdout } = await run('params', '--backbone', 'vit_base_patch16_224', '--head', 'setr-pup', '--classes', '150', '--backend', 'cpu');
+    const { code, stdout } = await run('params', '--backbone', 'vit_base_patch16_224', '--head', 'setr-pup', '--classes', '150');
     expect(code).toBe(0);
     const result = JSON.parse(stdout[0]!);
     // LayerNorm 2 x 768; stage 1: 3x3 conv 768 -> 256 without bias + BatchNorm; stages 2-4: 256 -> 256; classifier 256 x 150 + 150.
@@ -29,7 +29,7 @@ describe('params --head setr-pup', () => {
   });
 
   it('counts the heads on top of a tuning method', async () => {
-    const { code, stdout } = await run('params', '--backbone', 'vit_base_patch16_224', '--head', 'setr-pup', '--classes', '150', '--method', 'vpt-deep', '--set', 'numPrompts=10', '--backend', 'cpu');
+    const { code, stdout } = await run('params', '--backbone', 'vit_base_patch16_224', '--head', 'setr-pup', '--classes', '150', '--method', 'vpt-deep', '--set', 'numPrompts=10');
     expect(code).toBe(0);
     expect(JSON.parse(stdout[0]!)).toMatchObject({ extra: 92_160, trainable: 92_160 + 8_381_890, total: VIT_B_BACKBONE + 92_160 + 8_381_890 });
   });

@@ -1,15 +1,13 @@
-import { SetrPup } from '@visual-peft/segmentation-heads';
-import { VisionTransformer, applyTrainablePolicy, countParameters } from '@visual-peft/vit-core';
-import { BACKEND_OPTION, backendFlag, integerFlag, parseCommandArgs, requireFlag } from '../args';
+import { setrPupParameterCounts } from '@visual-peft/segmentation-heads';
+import { countDeclaredParameters } from '@visual-peft/vit-core';
+import { integerFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone } from '../backbone';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
-import { buildMethod, findMethod } from '../methods';
+import { declareMethod, findMethod } from '../methods';
 import { parseSetOptions } from '../set-options';
-import { activateBackend } from '../activate-backend';
 
-export const PARAMS_USAGE =
-  'params --backbone <preset | config.json> [--classes N] [--method <name> [--set key=value ...]] [--head setr-pup] [--backend auto|tensorflow|wasm|cpu]';
+export const PARAMS_USAGE = 'params --backbone <preset | config.json> [--classes N] [--method <name> [--set key=value ...]] [--head setr-pup]';
 
 /** Segmentation heads `--head` adds on top of the backbone. */
 const SEGMENTATION_HEADS = ['setr-pup'] as const;
@@ -20,6 +18,8 @@ const SEGMENTATION_HEADS = ['setr-pup'] as const;
  * method adds, head excluded). Without --method nothing trains. `--head setr-pup` segments into
  * --classes classes instead of classifying: the backbone keeps no classifier and the SETR-PUP decode
  * and auxiliary heads (all trainable) join total and trainable, itemised as `segmentationHead`.
+ * Everything is counted from shapes (the backbone's config, the method definition's
+ * `variableShapes`, the heads' config): no tensor is built, so no backend is needed.
  */
 export async function params(args: readonly string[], io: Io): Promise<void> {
   const flags = parseCommandArgs('params', args, {
@@ -28,7 +28,6 @@ export async function params(args: readonly string[], io: Io): Promise<void> {
     method: { type: 'string' },
     set: { type: 'string', multiple: true },
     head: { type: 'string' },
-    ...BACKEND_OPTION,
   });
   const backbone = requireFlag('params', 'backbone', flags.backbone);
   const numClasses = integerFlag('classes', flags.classes, 0);
@@ -42,23 +41,10 @@ export async function params(args: readonly string[], io: Io): Promise<void> {
   if (head !== null && (numClasses === undefined || numClasses < 1)) throw new UsageError(`params: --head ${head} needs --classes N >= 1 (150 for ADE20K)`);
   const classifierClasses = head === null ? numClasses : 0;
   const config = await resolveBackbone(backbone, classifierClasses === undefined ? {} : { numClasses: classifierClasses });
-  await activateBackend(backendFlag(flags.backend), io);
-
-  // Zero weights: counting needs the real variables, not ViT-B's seconds-long random draw.
-  const model = new VisionTransformer(config, { weights: 'zeros' });
-  try {
-    applyTrainablePolicy(model, entry?.policy ?? 'frozen');
-    const methods = entry === null ? [] : buildMethod(entry, model, options);
-    const counts = countParameters(model, methods);
-    const segmentation = head === null ? null : new SetrPup(model, { numClasses: numClasses! });
-    const heads = segmentation?.parameterCounts() ?? null;
-    segmentation?.dispose();
-    const total = counts.total + (heads?.total ?? 0);
-    const trainable = counts.trainable + (heads?.total ?? 0);
-    const segmentationHead = heads === null ? {} : { segmentationHead: { head, numClasses, ...heads } };
-    io.stdout(JSON.stringify({ backbone, method: entry?.name ?? null, options, numClasses: model.numClasses, ...counts, total, trainable, ...segmentationHead }));
-    methods.forEach((method) => method.dispose());
-  } finally {
-    model.dispose();
-  }
+  const counts = countDeclaredParameters(config, entry?.policy ?? 'frozen', entry === null ? [] : declareMethod(entry, config, options));
+  const heads = head === null ? null : setrPupParameterCounts(config, { numClasses: numClasses! });
+  const total = counts.total + (heads?.total ?? 0);
+  const trainable = counts.trainable + (heads?.total ?? 0);
+  const segmentationHead = heads === null ? {} : { segmentationHead: { head, numClasses, ...heads } };
+  io.stdout(JSON.stringify({ backbone, method: entry?.name ?? null, options, numClasses: config.numClasses, ...counts, total, trainable, ...segmentationHead }));
 }

@@ -59,6 +59,10 @@ export const PROMPT_DEFINITION: MethodDefinition = {
   description: 'test-only shallow prompts with a per-channel MLP scale',
   policy: 'linear',
   create: (model, options) => promptMethod(model, options),
+  variableShapes: (config, options) => {
+    const { numPrompts = 3 } = options as PromptOptions;
+    return new Map([['prompts', { shape: [1, integer('numPrompts', numPrompts, 1), config.embedDim] }], ...Array.from({ length: config.depth }, (_, index): [string, { shape: number[] }] => [`scales.${index}`, { shape: [config.embedDim] }])]);
+  },
 };
 
 /** A tiny ViT with its head trainable and the prompt method attached. */

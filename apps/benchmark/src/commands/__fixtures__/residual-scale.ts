@@ -38,6 +38,11 @@ export const RESIDUAL_SCALE: MethodDefinition = {
     const { seed = 0 } = knownOptions('residual-scale options', options, ['seed']);
     return new ResidualScale(model.config.depth, { seed: integer('seed', seed, 0) });
   },
+  variableShapes: (config, options) => {
+    const { seed = 0 } = knownOptions('residual-scale options', options, ['seed']);
+    integer('seed', seed, 0);
+    return new Map(Array.from({ length: config.depth }, (_, block) => [`scale.${block}`, { shape: [] }]));
+  },
 };
 
 /** Registers it with the linear probe's recipe, so that `train` and `run` take it by name. */

@@ -34,9 +34,10 @@ export function checkBackboneWeights(config: VitConfig, stateDict: StateDict, so
 }
 
 /**
- * Reads the header of every image the splits list (the check `data --decode header` runs) and refuses
- * the data root on the first problems, so that a corrupt image stops a command before its first step
- * rather than when a batch first draws it. Truncated image bodies need a full decode (`data`).
+ * Reads the header and the end of every image the splits list (the check `data --decode header` runs:
+ * a JPEG's EOI, a PNG's IEND chunk, an AVIF's boxes, without reading the image data) and refuses the
+ * data root on the first problems, so that a corrupt or cut-short image stops a command before its
+ * first step rather than when a batch first draws it.
  */
 export async function checkSplitImages(root: string, splits: readonly (ClassificationSplit | SegmentationSplit)[], dataCommand: string): Promise<void> {
   const problems = await checkImages(splits, { decode: 'header' });

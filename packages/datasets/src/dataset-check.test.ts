@@ -54,7 +54,7 @@ describe('checkDataset', () => {
     // The header check reads the file's end too: it refuses the truncation the same way.
     const headers = await checkDataset('vtab-eurosat', root, { decode: 'header' });
     expect(headers.problems.map((problem) => [problem.file, problem.line])).toEqual(report.problems.map((problem) => [problem.file, problem.line]));
-    expect(headers.problems[3]!.message).toBe(`${train}:4: cannot decode image ${victim}: cut short: no end-of-image marker (FF D9) after its image data (the file ends at byte ${bytes.length - 40})`);
+    expect(headers.problems[3]!.message).toBe(`${train}:4: cannot decode image ${victim}: cut short: no end-of-image marker (FF D9) after its image data (the file ends after ${bytes.length - 40} bytes)`);
     expect((await checkDataset('vtab-eurosat', root, { decode: 'none' })).problems).toHaveLength(3);
   });
 
@@ -83,6 +83,7 @@ describe('checkImages', () => {
       webp: await source.clone().webp().toBuffer(),
       gif: await source.clone().gif().toBuffer(),
       avif: await source.clone().avif().toBuffer(),
+      tif: await source.clone().tiff().toBuffer(),
     };
     const cut: string[] = [];
     for (const [format, bytes] of Object.entries(encoded)) {

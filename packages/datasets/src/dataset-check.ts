@@ -35,8 +35,8 @@ export interface DatasetReport {
 export interface CheckOptions {
   /**
    * 'full' decodes every image (minutes for a large dataset), 'header' reads each image's header and
-   * its end (a JPEG's EOI, a PNG's IEND, an AVIF's boxes: see `imageEndProblem`), which finds files
-   * cut short without decoding them; 'none' checks the split files and that images exist. Default 'full'.
+   * its end (a JPEG's EOI after its image data, a PNG's IEND, AVIF and TIFF data within the file),
+   * which finds files cut short without decoding them; 'none' checks the split files and that images exist. Default 'full'.
    */
   readonly decode?: 'full' | 'header' | 'none';
   /** Images decoded at once. Default 4. */

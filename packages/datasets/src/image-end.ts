@@ -2,8 +2,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 
 /**
- * How many bytes at the end of a file are read to find its end marker. A JPEG's EOI or a PNG's IEND
- * followed by fewer trailing bytes than this is found without reading more.
+ * How many bytes at the end of a file are read to find its end marker when the file does not end
+ * with it. A JPEG's EOI or a PNG's IEND followed by fewer trailing bytes than this is found without
+ * reading more.
  */
 export const TAIL_BYTES = 64 * 1024;
 
@@ -23,6 +24,8 @@ const cut = (what: string, start: number, length: number, size: number) =>
  * (stuffing), a restart marker (D0-D7) or another FF, so FF D9 after the first scan's start is the
  * EOI. Bytes after the EOI occur (camera trailers, a Motion Photo's video) and are not refused.
  */
+const EOI = Buffer.from([0xff, 0xd9]);
+
 async function jpegEnd(file: FileHandle, size: number): Promise<string | null> {
   // The marker segments before the first scan carry their lengths: a few small reads find it.
   let position = 2;
@@ -47,6 +50,8 @@ async function jpegEnd(file: FileHandle, size: number): Promise<string | null> {
     else position = next;
   }
   if (scanStart >= size) return `cut short: the file ends after ${size} bytes, right after its header, before any image data`;
+  // Most files end with their EOI: two bytes tell. Otherwise up to TAIL_BYTES are searched.
+  if (size - 2 >= scanStart && (await bytesAt(file, size - 2, 2)).equals(EOI)) return null;
   const from = Math.max(scanStart, size - TAIL_BYTES);
   const tail = await bytesAt(file, from, size - from);
   let scanLike = false;
@@ -76,6 +81,8 @@ async function jpegEnd(file: FileHandle, size: number): Promise<string | null> {
 const IEND = Buffer.from([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
 
 async function pngEnd(file: FileHandle, size: number): Promise<string | null> {
+  // Most files end with their IEND chunk: its twelve bytes tell. Otherwise up to TAIL_BYTES are searched.
+  if (size >= 8 + IEND.length && (await bytesAt(file, size - IEND.length, IEND.length)).equals(IEND)) return null;
   const from = Math.max(8, size - TAIL_BYTES);
   if ((await bytesAt(file, from, size - from)).includes(IEND)) return null;
   let position = 8;

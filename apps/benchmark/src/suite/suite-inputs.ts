@@ -24,7 +24,7 @@ const trainingSplits = (splits: TaskSplits | SegmentationSplits) => ('finalTrain
 
 /**
  * Every check of a suite's inputs that can run before its first job, in the order of their cost:
- * batch sizes against the training splits, the header of every image of every task, then every
+ * batch sizes against the training splits, the header and end of every image of every task, then every
  * backbone checkpoint (finite values, keys and shapes as each method loads it), one at a time and
  * released before the next is read. Returns the plan with the inputs' identity (checkpoint SHA-256s,
  * data fingerprints) in its hash; jobs read their checkpoint again. Nothing is written (but the

@@ -13,7 +13,7 @@ import { buildMethod } from './methods';
 import type { OptionValue } from './set-options';
 import type { Diagnostics } from './suite/result-record';
 
-/** Pretrained backbone weights, read once and shared by every job on that backbone. */
+/** Pretrained backbone weights: read by `train`, and by `run` once per run of consecutive jobs on that backbone. */
 export interface BackboneWeights {
   /** The checkpoint's path, for messages. */
   readonly source: string;

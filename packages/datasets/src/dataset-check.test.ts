@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -51,8 +51,10 @@ describe('checkDataset', () => {
     ]);
     expect(report.problems[0]!.message).toBe(`${train}:2: label 10 is outside 0..9 (eurosat has 10 classes)`);
     expect(report.problems[3]!.message).toMatch(new RegExp(`^${train}:4: cannot decode image ${victim}: `));
-    // Headers alone do not see the truncation.
-    expect((await checkDataset('vtab-eurosat', root, { decode: 'header' })).problems).toHaveLength(3);
+    // The header check reads the file's end too: it refuses the truncation the same way.
+    const headers = await checkDataset('vtab-eurosat', root, { decode: 'header' });
+    expect(headers.problems.map((problem) => [problem.file, problem.line])).toEqual(report.problems.map((problem) => [problem.file, problem.line]));
+    expect(headers.problems[3]!.message).toBe(`${train}:4: cannot decode image ${victim}: cut short: no end-of-image marker (FF D9) after its image data (the file ends after ${bytes.length - 40} bytes)`);
     expect((await checkDataset('vtab-eurosat', root, { decode: 'none' })).problems).toHaveLength(3);
   });
 
@@ -72,6 +74,35 @@ describe('checkDataset', () => {
 });
 
 describe('checkImages', () => {
+  it('refuses images cut short in every format the reader takes, in both modes, and passes intact ones with trailing bytes', async () => {
+    const root = join(base, 'formats');
+    const source = sharp(readFileSync(new URL('./__fixtures__/image-folder/sandal/0.png', import.meta.url)));
+    const encoded = {
+      jpg: await source.clone().jpeg().toBuffer(),
+      png: await source.clone().png().toBuffer(),
+      webp: await source.clone().webp().toBuffer(),
+      gif: await source.clone().gif().toBuffer(),
+      avif: await source.clone().avif().toBuffer(),
+      tif: await source.clone().tiff().toBuffer(),
+    };
+    const cut: string[] = [];
+    for (const [format, bytes] of Object.entries(encoded)) {
+      mkdirSync(join(root, format), { recursive: true });
+      writeFileSync(join(root, format, 'intact.' + format), bytes);
+      writeFileSync(join(root, format, 'trailing.' + format), Buffer.concat([bytes, Buffer.from('bytes after the end')]));
+      for (const fraction of [0.3, 0.6, 0.95]) {
+        cut.push(join(root, format, `cut-${fraction}.${format}`));
+        writeFileSync(cut.at(-1)!, bytes.subarray(0, Math.floor(bytes.length * fraction)));
+      }
+    }
+    const split = await loadClassificationSplit('image-folder', root, 'all');
+    for (const decode of ['header', 'full'] as const) {
+      const problems = await checkImages([split], { decode });
+      expect(problems.map((problem) => problem.message.match(/cannot decode image: /) === null ? null : problem.file).sort()).toEqual([...cut].sort());
+    }
+  });
+
+
   it('reads the headers of loaded splits, each image once, and lists problems in split order whatever the concurrency', async () => {
     const root = join(base, 'headers');
     const synthetic = await writeSyntheticDataset('vtab-eurosat', root, { count: 6 });

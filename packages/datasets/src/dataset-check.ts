@@ -2,9 +2,10 @@ import sharp from 'sharp';
 import { integer, oneOf } from '@visual-peft/vit-core';
 import type { Ade20kSplit, SegmentationSplit } from './ade20k';
 import { ADE20K_NUM_CLASSES, ADE20K_SPLITS, loadAde20k } from './ade20k';
-import type { ClassificationSplit, ImageExample } from './classification-split';
+import type { ClassificationSplit, ImageExample, Origin } from './classification-split';
 import { DatasetError } from './dataset-error';
 import { corruptImage } from './decode-image';
+import { imageEndProblem } from './image-end';
 import { FASHION_MNIST_CLASSES } from './fashion-mnist';
 import { FGVC_DATASETS, isFgvcDataset } from './fgvc';
 import { classificationSplits, imageFolderProtocol, loadClassificationSplit } from './classification-dataset';
@@ -33,8 +34,9 @@ export interface DatasetReport {
 
 export interface CheckOptions {
   /**
-   * 'full' decodes every image (finds truncated files; minutes for a large dataset), 'header' reads
-   * headers only, 'none' checks the split files and that images exist. Default 'full'.
+   * 'full' decodes every image (minutes for a large dataset), 'header' reads each image's header and
+   * its end (a JPEG's EOI after its image data, a PNG's IEND, AVIF and TIFF data within the file),
+   * which finds files cut short without decoding them; 'none' checks the split files and that images exist. Default 'full'.
    */
   readonly decode?: 'full' | 'header' | 'none';
   /** Images decoded at once. Default 4. */
@@ -84,6 +86,21 @@ async function checkImage(example: ImageExample, decode: 'full' | 'header'): Pro
   } catch (error) {
     throw corruptImage(example.image, example.origin, error);
   }
+  await checkEnd(example.image, example.origin);
+}
+
+/**
+ * Refuses a file cut short: after the header read (which does not see it) and after a full decode
+ * too, since a decoder accepts a PNG cut after its last row, so both modes refuse the same files.
+ */
+async function checkEnd(image: string, origin: Origin): Promise<void> {
+  let missing: string | null;
+  try {
+    missing = await imageEndProblem(image);
+  } catch (error) {
+    throw corruptImage(image, origin, error);
+  }
+  if (missing !== null) throw corruptImage(image, origin, missing);
 }
 
 async function checkPair(split: SegmentationSplit, index: number, decode: 'full' | 'header'): Promise<void> {
@@ -97,13 +114,15 @@ async function checkPair(split: SegmentationSplit, index: number, decode: 'full'
   } catch (error) {
     throw corruptImage(example.image, example.origin, error);
   }
+  await checkEnd(example.image, example.origin);
+  await checkEnd(example.annotation, example.origin);
   await decodeLabelMap(example.annotation, { numClasses: split.numClasses, ignoreIndex: split.ignoreIndex, reduceZeroLabel: true, expectedSize: size, image: example.image }, example.origin);
 }
 
 /**
- * Decodes every image a set of splits lists, once each (`full`: the whole image, which finds
- * truncated files; `header`: the header only, fast), and each segmentation annotation against its
- * image; returns the problems found, in split order. What `checkDataset` runs after loading, and
+ * Decodes every image a set of splits lists, once each (`full`: the whole image; `header`: the header
+ * and the file's end only, fast; both refuse files cut short), and each segmentation annotation
+ * against its image; returns the problems found, in split order. What `checkDataset` runs after loading, and
  * what a command runs on the splits it has loaded before its first step.
  */
 export async function checkImages(splits: readonly (ClassificationSplit | SegmentationSplit)[], options: { readonly decode: 'full' | 'header'; readonly concurrency?: number }): Promise<DatasetProblem[]> {

@@ -1,6 +1,7 @@
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import type { StateDict } from '@visual-peft/vit-core';
 import { readCheckpoint, serializeSafetensors } from '@visual-peft/vit-core';
@@ -139,6 +140,44 @@ describe('inputs checked and identified before anything is written', () => {
     expect(damaged.code).toBe(1);
     expect(damaged.stderr.at(-1)).toBe(`visual-peft-bench: ${nan}: tensor norm.weight holds 1 non-finite value (first: Infinity at flat index 0); a checkpoint must hold finite weights`);
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('data --decode header, train and run refuse a JPEG or PNG cut short at any point before anything is written; bytes after its end pass', async () => {
+    const png = readFileSync(fileURLToPath(new URL('../../../../packages/datasets/src/__fixtures__/image-folder/sandal/0.png', import.meta.url)));
+    const jpeg = readFileSync(images.find((image) => image.includes('val200'))!);
+    const config = JSON.stringify(tinyVit('config.json'));
+    const suite = writeSuite('cut-images', ['backbones:', `  - { config: ${config}, weights: ${JSON.stringify(tinyVit('tiny-vit.safetensors'))} }`]);
+    const out = join(directory, 'cut-never');
+    let root = 0;
+    for (const [format, bytes] of [['jpeg', jpeg], ['png', png]] as const) {
+      for (const length of [40, Math.floor(bytes.length / 2), bytes.length - 1]) {
+        const cut = join(directory, `cut-${format}-${root++}`);
+        cpSync(data, cut, { recursive: true });
+        // An image of the evaluation split (VTAB lists .jpg names; the decoder goes by the bytes).
+        const victim = join(cut, relative(data, images.find((image) => image.includes('val200'))!));
+        writeFileSync(victim, bytes.subarray(0, length));
+        // Cut inside its header, sharp's header read refuses it; after, the check of the file's end.
+        const problem = new RegExp(`cannot decode image ${victim}: ${length === 40 ? '' : 'cut short: '}`);
+        const checked = await runCli('data', '--dataset', 'vtab-eurosat', '--root', cut, '--decode', 'header');
+        expect([format, length, checked.code]).toEqual([format, length, 1]);
+        expect(JSON.parse(checked.stdout[0]!).problems).toEqual([expect.objectContaining({ message: expect.stringMatching(problem) })]);
+        for (const args of [trainArgs(out, '--root', cut, '--weights', tinyVit('tiny-vit.safetensors')), runArgs(suite, out, cut)]) {
+          const refused = await runCli(...args);
+          expect([format, length, args[0], refused.code]).toEqual([format, length, args[0], 1]);
+          expect(refused.stderr.at(-1)).toMatch(problem);
+          expect(existsSync(out)).toBe(false);
+        }
+      }
+    }
+    const trailing = join(directory, 'trailing-bytes');
+    cpSync(data, trailing, { recursive: true });
+    const [first, second] = images.filter((image) => image.includes('val200')).map((image) => join(trailing, relative(data, image)));
+    writeFileSync(first!, Buffer.concat([jpeg, Buffer.from('bytes a camera wrote after the end of the image')]));
+    writeFileSync(second!, Buffer.concat([png, Buffer.from('bytes after IEND')]));
+    const checked = await runCli('data', '--dataset', 'vtab-eurosat', '--root', trailing, '--decode', 'header');
+    expect([checked.code, JSON.parse(checked.stdout[0]!).problems]).toEqual([0, []]);
+    const trained = await runCli(...trainArgs(join(directory, 'trailing-out'), '--root', trailing, '--weights', tinyVit('tiny-vit.safetensors')));
+    expect(trained.code, trained.stderr.join('\n')).toBe(0);
   });
 
   it('train: resuming --out with another checkpoint under the same name is refused', async () => {

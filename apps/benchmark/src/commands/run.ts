@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { classificationProtocol, loadAde20k, loadClassificationSplit } from '@visual-peft/datasets';
-import { VisionTransformer, VisualPeftError } from '@visual-peft/vit-core';
+import { FormatError, VisionTransformer, VisualPeftError, readCheckpoint } from '@visual-peft/vit-core';
 import { activateBackend, activateSegmentationBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, parseCommandArgs, requireFlag } from '../args';
 import { runEnvironment } from '../environment';
@@ -27,9 +27,11 @@ import type { JobProgress, TaskSplits } from '../suite/run-job';
 import { RunInterruptedError, runJob } from '../suite/run-job';
 import type { SegmentationSplits } from '../suite/segmentation-job';
 import { runSegmentationJob } from '../suite/segmentation-job';
-import type { SuitePlan } from '../suite/suite-config';
+import type { SuiteBackbone, SuitePlan } from '../suite/suite-config';
 import { resolveSuite, taskRoot } from '../suite/suite-config';
 import { checkSuiteInputs } from '../suite/suite-inputs';
+import { checkpointSha256 } from '../suite/input-identity';
+import type { BackboneWeights } from '../train-job';
 import type { TrainSizes } from '../suite/plan-jobs';
 import { parseStepSeconds, planJobs, renderPlan, trainSizes } from '../suite/plan-jobs';
 import { readResults } from '../report/read-results';
@@ -235,7 +237,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   const backend = resolved.suite === 'ade20k' ? await activateSegmentationBackend(preference, io) : await activateBackend(preference, io);
   checkMethodOptions(plan, entries);
   // Every checkpoint and data root is checked, and their identity hashed, before suite.json is written.
-  const { plan: checked, weights } = await checkSuiteInputs(plan, data, splits);
+  const checked = await checkSuiteInputs(plan, data, splits);
   const hash = checked.hash;
   // A store merged from runs of other variants also holds records under those runs' hashes.
   const hashes = await openStore(out, checked.resolved, hash);
@@ -249,14 +251,16 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
   );
   const environment = runEnvironment(backend);
   const microBatch = microBatchRequest === 'auto' ? { auto: await memoryBudget(backend) } : microBatchRequest;
-  // Checkpoints of backbones this run has no job left on (another shard's, or finished) are not kept.
-  for (const name of [...weights.keys()]) if (!pending.some((job) => job.backbone === name)) weights.delete(name);
+  // One checkpoint at a time: the one of the current job's backbone, read again when the backbone
+  // changes (jobs are sorted by id, which starts with the backbone's name) and released before.
+  let held = null as { readonly backbone: string; readonly weights: BackboneWeights | null } | null;
   const noted = new Set<string>();
   let ran = 0;
-  for (const [position, job] of pending.entries()) {
-    if (hooks.signal?.aborted === true) throw new RunInterruptedError(`interrupted after ${ran} of ${pending.length} jobs; run the same command again to resume`);
-    const backbone = resolved.backbones.find((candidate) => candidate.name === job.backbone)!;
-    if (weights.get(backbone.name) === null && !noted.has(backbone.name)) {
+  // One job, in a function of its own: a suspended async function keeps the locals of its last loop
+  // iteration (the job's context, its checkpoint) until they are overwritten, and would hold the
+  // last checkpoint while it reads the next (src/suite/suite-inputs.test.ts sees it).
+  const runPendingJob = async (job: JobKey, position: number, backbone: SuiteBackbone, weights: BackboneWeights | null): Promise<void> => {
+    if (weights === null && !noted.has(backbone.name)) {
       noted.add(backbone.name);
       progress.note(`backbone ${backbone.name}: no checkpoint given, randomly initialised (not pretrained)`);
     }
@@ -274,7 +278,7 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
       entry: entries.get(method.name)!,
       task,
       backbone: backbone.config,
-      weights: weights.get(backbone.name)!,
+      weights,
       workDir,
       ...(kept === null ? {} : { weightsDir: join(out, kept) }),
       environment,
@@ -294,11 +298,32 @@ export async function runSuite(args: readonly string[], io: Io, hooks: RunHooks 
     const record: ResultRecord = kept === null ? finished : { ...finished, weights: kept };
     await writeResult(out, record);
     await rm(workDir, { recursive: true, force: true });
-    ran += 1;
     progress.finishJob(record);
     hooks.onJobFinished?.(record);
+  };
+  for (const [position, job] of pending.entries()) {
+    if (hooks.signal?.aborted === true) throw new RunInterruptedError(`interrupted after ${ran} of ${pending.length} jobs; run the same command again to resume`);
+    const backbone = checked.resolved.backbones.find((candidate) => candidate.name === job.backbone)!;
+    if (held?.backbone !== backbone.name) {
+      held = null; // released before the next is read
+      held = { backbone: backbone.name, weights: await readJobWeights(plan.weightPaths.get(backbone.name) ?? null, backbone.sha256 ?? null) };
+    }
+    await runPendingJob(job, position, backbone, held.weights);
+    ran += 1;
   }
   io.stdout(JSON.stringify({ suite: resolved.suite, hash, out, shard: `${shard.index}/${shard.count}`, jobs: jobs.length, ran, skipped: jobs.length - pending.length }));
+}
+
+/**
+ * A job's backbone checkpoint, read again after the checks. Its SHA-256 (from the hash cache, unless
+ * the file changed) must still be the one checked and written into the suite's hash: a checkpoint
+ * replaced while the suite runs would otherwise train under the old one's identity.
+ */
+async function readJobWeights(path: string | null, checkedSha256: string | null): Promise<BackboneWeights | null> {
+  if (path === null) return null;
+  const sha256 = await checkpointSha256(path);
+  if (sha256 !== checkedSha256) throw new FormatError(path, `changed since the checks before the first job (SHA-256 ${checkedSha256} then, ${sha256} now); run the command again to check it anew`);
+  return { source: path, stateDict: (await readCheckpoint(path)).stateDict };
 }
 
 /** `run` from the command line: the first Ctrl-C stops after the current step (exit 130), a second one at once. */

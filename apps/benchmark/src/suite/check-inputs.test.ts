@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadClassificationSplit, writeSyntheticDataset } from '@visual-peft/datasets';
 import { CheckpointMismatchError, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { describe, expect, it } from 'vitest';
-import { DataCheckError, batchSizeRule, checkBackboneWeights, checkSplitImages } from './check-inputs';
+import { DataCheckError, batchSizeRule, checkBackboneCheckpoint, checkBackboneWeights, checkSplitImages } from './check-inputs';
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-check-inputs-'));
@@ -25,6 +26,16 @@ describe('checkBackboneWeights', () => {
     const before = tf.memory().numTensors;
     expect(() => checkBackboneWeights({ ...tinyConfig, depth: 3 }, stateDict, 'w.safetensors', [{ fcNorm: 'checkpoint' }])).toThrow(CheckpointMismatchError);
     expect(() => checkBackboneWeights({ ...tinyConfig, embedDim: 64, numHeads: 4 }, stateDict, 'w.safetensors', [{ fcNorm: 'checkpoint' }])).toThrow(/w\.safetensors/);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('checkBackboneCheckpoint', () => {
+  it('reads and checks one checkpoint and returns the SHA-256 of its bytes, freeing every tensor it builds', async () => {
+    const path = tinyVit('tiny-vit.safetensors');
+    const before = tf.memory().numTensors;
+    expect(await checkBackboneCheckpoint(tinyConfig, path, [{ fcNorm: 'checkpoint' }])).toBe(createHash('sha256').update(readFileSync(path)).digest('hex'));
+    await expect(checkBackboneCheckpoint({ ...tinyConfig, depth: 3 }, path, [{ fcNorm: 'checkpoint' }])).rejects.toThrow(CheckpointMismatchError);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -1,7 +1,8 @@
 import type { ClassificationSplit, SegmentationSplit } from '@visual-peft/datasets';
 import { checkImages } from '@visual-peft/datasets';
 import type { StateDict, VitConfig } from '@visual-peft/vit-core';
-import { VisionTransformer, VisualPeftError, loadStateDict } from '@visual-peft/vit-core';
+import { VisionTransformer, VisualPeftError, loadStateDict, readCheckpoint } from '@visual-peft/vit-core';
+import { checkpointSha256 } from './input-identity';
 
 /** A data root whose images do not all decode: found before the first step. */
 export class DataCheckError extends VisualPeftError {}
@@ -34,9 +35,20 @@ export function checkBackboneWeights(config: VitConfig, stateDict: StateDict, so
 }
 
 /**
- * Reads the header of every image the splits list (the check `data --decode header` runs) and refuses
- * the data root on the first problems, so that a corrupt image stops a command before its first step
- * rather than when a batch first draws it. Truncated image bodies need a full decode (`data`).
+ * Reads a backbone checkpoint, checks it as `checkBackboneWeights` does and returns its SHA-256. Its
+ * tensors are unreachable once the check returns (before the hash is read), so the checks of a suite's
+ * backbones, one after the other, hold one checkpoint at a time, however many ViT-L a suite lists.
+ */
+export async function checkBackboneCheckpoint(config: VitConfig, path: string, setups: readonly LoadSetup[]): Promise<string> {
+  checkBackboneWeights(config, (await readCheckpoint(path)).stateDict, path, setups);
+  return checkpointSha256(path);
+}
+
+/**
+ * Reads the header and the end of every image the splits list (the check `data --decode header` runs:
+ * a JPEG's EOI, a PNG's IEND chunk, AVIF and TIFF data within the file, without reading the image data) and refuses the
+ * data root on the first problems, so that a corrupt or cut-short image stops a command before its
+ * first step rather than when a batch first draws it.
  */
 export async function checkSplitImages(root: string, splits: readonly (ClassificationSplit | SegmentationSplit)[], dataCommand: string): Promise<void> {
   const problems = await checkImages(splits, { decode: 'header' });

@@ -1,10 +1,8 @@
-import { readCheckpoint } from '@visual-peft/vit-core';
 import { ConfigError } from '@visual-peft/vit-core';
-import type { BackboneWeights } from '../train-job';
 import type { LoadSetup } from './check-inputs';
-import { batchSizeRule, checkBackboneWeights, checkSplitImages } from './check-inputs';
+import { batchSizeRule, checkBackboneCheckpoint, checkSplitImages } from './check-inputs';
 import type { DataFingerprint } from './input-identity';
-import { checkpointSha256, dataFingerprint } from './input-identity';
+import { dataFingerprint } from './input-identity';
 import type { Recipe } from './recipes';
 import type { TaskSplits } from './run-job';
 import type { SegmentationSplits } from './segmentation-job';
@@ -26,16 +24,13 @@ const trainingSplits = (splits: TaskSplits | SegmentationSplits) => ('finalTrain
 
 /**
  * Every check of a suite's inputs that can run before its first job, in the order of their cost:
- * batch sizes against the training splits, the header of every image of every task, then every
- * backbone checkpoint (finite values, keys and shapes as each method loads it). Returns the plan
- * with the inputs' identity (checkpoint SHA-256s, data fingerprints) in its hash, and the
- * checkpoints read, so that no job reads one again. Nothing is written (but the checkpoint-hash cache).
+ * batch sizes against the training splits, the header and end of every image of every task, then every
+ * backbone checkpoint (finite values, keys and shapes as each method loads it), one at a time and
+ * released before the next is read. Returns the plan with the inputs' identity (checkpoint SHA-256s,
+ * data fingerprints) in its hash; jobs read their checkpoint again. Nothing is written (but the
+ * checkpoint-hash cache).
  */
-export async function checkSuiteInputs(
-  plan: SuitePlan,
-  data: string,
-  splits: ReadonlyMap<string, TaskSplits | SegmentationSplits>,
-): Promise<{ plan: SuitePlan; weights: Map<string, BackboneWeights | null> }> {
+export async function checkSuiteInputs(plan: SuitePlan, data: string, splits: ReadonlyMap<string, TaskSplits | SegmentationSplits>): Promise<SuitePlan> {
   const { resolved } = plan;
   for (const task of resolved.tasks) {
     const taskSplits = splits.get(task.task)!;
@@ -55,20 +50,11 @@ export async function checkSuiteInputs(
     await checkSplitImages(root, taskSplits, `visual-peft-bench data --dataset ${task.dataset} --root ${root}`);
     fingerprints.set(task.task, await dataFingerprint(data, taskSplits));
   }
-  const weights = new Map<string, BackboneWeights | null>();
   const checkpoints = new Map<string, string | null>();
   const setups = resolved.methods.flatMap((method) => stagesOf(method.recipe).map(loadSetup));
   for (const backbone of resolved.backbones) {
     const path = plan.weightPaths.get(backbone.name) ?? null;
-    if (path === null) {
-      weights.set(backbone.name, null);
-      checkpoints.set(backbone.name, null);
-      continue;
-    }
-    const { stateDict } = await readCheckpoint(path);
-    checkBackboneWeights(backbone.config, stateDict, path, setups);
-    weights.set(backbone.name, { source: path, stateDict });
-    checkpoints.set(backbone.name, await checkpointSha256(path));
+    checkpoints.set(backbone.name, path === null ? null : await checkBackboneCheckpoint(backbone.config, path, setups));
   }
-  return { plan: withInputs(plan, { checkpoints, data: fingerprints }), weights };
+  return withInputs(plan, { checkpoints, data: fingerprints });
 }

@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { FileSystemError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
 import type { Io } from './io';
 
@@ -77,6 +77,51 @@ function installExitHandler(): void {
   });
 }
 
+const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Where the takeover of a stale lock with this exact content is claimed (`<lock>.takeover-<hash>`). */
+const TAKEOVER = '.takeover-';
+
+/**
+ * Replaces the stale lock `found` at `path` with `content`, so that of several processes doing so
+ * at once exactly one succeeds and the lock file is never absent or a live lock replaced: the
+ * takeover of one stale content is claimed first (a file named by its hash, created with O_EXCL:
+ * one process gets it), and the claimant, having seen that the lock still holds `found` (only a
+ * claimant of `found` changes a lock that holds it), renames its own lock file over it. The claim
+ * goes after the rename: a latecomer that claims `found` then sees that the lock moved on. Removing
+ * the stale lock and then creating a new one instead would let a process that read `found` earlier
+ * remove the lock a faster one had just created, and both would hold the folder.
+ */
+async function takeOver(path: string, found: string, content: string): Promise<'taken' | 'changed' | { readonly path: string; readonly claim: string }> {
+  const claim = `${path}${TAKEOVER}${createHash('sha256').update(found).digest('hex').slice(0, 16)}`;
+  try {
+    const handle = await open(claim, 'wx');
+    try {
+      await handle.writeFile(content);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, claim, 'write') ?? error;
+    return { path: claim, claim: await readFile(claim, 'utf8').catch(() => '') };
+  }
+  try {
+    if ((await readFile(path, 'utf8').catch(() => null)) !== found) return 'changed';
+    // A writeFileAtomic-style temporary name: a process killed before the rename leaves what the next lock's sweep removes.
+    const temporary = join(dirname(path), `${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await writeFile(temporary, content, { flag: 'wx' });
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw FileSystemError.from(error, path, 'write') ?? error;
+    }
+    return 'taken';
+  } finally {
+    await rm(claim, { force: true });
+  }
+}
+
 /**
  * Takes the exclusive lock of an output folder (`<dir>/.lock`, created with O_EXCL, holding
  * {pid, host, since, command}), creating the folder if needed, then removes the temporary files
@@ -98,8 +143,8 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   }
   const path = join(folder, LOCK_FILE);
   const content = `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command } satisfies LockHolder)}\n`;
-  // Each pass either takes the lock, refuses, or removes a stale lock and tries again (another process may take it first).
-  for (let attempt = 0; ; attempt += 1) {
+  // Each pass either takes the lock, refuses, or takes a stale lock over; a pass that meets another process's takeover looks again.
+  for (let attempt = 0, waits = 0; ; attempt += 1) {
     try {
       const handle = await open(path, 'wx');
       try {
@@ -122,7 +167,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
     if (holder === null) {
       // Its writer may be between creating and writing it: look again shortly before calling it unreadable.
       if (attempt < 5) {
-        await new Promise((done) => setTimeout(done, 50));
+        await pause(50);
         continue;
       }
       throw new OutputLockedError(`${folder} is locked (${path}), but the lock cannot be read; if no command uses the folder, remove ${path}`);
@@ -133,21 +178,26 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
     // Our own pid without our lock: a process before a restart had it (containers reuse pids).
     if (running(holder.pid) && holder.pid !== process.pid) throw new OutputLockedError(`${folder} is in use by ${describe(holder)}; wait for it to end or stop it`);
     if (attempt >= 5) throw new OutputLockedError(`${folder}: its stale lock (${describe(holder)}) keeps coming back; remove ${path} if no command uses the folder`);
-    // Move the stale lock aside (atomic), then check that what moved is the stale one and not a lock another process just took.
-    const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') continue;
-      throw FileSystemError.from(error, path, 'write') ?? error;
+    const outcome = await takeOver(path, found, content);
+    if (outcome === 'taken') {
+      io.stderr(`${command}: took over the lock of ${folder} from ${describe(holder)}, which no longer runs`);
+      break;
     }
-    const moved = await readFile(aside, 'utf8').catch(() => null);
-    if (moved !== found) await link(aside, path).catch(() => {});
-    else io.stderr(`${command}: took over the lock of ${folder} from ${describe(holder)}, which no longer runs`);
-    await rm(aside, { force: true });
+    if (outcome !== 'changed') {
+      // Another process is taking this lock over: its lock is there within moments (this pass does not count).
+      const claimant = parseHolder(outcome.claim);
+      if ((claimant !== null && !running(claimant.pid)) || waits >= 100) {
+        throw new OutputLockedError(`${folder}: a takeover of its stale lock (${describe(holder)}) did not finish; if no command uses the folder, remove ${path} and ${outcome.path}`);
+      }
+      waits += 1;
+      attempt -= 1;
+      await pause(20);
+    }
   }
   held.set(folder, { path, content, created });
   installExitHandler();
+  // Claims of takeovers whose process was killed after its rename: the lock is ours now, so none is in use.
+  for (const name of await readdir(folder).catch(() => [])) if (name.startsWith(`${LOCK_FILE}${TAKEOVER}`)) await rm(join(folder, name), { force: true });
   const removed = await removeStaleTempFiles(folder);
   if (removed.paths.length > 0) {
     io.stderr(`${command}: removed ${removed.paths.length} temporary file${removed.paths.length === 1 ? '' : 's'} (${(removed.bytes / 1e6).toFixed(1)} MB) that interrupted writes left in ${folder}`);

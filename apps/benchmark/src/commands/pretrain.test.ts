@@ -1,16 +1,20 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { VisionTransformer, loadCheckpoint, readCheckpoint, resolveVitConfig } from '@visual-peft/vit-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeSyntheticFashionMnist } from '../demo/__fixtures__/synthetic-fashion-mnist';
 import { sincosPosEmbed } from '../pretrain/sincos-pos-embed';
+import { LOCK_FILE } from '../output-lock';
 import { runCli } from '../run-cli';
 
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-pretrain-'));
 const backbone = join(directory, 'tiny.json');
 const data = join(directory, 'fashion-mnist');
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const TINY = { imgSize: 28, patchSize: 7, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
 
 function pretrainArgs(kind: string, out: string, ...extra: string[]): string[] {
@@ -76,6 +80,37 @@ describe('visual-peft-bench pretrain', () => {
     const { stateDict } = await readCheckpoint(join(out, 'model.safetensors'));
     expect(stateDict.get('head.weight')!.shape).toEqual([5, 16]);
   });
+
+  // 100 images in batches of 8: 12 steps an epoch, so a stop after epoch 1's line lands within epoch 2.
+  it.each(['mae', 'supervised'])('Ctrl-C stops %s pretraining after a step with exit 130 and its checkpoint, and the rerun ends with an unbroken run\'s weights', async (kind) => {
+    const args = (out: string) => ['pretrain', '--kind', kind, '--out', out, '--data', data, '--backbone', backbone, '--epochs', '4', '--batch-size', '8', '--probe-epochs', '0', '--backend', 'cpu'];
+    const out = join(directory, `${kind}-interrupted`);
+    const child = spawn(process.execPath, [cli, ...args(out)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/epoch 1\/4:/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/pretrain: stopping after the current training step with a checkpoint \(Ctrl-C again to quit at once, from the last checkpoint\)/);
+    const stopped = new RegExp(`visual-peft-bench: pretrain: stopped after step (\\d+) \\(epoch 2/4\\), checkpointed in ${join(out, 'checkpoints')}: run the same command again to resume\n$`).exec(stderr);
+    expect(stopped, stderr).not.toBeNull();
+    const step = Number(stopped![1]);
+    // Within epoch 2 (steps 13 to 23) the checkpoint holds the steps done in it; at its end, the epoch's own.
+    expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint.json'), 'utf8')).partialEpoch).toEqual(step === 24 ? undefined : expect.objectContaining({ step: step - 12 }));
+    expect(readdirSync(out, { recursive: true }).filter((name) => String(name).endsWith('.tmp') || String(name).endsWith(LOCK_FILE))).toEqual([]);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+
+    const again = await runCli(...args(out));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'))).toMatchObject({ resumedFrom: 1 });
+    const reference = join(directory, `${kind}-uninterrupted`);
+    expect((await runCli(...args(reference))).code).toBe(0);
+    expect(readFileSync(join(out, 'model.safetensors')).equals(readFileSync(join(reference, 'model.safetensors')))).toBe(true);
+    const losses = (dir: string) => JSON.parse(readFileSync(join(dir, 'recipe.json'), 'utf8')).history.map((epoch: { loss?: number; trainLoss?: number }) => epoch.loss ?? epoch.trainLoss);
+    expect(losses(out)).toEqual(losses(reference));
+  }, 120_000);
 
   it('ends bad input with one line and writes nothing', async () => {
     const out = join(directory, 'bad');

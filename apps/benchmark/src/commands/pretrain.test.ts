@@ -112,6 +112,27 @@ describe('visual-peft-bench pretrain', () => {
     expect(losses(out)).toEqual(losses(reference));
   }, 120_000);
 
+  it('Ctrl-C during the linear probe stops it with exit 130; the finished pretraining stays checkpointed for the rerun', async () => {
+    const args = (out: string, probeEpochs: string) => ['pretrain', '--kind', 'mae', '--out', out, '--data', data, '--backbone', backbone, '--epochs', '1', '--batch-size', '32', '--probe-epochs', probeEpochs, '--backend', 'cpu'];
+    const out = join(directory, 'probe-interrupted');
+    const child = spawn(process.execPath, [cli, ...args(out, '30')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (/pretrain mae: epoch 1\/1:/.test(stderr) && !child.killed) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(new RegExp(`visual-peft-bench: pretrain: stopped during the linear probe; the pretraining is finished and checkpointed in ${join(out, 'checkpoints')}: run the same command again to write its outputs \\(the probe starts over\\)\n$`));
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
+    expect(readdirSync(out, { recursive: true }).filter((name) => String(name).endsWith('.tmp') || String(name).endsWith(LOCK_FILE))).toEqual([]);
+    // The probe is no part of the pretraining's checkpoint: a rerun without it only writes the outputs.
+    const again = await runCli(...args(out, '0'));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect(again.stderr.filter((line) => line.startsWith('pretrain mae: epoch'))).toEqual([]);
+    expect(JSON.parse(readFileSync(join(out, 'recipe.json'), 'utf8'))).toMatchObject({ resumedFrom: 1, probe: null });
+  }, 120_000);
+
   it('ends bad input with one line and writes nothing', async () => {
     const out = join(directory, 'bad');
     expect(await runCli('pretrain', '--kind', 'simclr', '--out', out)).toMatchObject({

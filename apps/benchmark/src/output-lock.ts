@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -60,12 +60,16 @@ function describe(holder: LockHolder): string {
   return `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
 }
 
+/** The takeover claim this process holds while it takes a stale lock over (`takeOver`), if any. */
+let claiming: string | null = null;
+
 // A process ended by process.exit (a second Ctrl-C) runs no more async code: remove its lock files synchronously.
 let exitHandlerInstalled = false;
 function installExitHandler(): void {
   if (exitHandlerInstalled) return;
   exitHandlerInstalled = true;
   process.on('exit', () => {
+    if (claiming !== null) rmSync(claiming, { force: true });
     for (const lock of held.values()) {
       try {
         if (readFileSync(lock.path, 'utf8') === lock.content) unlinkSync(lock.path);
@@ -105,6 +109,8 @@ async function takeOver(path: string, found: string, content: string): Promise<'
     if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, claim, 'write') ?? error;
     return { path: claim, claim: await readFile(claim, 'utf8').catch(() => '') };
   }
+  claiming = claim;
+  installExitHandler();
   try {
     if ((await readFile(path, 'utf8').catch(() => null)) !== found) return 'changed';
     // A writeFileAtomic-style temporary name: a process killed before the rename leaves what the next lock's sweep removes.
@@ -119,6 +125,7 @@ async function takeOver(path: string, found: string, content: string): Promise<'
     return 'taken';
   } finally {
     await rm(claim, { force: true });
+    claiming = null;
   }
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -148,7 +148,15 @@ describe('pretrainMae', () => {
     stoppedModel.dispose();
     expect(stopped).toMatchObject({ status: 'stopped', steps: 7 });
     expect(stopped.history.map((epoch) => epoch.loss)).toEqual(losses.slice(0, 3));
-    expect(JSON.parse(readFileSync(join(stopDir, 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: 3, partialEpoch: { step: 1 } });
+    const recordPath = join(stopDir, 'checkpoint.json');
+    const saved = readFileSync(recordPath, 'utf8');
+    expect(JSON.parse(saved)).toMatchObject({ epoch: 3, partialEpoch: { step: 1 } });
+    // A step within the epoch that does not fit it is refused before anything trains.
+    writeFileSync(recordPath, saved.replace('"step": 1,', '"step": 2,'));
+    const refused = new VisionTransformer(TINY_VIT);
+    await expect(pretrainMae(refused, recipe, data, { checkpointDir: stopDir })).rejects.toThrow(`${recordPath}: partialEpoch must hold step (1 to 1), lossSum and seconds (finite numbers)`);
+    refused.dispose();
+    writeFileSync(recordPath, saved);
     const finished = new VisionTransformer(TINY_VIT);
     const rerun = await pretrainMae(finished, recipe, data, { checkpointDir: stopDir });
     expect(rerun).toMatchObject({ status: 'completed', steps: 24, resumedFrom: 3 });

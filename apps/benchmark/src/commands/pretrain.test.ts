@@ -14,6 +14,7 @@ import { runCli } from '../run-cli';
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-pretrain-'));
 const backbone = join(directory, 'tiny.json');
 const data = join(directory, 'fashion-mnist');
+const smallData = join(directory, 'fashion-mnist-small');
 const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const TINY = { imgSize: 28, patchSize: 7, embedDim: 16, depth: 1, numHeads: 2, mlpRatio: 2 };
 
@@ -25,6 +26,8 @@ beforeAll(() => {
   writeFileSync(backbone, JSON.stringify(TINY));
   // 20 training and 10 test images per pretraining class; 1000 + 1000 unseen-class images for the probe's task.
   writeSyntheticFashionMnist(data, { train: [20, 200], test: [10, 200] });
+  // 8 training and 4 test images per pretraining class, for the runs Ctrl-C stops (no probe).
+  writeSyntheticFashionMnist(smallData, { train: [8, 0], test: [4, 0] });
 });
 
 describe('visual-peft-bench pretrain', () => {
@@ -81,24 +84,24 @@ describe('visual-peft-bench pretrain', () => {
     expect(stateDict.get('head.weight')!.shape).toEqual([5, 16]);
   });
 
-  // 100 images in batches of 8: 12 steps an epoch, so a stop after epoch 1's line lands within epoch 2.
+  // 40 images in batches of 4: 10 steps an epoch, so a stop after epoch 1's line lands within epoch 2.
   it.each(['mae', 'supervised'])('Ctrl-C stops %s pretraining after a step with exit 130 and its checkpoint, and the rerun ends with an unbroken run\'s weights', async (kind) => {
-    const args = (out: string) => ['pretrain', '--kind', kind, '--out', out, '--data', data, '--backbone', backbone, '--epochs', '4', '--batch-size', '8', '--probe-epochs', '0', '--backend', 'cpu'];
+    const args = (out: string) => ['pretrain', '--kind', kind, '--out', out, '--data', smallData, '--backbone', backbone, '--epochs', '3', '--batch-size', '4', '--probe-epochs', '0', '--backend', 'cpu'];
     const out = join(directory, `${kind}-interrupted`);
     const child = spawn(process.execPath, [cli, ...args(out)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      if (/epoch 1\/4:/.test(stderr) && !child.killed) child.kill('SIGINT');
+      if (/epoch 1\/3:/.test(stderr) && !child.killed) child.kill('SIGINT');
     });
     const code = await new Promise<number | null>((done) => child.on('close', done));
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/pretrain: stopping after the current training step with a checkpoint \(Ctrl-C again to quit at once, from the last checkpoint\)/);
-    const stopped = new RegExp(`visual-peft-bench: pretrain: stopped after step (\\d+) \\(epoch 2/4\\), checkpointed in ${join(out, 'checkpoints')}: run the same command again to resume\n$`).exec(stderr);
+    const stopped = new RegExp(`visual-peft-bench: pretrain: stopped after step (\\d+) \\(epoch 2/3\\), checkpointed in ${join(out, 'checkpoints')}: run the same command again to resume\n$`).exec(stderr);
     expect(stopped, stderr).not.toBeNull();
     const step = Number(stopped![1]);
-    // Within epoch 2 (steps 13 to 23) the checkpoint holds the steps done in it; at its end, the epoch's own.
-    expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint.json'), 'utf8')).partialEpoch).toEqual(step === 24 ? undefined : expect.objectContaining({ step: step - 12 }));
+    // Within epoch 2 (steps 11 to 19) the checkpoint holds the steps done in it; at its end, the epoch's own.
+    expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint.json'), 'utf8')).partialEpoch).toEqual(step === 20 ? undefined : expect.objectContaining({ step: step - 10 }));
     expect(readdirSync(out, { recursive: true }).filter((name) => String(name).endsWith('.tmp') || String(name).endsWith(LOCK_FILE))).toEqual([]);
     expect(existsSync(join(out, 'model.safetensors'))).toBe(false);
 

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,21 +119,23 @@ describe('output folder locks', () => {
     expect(existsSync(join(out, 'result.json'))).toBe(true);
   });
 
-  it("refuses a stale lock whose takeover a killed process left unfinished, naming both files; sweeps finished takeovers' claims", async () => {
+  it('takes over a stale lock whose takeover a killed process left unfinished; waits for a live one, then names both files', async () => {
     const out = join(directory, 'unfinished');
     const path = writeLock(out, { pid: deadPid() });
-    const claimOf = (content: string) => `${path}.takeover-${createHash('sha256').update(content).digest('hex').slice(0, 16)}`;
-    const claim = claimOf(readFileSync(path, 'utf8'));
-    writeFileSync(claim, JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
+    const stale = readFileSync(path, 'utf8');
+    const claim = `${path}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    const notes: string[] = [];
+    // A live claimant that never finishes (this process's parent): refused after a wait, naming the lock and the claim.
+    writeFileSync(claim, JSON.stringify({ pid: process.ppid, host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
     await expect(lockOutput(out, 'train', quiet)).rejects.toThrow(
-      `${out}: a takeover of its stale lock (train (pid ${JSON.parse(readFileSync(path, 'utf8')).pid} on ${hostname()}, since 2026-01-02T03:04:05.000Z)) did not finish; if no command uses the folder, remove ${path} and ${claim}`,
+      `${out}: a takeover of its stale lock (train (pid ${JSON.parse(stale).pid} on ${hostname()}, since 2026-01-02T03:04:05.000Z)) did not finish; if no command uses the folder, remove ${path} and ${claim}`,
     );
-    // A claim of a lock that is gone (its claimant was killed after its rename) is swept with the temporary files.
-    const old = claimOf('an older lock');
-    writeFileSync(old, '');
-    rmSync(claim);
-    await lockOutput(out, 'train', quiet);
-    expect(existsSync(old)).toBe(false);
+    // A claimant killed before its rename: the claim is a stale lock of its own, taken over on the way.
+    writeFileSync(claim, JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
+    await lockOutput(out, 'train', { stdout: () => undefined, stderr: (line) => notes.push(line) });
+    expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
+    expect(notes).toEqual([expect.stringMatching(/^train: took over the lock of .* from train \(pid \d+ on .*, since 2026-01-02T03:04:05.000Z\), which no longer runs$/)]);
+    expect(readdirSync(out)).toEqual([LOCK_FILE]);
     await releaseOutputLocks({ failed: false });
     expect(readdirSync(out)).toEqual([]);
   });

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FileSystemError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
 import type { Io } from './io';
 
@@ -89,37 +89,47 @@ const TAKEOVER = '.takeover-';
 /**
  * Replaces the stale lock `found` at `path` with `content`, so that of several processes doing so
  * at once exactly one succeeds and the lock file is never absent or a live lock replaced: the
- * takeover of one stale content is claimed first (a file named by its hash, created with O_EXCL:
+ * takeover of one stale content is claimed first (a file named by its hash, linked into place whole:
  * one process gets it), and the claimant, having seen that the lock still holds `found` (only a
  * claimant of `found` changes a lock that holds it), renames its own lock file over it. The claim
- * goes after the rename: a latecomer that claims `found` then sees that the lock moved on. Removing
- * the stale lock and then creating a new one instead would let a process that read `found` earlier
- * remove the lock a faster one had just created, and both would hold the folder.
+ * goes after the rename: a latecomer that claims `found` then sees that the lock moved on. A claim
+ * whose process was killed before it finished is a stale lock itself, taken over the same way.
+ * (Removing the stale lock and creating a new one instead would let a process that read `found`
+ * earlier remove the lock a faster one had just created, and both would hold the folder.)
+ * 'changed': the lock is no longer `found`, look again; `busy`: a live process holds the claim.
  */
-async function takeOver(path: string, found: string, content: string): Promise<'taken' | 'changed' | { readonly path: string; readonly claim: string }> {
+async function takeOver(path: string, found: string, content: string): Promise<'taken' | 'changed' | { readonly busy: string }> {
   const claim = `${path}${TAKEOVER}${createHash('sha256').update(found).digest('hex').slice(0, 16)}`;
+  // Written beside the claim, then linked into place whole. Not a writeFileAtomic name: the sweep of temporary files
+  // that the lock's new holder runs would report the claims of processes still racing as interrupted writes.
+  const whole = `${claim}.${randomBytes(6).toString('hex')}`;
   try {
-    const handle = await open(claim, 'wx');
-    try {
-      await handle.writeFile(content);
-    } finally {
-      await handle.close();
-    }
+    await writeFile(whole, content, { flag: 'wx' });
+    await link(whole, claim);
   } catch (error) {
+    // Gone before the link: the process that has just taken the lock swept it with the claims.
+    if (errorCode(error) === 'ENOENT') return 'changed';
     if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, claim, 'write') ?? error;
-    return { path: claim, claim: await readFile(claim, 'utf8').catch(() => '') };
+    const other = await readFile(claim, 'utf8').catch(() => null);
+    if (other === null) return 'changed';
+    const claimant = parseHolder(other);
+    if (claimant === null || claimant.host !== hostname() || (running(claimant.pid) && claimant.pid !== process.pid)) return { busy: claim };
+    const outcome = await takeOver(claim, other, content);
+    if (outcome !== 'taken') return outcome;
+  } finally {
+    await rm(whole, { force: true });
   }
   claiming = claim;
   installExitHandler();
   try {
     if ((await readFile(path, 'utf8').catch(() => null)) !== found) return 'changed';
-    // A writeFileAtomic-style temporary name: a process killed before the rename leaves what the next lock's sweep removes.
-    const temporary = join(dirname(path), `${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+    // A writeFileAtomic-style name: one a killed process leaves is swept with the other temporary files.
+    const replacement = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(temporary, content, { flag: 'wx' });
-      await rename(temporary, path);
+      await writeFile(replacement, content, { flag: 'wx' });
+      await rename(replacement, path);
     } catch (error) {
-      await rm(temporary, { force: true });
+      await rm(replacement, { force: true });
       throw FileSystemError.from(error, path, 'write') ?? error;
     }
     return 'taken';
@@ -192,10 +202,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
     }
     if (outcome !== 'changed') {
       // Another process is taking this lock over: its lock is there within moments (this pass does not count).
-      const claimant = parseHolder(outcome.claim);
-      if ((claimant !== null && !running(claimant.pid)) || waits >= 100) {
-        throw new OutputLockedError(`${folder}: a takeover of its stale lock (${describe(holder)}) did not finish; if no command uses the folder, remove ${path} and ${outcome.path}`);
-      }
+      if (waits >= 100) throw new OutputLockedError(`${folder}: a takeover of its stale lock (${describe(holder)}) did not finish; if no command uses the folder, remove ${path} and ${outcome.busy}`);
       waits += 1;
       attempt -= 1;
       await pause(20);
@@ -203,7 +210,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   }
   held.set(folder, { path, content, created });
   installExitHandler();
-  // Claims of takeovers whose process was killed after its rename: the lock is ours now, so none is in use.
+  // Takeover claims (and their parts) of processes killed or still racing: the lock is ours now, so none is needed.
   for (const name of await readdir(folder).catch(() => [])) if (name.startsWith(`${LOCK_FILE}${TAKEOVER}`)) await rm(join(folder, name), { force: true });
   const removed = await removeStaleTempFiles(folder);
   if (removed.paths.length > 0) {

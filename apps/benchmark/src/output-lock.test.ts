@@ -4,6 +4,7 @@
  * through the built binary where two processes must meet.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,6 +119,27 @@ describe('output folder locks', () => {
     expect(existsSync(join(out, 'result.json'))).toBe(true);
   });
 
+  it('takes over a stale lock whose takeover a killed process left unfinished; waits for a live one, then names both files', async () => {
+    const out = join(directory, 'unfinished');
+    const path = writeLock(out, { pid: deadPid() });
+    const stale = readFileSync(path, 'utf8');
+    const claim = `${path}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+    const notes: string[] = [];
+    // A live claimant that never finishes (this process's parent): refused after a wait, naming the lock and the claim.
+    writeFileSync(claim, JSON.stringify({ pid: process.ppid, host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
+    await expect(lockOutput(out, 'train', quiet)).rejects.toThrow(
+      `${out}: a takeover of its stale lock (train (pid ${JSON.parse(stale).pid} on ${hostname()}, since 2026-01-02T03:04:05.000Z)) did not finish; if no command uses the folder, remove ${path} and ${claim}`,
+    );
+    // A claimant killed before its rename: the claim is a stale lock of its own, taken over on the way.
+    writeFileSync(claim, JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
+    await lockOutput(out, 'train', { stdout: () => undefined, stderr: (line) => notes.push(line) });
+    expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
+    expect(notes).toEqual([expect.stringMatching(/^train: took over the lock of .* from train \(pid \d+ on .*, since 2026-01-02T03:04:05.000Z\), which no longer runs$/)]);
+    expect(readdirSync(out)).toEqual([LOCK_FILE]);
+    await releaseOutputLocks({ failed: false });
+    expect(readdirSync(out)).toEqual([]);
+  });
+
   it('refuses an --out that is a file with the path and exit 1', async () => {
     const file = join(directory, 'a-file');
     writeFileSync(file, 'not a folder');
@@ -229,5 +251,69 @@ describe('output folder locks', () => {
     expect(existsSync(join(out, LOCK_FILE))).toBe(false);
     expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: expect.any(Number) });
     expect(readdirSync(join(out, 'checkpoints')).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  }, 60_000);
+});
+
+describe('a stale lock several processes take over at the same moment', () => {
+  // The contender, bundled from TypeScript once (the packages it imports resolve from this package's node_modules).
+  const bundleDir = fileURLToPath(new URL('../node_modules/.cache/visual-peft-lock-racer', import.meta.url));
+  const CONTENDERS = 6;
+  const ROUNDS = 12;
+
+  beforeAll(async () => {
+    const { build } = await import('tsup');
+    await build({
+      entry: { 'lock-racer': fileURLToPath(new URL('./__fixtures__/lock-racer.ts', import.meta.url)) },
+      outDir: bundleDir, format: ['esm'], platform: 'node', target: 'node20', config: false, silent: true, external: [/^@visual-peft\//, /^@tensorflow\//],
+    });
+  }, 60_000);
+
+  it('ends every round with exactly one holder; the others are refused naming it', async () => {
+    const contenders = Array.from({ length: CONTENDERS }, () => {
+      const child = spawn(process.execPath, [join(bundleDir, 'lock-racer.js')], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const lines: string[] = [];
+      const waiting: ((line: string) => void)[] = [];
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        for (let end = buffer.indexOf('\n'); end >= 0; end = buffer.indexOf('\n')) {
+          const line = buffer.slice(0, end);
+          buffer = buffer.slice(end + 1);
+          const next = waiting.shift();
+          if (next === undefined) lines.push(line);
+          else next(line);
+        }
+      });
+      const nextLine = () => new Promise<string>((done) => (lines.length > 0 ? done(lines.shift()!) : waiting.push(done)));
+      return { child, nextLine };
+    });
+    try {
+      expect(await Promise.all(contenders.map(({ nextLine }) => nextLine()))).toEqual(contenders.map(() => 'ready'));
+      const stale = deadPid();
+      for (let round = 0; round < ROUNDS; round++) {
+        const out = join(directory, 'race', String(round));
+        writeLock(out, { pid: stale, command: 'train' });
+        // All at once: the writes to every contender's stdin go out before any of them answers.
+        contenders.forEach(({ child }) => child.stdin.write(`go ${out}\n`));
+        const outcomes = (await Promise.all(contenders.map(({ nextLine }) => nextLine()))).map((line) => JSON.parse(line) as { pid: number; won: boolean; refused?: string; notes: string[] });
+        const winners = outcomes.filter((outcome) => outcome.won);
+        expect(winners.map((winner) => winner.pid), `round ${round}: ${JSON.stringify(outcomes)}`).toHaveLength(1);
+        const holder = JSON.parse(readFileSync(join(out, LOCK_FILE), 'utf8'));
+        expect(holder.pid).toBe(winners[0]!.pid);
+        // The winner took the stale lock over and says so; every other contender met the winner's lock.
+        expect(winners[0]!.notes).toEqual([`racer: took over the lock of ${out} from train (pid ${stale} on ${hostname()}, since 2026-01-02T03:04:05.000Z), which no longer runs`]);
+        for (const loser of outcomes.filter((outcome) => !outcome.won)) {
+          expect(loser.refused).toBe(`${out} is in use by racer (pid ${holder.pid} on ${hostname()}, since ${holder.since}); wait for it to end or stop it`);
+          expect(loser.notes).toEqual([]);
+        }
+        contenders.forEach(({ child }) => child.stdin.write('release\n'));
+        expect(await Promise.all(contenders.map(({ nextLine }) => nextLine()))).toEqual(contenders.map(() => 'released'));
+        // Nothing of the takeover is left: no lock, no claim, no temporary file.
+        expect(readdirSync(out)).toEqual([]);
+      }
+    } finally {
+      for (const { child } of contenders) child.stdin.end();
+      await Promise.all(contenders.map(({ child }) => new Promise((done) => (child.exitCode !== null ? done(null) : child.on('close', done)))));
+    }
   }, 60_000);
 });

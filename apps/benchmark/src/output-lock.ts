@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { link, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FileSystemError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
@@ -60,12 +60,16 @@ function describe(holder: LockHolder): string {
   return `${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`;
 }
 
+/** The takeover claim this process holds while it takes a stale lock over (`takeOver`), if any. */
+let claiming: string | null = null;
+
 // A process ended by process.exit (a second Ctrl-C) runs no more async code: remove its lock files synchronously.
 let exitHandlerInstalled = false;
 function installExitHandler(): void {
   if (exitHandlerInstalled) return;
   exitHandlerInstalled = true;
   process.on('exit', () => {
+    if (claiming !== null) rmSync(claiming, { force: true });
     for (const lock of held.values()) {
       try {
         if (readFileSync(lock.path, 'utf8') === lock.content) unlinkSync(lock.path);
@@ -75,6 +79,64 @@ function installExitHandler(): void {
     }
     held.clear();
   });
+}
+
+const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+/** Where the takeover of a stale lock with this exact content is claimed (`<lock>.takeover-<hash>`). */
+const TAKEOVER = '.takeover-';
+
+/**
+ * Replaces the stale lock `found` at `path` with `content`, so that of several processes doing so
+ * at once exactly one succeeds and the lock file is never absent or a live lock replaced: the
+ * takeover of one stale content is claimed first (a file named by its hash, linked into place whole:
+ * one process gets it), and the claimant, having seen that the lock still holds `found` (only a
+ * claimant of `found` changes a lock that holds it), renames its own lock file over it. The claim
+ * goes after the rename: a latecomer that claims `found` then sees that the lock moved on. A claim
+ * whose process was killed before it finished is a stale lock itself, taken over the same way.
+ * (Removing the stale lock and creating a new one instead would let a process that read `found`
+ * earlier remove the lock a faster one had just created, and both would hold the folder.)
+ * 'changed': the lock is no longer `found`, look again; `busy`: a live process holds the claim.
+ */
+async function takeOver(path: string, found: string, content: string): Promise<'taken' | 'changed' | { readonly busy: string }> {
+  const claim = `${path}${TAKEOVER}${createHash('sha256').update(found).digest('hex').slice(0, 16)}`;
+  // Written beside the claim, then linked into place whole. Not a writeFileAtomic name: the sweep of temporary files
+  // that the lock's new holder runs would report the claims of processes still racing as interrupted writes.
+  const whole = `${claim}.${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(whole, content, { flag: 'wx' });
+    await link(whole, claim);
+  } catch (error) {
+    // Gone before the link: the process that has just taken the lock swept it with the claims.
+    if (errorCode(error) === 'ENOENT') return 'changed';
+    if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, claim, 'write') ?? error;
+    const other = await readFile(claim, 'utf8').catch(() => null);
+    if (other === null) return 'changed';
+    const claimant = parseHolder(other);
+    if (claimant === null || claimant.host !== hostname() || (running(claimant.pid) && claimant.pid !== process.pid)) return { busy: claim };
+    const outcome = await takeOver(claim, other, content);
+    if (outcome !== 'taken') return outcome;
+  } finally {
+    await rm(whole, { force: true });
+  }
+  claiming = claim;
+  installExitHandler();
+  try {
+    if ((await readFile(path, 'utf8').catch(() => null)) !== found) return 'changed';
+    // A writeFileAtomic-style name: one a killed process leaves is swept with the other temporary files.
+    const replacement = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(replacement, content, { flag: 'wx' });
+      await rename(replacement, path);
+    } catch (error) {
+      await rm(replacement, { force: true });
+      throw FileSystemError.from(error, path, 'write') ?? error;
+    }
+    return 'taken';
+  } finally {
+    await rm(claim, { force: true });
+    claiming = null;
+  }
 }
 
 /**
@@ -98,8 +160,8 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   }
   const path = join(folder, LOCK_FILE);
   const content = `${JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command } satisfies LockHolder)}\n`;
-  // Each pass either takes the lock, refuses, or removes a stale lock and tries again (another process may take it first).
-  for (let attempt = 0; ; attempt += 1) {
+  // Each pass either takes the lock, refuses, or takes a stale lock over; a pass that meets another process's takeover looks again.
+  for (let attempt = 0, waits = 0; ; attempt += 1) {
     try {
       const handle = await open(path, 'wx');
       try {
@@ -122,7 +184,7 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
     if (holder === null) {
       // Its writer may be between creating and writing it: look again shortly before calling it unreadable.
       if (attempt < 5) {
-        await new Promise((done) => setTimeout(done, 50));
+        await pause(50);
         continue;
       }
       throw new OutputLockedError(`${folder} is locked (${path}), but the lock cannot be read; if no command uses the folder, remove ${path}`);
@@ -133,21 +195,23 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
     // Our own pid without our lock: a process before a restart had it (containers reuse pids).
     if (running(holder.pid) && holder.pid !== process.pid) throw new OutputLockedError(`${folder} is in use by ${describe(holder)}; wait for it to end or stop it`);
     if (attempt >= 5) throw new OutputLockedError(`${folder}: its stale lock (${describe(holder)}) keeps coming back; remove ${path} if no command uses the folder`);
-    // Move the stale lock aside (atomic), then check that what moved is the stale one and not a lock another process just took.
-    const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
-    try {
-      await rename(path, aside);
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') continue;
-      throw FileSystemError.from(error, path, 'write') ?? error;
+    const outcome = await takeOver(path, found, content);
+    if (outcome === 'taken') {
+      io.stderr(`${command}: took over the lock of ${folder} from ${describe(holder)}, which no longer runs`);
+      break;
     }
-    const moved = await readFile(aside, 'utf8').catch(() => null);
-    if (moved !== found) await link(aside, path).catch(() => {});
-    else io.stderr(`${command}: took over the lock of ${folder} from ${describe(holder)}, which no longer runs`);
-    await rm(aside, { force: true });
+    if (outcome !== 'changed') {
+      // Another process is taking this lock over: its lock is there within moments (this pass does not count).
+      if (waits >= 100) throw new OutputLockedError(`${folder}: a takeover of its stale lock (${describe(holder)}) did not finish; if no command uses the folder, remove ${path} and ${outcome.busy}`);
+      waits += 1;
+      attempt -= 1;
+      await pause(20);
+    }
   }
   held.set(folder, { path, content, created });
   installExitHandler();
+  // Takeover claims (and their parts) of processes killed or still racing: the lock is ours now, so none is needed.
+  for (const name of await readdir(folder).catch(() => [])) if (name.startsWith(`${LOCK_FILE}${TAKEOVER}`)) await rm(join(folder, name), { force: true });
   const removed = await removeStaleTempFiles(folder);
   if (removed.paths.length > 0) {
     io.stderr(`${command}: removed ${removed.paths.length} temporary file${removed.paths.length === 1 ? '' : 's'} (${(removed.bytes / 1e6).toFixed(1)} MB) that interrupted writes left in ${folder}`);

@@ -1,11 +1,33 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { writeSyntheticDataset } from '@visual-peft/datasets';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LOCK_FILE } from '../output-lock';
 import { runCli } from '../run-cli';
+
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+/** Runs the built binary and sends it SIGINT (twice with `twice`) when its stderr first matches `when`; its exit code and stderr. */
+async function interrupted(argv: readonly string[], when: RegExp, twice = false): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [cli, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (when.test(stderr) && !child.killed) {
+      child.kill('SIGINT');
+      if (twice) child.kill('SIGINT');
+    }
+  });
+  const code = await new Promise<number | null>((done) => child.on('close', done));
+  return { code, stderr };
+}
+
+/** What a stopped command must not leave in its folder: its lock, or a temporary file of a write. */
+const leftovers = (out: string) => readdirSync(out, { recursive: true }).map(String).filter((name) => name.endsWith('.tmp') || name.endsWith(LOCK_FILE));
 
 const tinyVit = (name: string) => fileURLToPath(new URL(`../../../../packages/vit-core/src/__fixtures__/tiny-vit/${name}`, import.meta.url));
 const directory = mkdtempSync(join(tmpdir(), 'visual-peft-bench-deletion-'));
@@ -88,6 +110,51 @@ describe('visual-peft-bench deletion', () => {
     expect(result.rows).toHaveLength(1);
     expect(result.rows[0]).toMatchObject({ block: 1, randomDeleted: result.rows[0]!.salientDeleted });
   });
+
+  it('Ctrl-C stops the probe after a step with exit 130 and its checkpoint; the rerun ends as an unbroken run', async () => {
+    const argv = (out: string) => deletionArgs(out, '--k', '8', '--epochs', '6', '--lr', '0.05');
+    const out = join(directory, 'interrupted-probe');
+    const { code, stderr } = await interrupted(argv(out), /probe epoch 1\/6:/);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/deletion: stopping after the current training step or evaluation \(Ctrl-C again to quit at once, from the last checkpoint\)/);
+    const stopped = new RegExp(`visual-peft-bench: deletion: stopped after step \\d+ \\(probe epoch ([2-6])/6\\), checkpointed in ${join(out, 'checkpoints')}: run the same command again to resume\n$`).exec(stderr);
+    expect(stopped, stderr).not.toBeNull();
+    expect(existsSync(join(out, 'checkpoints', 'checkpoint.json'))).toBe(true);
+    for (const file of ['deletion.json', 'tuned.safetensors']) expect(existsSync(join(out, file)), file).toBe(false);
+    expect(leftovers(out)).toEqual([]);
+
+    const again = await runCli(...argv(out));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    // It goes on in the epoch it stopped in.
+    expect(again.stderr.find((line) => line.startsWith('probe epoch '))).toMatch(new RegExp(`^probe epoch ${stopped![1]}/6:`));
+    const reference = join(directory, 'unbroken-probe');
+    expect((await runCli(...argv(reference))).code).toBe(0);
+    expect(readFileSync(join(out, 'tuned.safetensors')).equals(readFileSync(join(reference, 'tuned.safetensors')))).toBe(true);
+    expect(readResult(out)).toMatchObject({ baseline: readResult(reference).baseline, rows: readResult(reference).rows });
+  }, 60_000);
+
+  it('Ctrl-C stops the deletion test before its next evaluation with exit 130 and nothing of it written; the rerun measures it whole', async () => {
+    const tuned = join(directory, 'unbroken-probe', 'tuned.safetensors');
+    const argv = (out: string) => deletionArgs(out, '--k', '8', '--tuned', tuned);
+    const out = join(directory, 'interrupted-test');
+    const { code, stderr } = await interrupted(argv(out), /deletion: scoring the channels/);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/visual-peft-bench: deletion: stopped during the channel deletion test, which starts over: run the same command again to finish\n$/);
+    // Nothing was written: the folder the command created goes with its lock.
+    expect(existsSync(out)).toBe(false);
+    const again = await runCli(...argv(out));
+    expect(again.code, again.stderr.join('\n')).toBe(0);
+    expect(readResult(out)).toMatchObject({ baseline: readResult(join(directory, 'unbroken-probe')).baseline, rows: readResult(join(directory, 'unbroken-probe')).rows });
+  }, 60_000);
+
+  // Whether the second signal lands before the first has stopped the probe is a race: either way the exit is 130, the lock goes and the checkpoint stays whole.
+  it('a second Ctrl-C quits at once with exit 130, no lock and no temporary file', async () => {
+    const out = join(directory, 'quit');
+    const { code, stderr } = await interrupted(deletionArgs(out, '--k', '8', '--epochs', '30'), /probe epoch 1\/30:/, true);
+    expect(code, stderr).toBe(130);
+    expect(leftovers(out)).toEqual([]);
+    expect(JSON.parse(readFileSync(join(out, 'checkpoints', 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: expect.any(Number) });
+  }, 60_000);
 
   it('refuses bad command lines with one line naming the flag, the value and the rule (exit 2)', async () => {
     const bad = async (pattern: RegExp, ...extra: string[]) => {

@@ -10,7 +10,8 @@ import { activateBackend } from '../activate-backend';
 import { BACKEND_OPTION, backendFlag, choiceFlag, datasetFlag, integerFlag, numberFlag, parseCommandArgs, requireFlag } from '../args';
 import { resolveBackbone, weightsFlag } from '../backbone';
 import { runEnvironment } from '../environment';
-import { UsageError } from '../errors';
+import { InterruptedError, UsageError } from '../errors';
+import { withInterrupt } from '../interrupt';
 import type { Io } from '../io';
 import { lockOutput } from '../output-lock';
 import { findMethod, methodDefinitions } from '../methods';
@@ -44,14 +45,21 @@ export interface DeletionMeasurement {
  * SCT's channel deletion test (Sec. 3.4, Fig. 5) on a model with its classifier: the importance of
  * every channel on the training split, then per block the evaluation split's top-1 with the K most
  * salient channels zeroed and with K random ones zeroed, beside the top-1 with nothing zeroed.
+ * Aborted, it stops before its next evaluation with an `InterruptedError` (nothing of it is kept).
  */
 async function measureDeletion(
   model: VisionTransformer,
   sources: { readonly train: DatasetBatchSource; readonly eval: DatasetBatchSource },
   options: { readonly k: number; readonly position: TuningPosition; readonly score: ChannelScore; readonly numClasses: number; readonly blocks: readonly number[] | undefined; readonly seed: number },
+  signal: AbortSignal,
+  io: Io,
 ): Promise<DeletionMeasurement> {
+  io.stderr(`deletion: scoring the channels on the training split, then deleting ${options.k} per block on the evaluation split`);
   const importance = await computeChannelImportance(model, sources.train, { position: options.position, score: options.score, numClasses: options.numClasses });
-  const top1 = async (evaluated: VisionTransformer) => (await evaluate(evaluated, sources.eval)).top1;
+  const top1 = async (evaluated: VisionTransformer) => {
+    if (signal.aborted) throw new InterruptedError('deletion: stopped during the channel deletion test, which starts over: run the same command again to finish');
+    return (await evaluate(evaluated, sources.eval)).top1;
+  };
   const baseline = await top1(model);
   const rows = await runChannelDeletionTest(model, { importance, k: options.k, evaluate: top1, seed: options.seed, ...(options.blocks === undefined ? {} : { blocks: options.blocks }) });
   return { baseline, rows, importance };
@@ -64,9 +72,15 @@ const percent = (value: number) => (100 * value).toFixed(2);
  * `train`'s trainer and defaults (checkpoints in `<out>/checkpoints`, so a rerun resumes; the probe
  * in `<out>/tuned.safetensors`), or loads a tuned model with `--tuned` (any `train` output); then
  * scores the channels on the training split through the evaluation pipeline and deletes them per
- * block on the evaluation split. Prints a Markdown table and writes `<out>/deletion.json`.
+ * block on the evaluation split. Prints a Markdown table and writes `<out>/deletion.json`. Ctrl-C
+ * stops the probe after its current step with a checkpoint, or the test before its next evaluation
+ * (exit 130); a rerun resumes the probe and runs the test again.
  */
 export async function deletion(args: readonly string[], io: Io): Promise<void> {
+  await withInterrupt(io, 'deletion: stopping after the current training step or evaluation (Ctrl-C again to quit at once, from the last checkpoint)', (signal) => deletionCommand(args, io, signal));
+}
+
+async function deletionCommand(args: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
   const flags = parseCommandArgs('deletion', args, {
     backbone: { type: 'string' },
     weights: { type: 'string' },
@@ -137,13 +151,18 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
         seed,
         trainer: { epochs, optimizer: { kind: 'sgd', learningRate, weightDecay: 0 }, schedule: { kind: 'cosine', warmupEpochs: 0 } },
         outputDir: join(out, 'checkpoints'),
+        signal,
         onProgress: (event) => {
           if (event.type === 'epoch') io.stderr(`probe epoch ${event.epoch + 1}/${event.epochs}: train loss ${event.trainLoss.toFixed(4)}`);
         },
       },
-      async ({ model, methods, evalSource }) => {
+      async ({ model, methods, evalSource, result }) => {
+        // The trainer checkpointed the step it stopped after: a rerun goes on from there.
+        if (result.status === 'stopped') {
+          throw new InterruptedError(`deletion: stopped after step ${result.steps} (probe epoch ${Math.min(result.epochsCompleted + 1, epochs)}/${epochs}), checkpointed in ${join(out, 'checkpoints')}: run the same command again to resume`);
+        }
         await saveTunedWeights(join(out, 'tuned.safetensors'), model, methods, tunedRunInfo(trainSplit, weights, seed, head));
-        return measureDeletion(model, { train: evalSource(trainSplit), eval: evalSource(evalSplit) }, options);
+        return measureDeletion(model, { train: evalSource(trainSplit), eval: evalSource(evalSplit) }, options, signal, io);
       },
     );
   } else {
@@ -156,7 +175,7 @@ export async function deletion(args: readonly string[], io: Io): Promise<void> {
       methods = await loadTunedWeights(tuned, model, definitions);
       const pipeline = pipelinePreset(protocol.evalPipeline, { imageSize: config.imgSize[0] });
       const source = (split: ClassificationSplit) => createBatchSource(split, { batchSize, seed, pipeline });
-      measured = await measureDeletion(model, { train: source(trainSplit), eval: source(evalSplit) }, options);
+      measured = await measureDeletion(model, { train: source(trainSplit), eval: source(evalSplit) }, options, signal, io);
     } finally {
       methods.forEach((method) => method.dispose());
       model.dispose();

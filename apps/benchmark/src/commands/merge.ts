@@ -1,12 +1,13 @@
 import { cp, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { firstDifference } from '@visual-peft/training';
 import { requireFlag } from '../args';
 import { UsageError } from '../errors';
 import type { Io } from '../io';
 import { lockOutput } from '../output-lock';
 import type { ResultRecord } from '../suite/result-record';
-import { SUITE_SCHEMA, StoreMismatchError, firstDifference, readResults, readStoredSuite, storeHashes, writeResult, writeStoredSuite } from '../suite/result-store';
+import { SUITE_SCHEMA, STORE_LABELS, StoreMismatchError, readResults, readStoredSuite, storeHashes, writeResult, writeStoredSuite } from '../suite/result-store';
 import type { StoredSuite } from '../suite/result-store';
 import type { ResolvedSuite, SuiteMethod } from '../suite/suite-config';
 import { canonicalJson, suiteHash } from '../suite/suite-config';
@@ -19,11 +20,11 @@ export const MERGE_USAGE = 'merge --out <dir> <shard dir> [<shard dir> ...]';
  */
 function suiteDifference(there: ResolvedSuite, here: ResolvedSuite): string | null {
   const rest = (suite: ResolvedSuite) => ({ ...suite, methods: undefined });
-  const found = firstDifference(rest(there), rest(here));
+  const found = firstDifference(rest(there), rest(here), '', STORE_LABELS);
   if (found !== null) return found;
   for (const method of here.methods) {
     const other = there.methods.find((candidate) => candidate.name === method.name);
-    const differs = other === undefined ? null : firstDifference(other.recipe, method.recipe, `methods.${method.name}.recipe`);
+    const differs = other === undefined ? null : firstDifference(other.recipe, method.recipe, `methods.${method.name}.recipe`, STORE_LABELS);
     if (differs !== null) return differs;
   }
   return null;
@@ -69,7 +70,7 @@ export async function merge(args: readonly string[], io: Io): Promise<void> {
       const seen = records.get(id);
       if (seen === undefined) records.set(id, { dir, record });
       else if (canonicalJson(seen.record) !== canonicalJson(record)) {
-        throw new StoreMismatchError(`merge: job ${id} differs between ${seen.dir} and ${dir} (${firstDifference(seen.record, record)})`);
+        throw new StoreMismatchError(`merge: job ${id} differs between ${seen.dir} and ${dir} (${firstDifference(seen.record, record, '', STORE_LABELS)})`);
       }
     }
   }

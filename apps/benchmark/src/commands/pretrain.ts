@@ -7,7 +7,8 @@ import { resolveBackbone } from '../backbone';
 import { DEMO_DATA_DIR } from '../demo-assets';
 import { runEnvironment } from '../environment';
 import { loadDemoTask, loadPretrainData } from '../demo/demo-tasks';
-import { UsageError } from '../errors';
+import { InterruptedError, UsageError } from '../errors';
+import { withInterrupt } from '../interrupt';
 import type { Io } from '../io';
 import { lockOutput } from '../output-lock';
 import { DEFAULT_LINEAR_PROBE, linearProbe } from '../pretrain/linear-probe';
@@ -29,9 +30,14 @@ function positiveNumber(name: string, value: string | undefined): number | undef
  * release with --data), by MAE or with labels, and writes `<out>/model.safetensors` (timm's names;
  * load it with the head discarded), `<out>/config.json` and `<out>/recipe.json` (every
  * hyperparameter, the data, final losses, wall time, backend, and a linear probe on fmnist-unseen
- * against the same backbone at random initialisation). Killed, it resumes from `--checkpoints`.
+ * against the same backbone at random initialisation). Killed, it resumes from `--checkpoints`;
+ * Ctrl-C stops it after the current step with a checkpoint of that step (exit 130).
  */
 export async function pretrain(args: readonly string[], io: Io): Promise<void> {
+  await withInterrupt(io, 'pretrain: stopping after the current training step with a checkpoint (Ctrl-C again to quit at once, from the last checkpoint)', (signal) => pretrainCommand(args, io, signal));
+}
+
+async function pretrainCommand(args: readonly string[], io: Io, signal: AbortSignal): Promise<void> {
   const flags = parseCommandArgs('pretrain', args, {
     kind: { type: 'string' },
     out: { type: 'string' },
@@ -79,18 +85,25 @@ export async function pretrain(args: readonly string[], io: Io): Promise<void> {
   const model = new VisionTransformer(config, { seed: recipe.seed });
   try {
     let outcome: Record<string, unknown>;
+    // The run checkpointed the step it stopped after: a rerun goes on from there.
+    const stopped = (steps: number, epochsCompleted: number) =>
+      new InterruptedError(`pretrain: stopped after step ${steps} (epoch ${Math.min(epochsCompleted + 1, recipe.epochs)}/${recipe.epochs}), checkpointed in ${checkpointDir}: run the same command again to resume`);
     if (recipe.kind === 'mae') {
       const result = await pretrainMae(model, recipe, data.train, {
         checkpointDir,
+        signal,
         onEpoch: (epoch, epochs) => io.stderr(`pretrain mae: epoch ${epoch.epoch + 1}/${epochs}: reconstruction loss ${epoch.loss.toFixed(4)} (${epoch.seconds.toFixed(1)} s)`),
       });
+      if (result.status === 'stopped') throw stopped(result.steps, result.history.length);
       outcome = { resumedFrom: result.resumedFrom, firstLoss: result.history[0]!.loss, finalLoss: result.history.at(-1)!.loss, history: result.history };
     } else {
       const result = await pretrainSupervised(model, recipe, data.train, data.test, {
         checkpointDir,
+        signal,
         onEpoch: (epoch, epochs) =>
           io.stderr(`pretrain supervised: epoch ${epoch.epoch + 1}/${epochs}: train loss ${epoch.trainLoss.toFixed(4)}, validation top-1 ${(100 * (epoch.evaluation?.top1 ?? 0)).toFixed(2)}%`),
       });
+      if (result.status === 'stopped') throw stopped(result.steps, result.epochsCompleted);
       const last = result.history.at(-1)!;
       outcome = {
         resumedFrom: result.resumedFrom,
@@ -106,8 +119,11 @@ export async function pretrain(args: readonly string[], io: Io): Promise<void> {
     if (unseen !== null) {
       const settings = { ...DEFAULT_LINEAR_PROBE, epochs: probeEpochs };
       const splits = { train: unseen.train800val200, test: unseen.test };
-      const pretrained = await linearProbe(config, getStateDict(model), splits, settings);
-      const randomInit = await linearProbe(config, null, splits, settings);
+      const pretrained = await linearProbe(config, getStateDict(model), splits, settings, signal);
+      const randomInit = pretrained === null ? null : await linearProbe(config, null, splits, settings, signal);
+      if (pretrained === null || randomInit === null) {
+        throw new InterruptedError(`pretrain: stopped during the linear probe; the pretraining is finished and checkpointed in ${checkpointDir}: run the same command again to write its outputs (the probe starts over)`);
+      }
       probe = { task: 'fmnist-unseen', train: 'train800val200', test: `test (${unseen.test.examples.length} images)`, settings, pretrainedTop1: pretrained.top1, randomInitTop1: randomInit.top1 };
       io.stderr(`pretrain ${recipe.kind}: linear probe on fmnist-unseen: pretrained ${(100 * pretrained.top1).toFixed(2)}%, random init ${(100 * randomInit.top1).toFixed(2)}%`);
     }

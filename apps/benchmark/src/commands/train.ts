@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classificationProtocol, imageFolderProtocol, loadClassificationSplit } from '@visual-peft/datasets';
-import { saveTunedWeights } from '@visual-peft/training';
+import { firstDifference, saveTunedWeights } from '@visual-peft/training';
 import { VQT_DEFINITION, VqtMethod, compressWithGroupLasso } from '@visual-peft/query-tuning';
 import type { HeadInit, StateDict, VitConfig } from '@visual-peft/vit-core';
 import { FormatError, countParameters, writeFileAtomic } from '@visual-peft/vit-core';
@@ -22,7 +22,7 @@ import type { OptionValue } from '../set-options';
 import { parseSetOptions } from '../set-options';
 import type { BackboneFamily } from '../suite/recipes';
 import { BACKBONE_FAMILIES, RECIPES, VQT_COMPRESS, classifierSetup } from '../suite/recipes';
-import { firstDifference } from '../suite/result-store';
+import { STORE_LABELS } from '../suite/result-store';
 import { batchSizeRule, checkBackboneWeights, checkSplitImages } from '../suite/check-inputs';
 import { checkpointSha256, dataFingerprint } from '../suite/input-identity';
 import type { FrozenStage, HeadSetup } from '../train-job';
@@ -293,7 +293,7 @@ async function trainCommand(args: readonly string[], io: Io, signal: AbortSignal
       await writeFileAtomic(firstResult, `${JSON.stringify(first, null, 2)}\n`);
     }
     // A finished first stage is reused only on the inputs it was tuned on (the second stage's checkpoints check their own).
-    const changed = firstDifference({ inputs: first.inputs ?? null }, { inputs });
+    const changed = firstDifference({ inputs: first.inputs ?? null }, { inputs }, '', STORE_LABELS);
     if (changed !== null) throw new FormatError(firstResult, `the first stage was tuned on other inputs (${changed}); train into a new --out`);
     const second = await runStage(stages.method, options, out, { method: stages.first, options: firstOptions, weights: join(firstDir, 'tuned.safetensors') }, true);
     const { parameters: p1 } = first;

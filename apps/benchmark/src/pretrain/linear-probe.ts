@@ -25,13 +25,15 @@ export interface LinearProbeResult {
  * How much a backbone's frozen features know about a task: a fresh linear head trained on `train`
  * over the frozen backbone (`weights`, or its random initialisation when null) and measured on
  * `test`. The check that pretraining produced real features: it must beat the random backbone.
+ * Null when `signal` aborted it (after a step; nothing of it is kept).
  */
 export async function linearProbe(
   config: VitConfig,
   weights: StateDict | null,
   splits: { readonly train: ClassificationSplit; readonly test: ClassificationSplit },
   settings: LinearProbeSettings = DEFAULT_LINEAR_PROBE,
-): Promise<LinearProbeResult> {
+  signal?: AbortSignal,
+): Promise<LinearProbeResult | null> {
   const model = new VisionTransformer({ ...config, numClasses: splits.train.numClasses }, { seed: settings.seed });
   try {
     if (weights !== null) loadStateDict(model, weights, { head: 'discard' });
@@ -47,7 +49,8 @@ export async function linearProbe(
       evaluateEvery: settings.epochs,
     });
     try {
-      const result = await trainer.fit({ train, validation: createBatchSource(splits.test, { pipeline, batchSize: 256 }) });
+      const result = await trainer.fit({ train, validation: createBatchSource(splits.test, { pipeline, batchSize: 256 }), ...(signal === undefined ? {} : { signal }) });
+      if (result.status === 'stopped') return null;
       const last = result.history.at(-1)!;
       return { top1: last.evaluation!.top1, trainLoss: last.trainLoss };
     } finally {

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -112,7 +112,7 @@ describe('pretrainMae', () => {
     mae: TINY_MAE,
   };
 
-  it('lowers the reconstruction loss and, killed after an epoch, resumes to the same weights as an uninterrupted run', async () => {
+  it('lowers the reconstruction loss and, killed after an epoch or stopped by its signal within one, resumes to the same weights as an uninterrupted run', async () => {
     const data = stripes(16);
     const weightsOf = (model: VisionTransformer) => model.parameters.map((parameter) => Array.from(parameter.variable.dataSync()));
     const whole = new VisionTransformer(TINY_VIT);
@@ -137,6 +137,32 @@ describe('pretrainMae', () => {
     expect(weightsOf(resumedModel)).toEqual(weightsOf(whole));
 
     await expect(pretrainMae(resumedModel, { ...recipe, seed: 1 }, data, { checkpointDir })).rejects.toThrow(/checkpoints holds a checkpoint of another pretraining run/);
+
+    // Stopped by its signal within an epoch (2 steps each; the signal is read before each epoch and after each step:
+    // the 11th read is after epoch 3's first step): a checkpoint of that step, and the rerun ends as the unbroken run.
+    const stopDir = join(directory, 'stopped');
+    let reads = 0;
+    const signal = { get aborted() { reads += 1; return reads > 10; } } as AbortSignal;
+    const stoppedModel = new VisionTransformer(TINY_VIT);
+    const stopped = await pretrainMae(stoppedModel, recipe, data, { checkpointDir: stopDir, signal });
+    stoppedModel.dispose();
+    expect(stopped).toMatchObject({ status: 'stopped', steps: 7 });
+    expect(stopped.history.map((epoch) => epoch.loss)).toEqual(losses.slice(0, 3));
+    const recordPath = join(stopDir, 'checkpoint.json');
+    const saved = readFileSync(recordPath, 'utf8');
+    expect(JSON.parse(saved)).toMatchObject({ epoch: 3, partialEpoch: { step: 1 } });
+    // A step within the epoch that does not fit it is refused before anything trains.
+    writeFileSync(recordPath, saved.replace('"step": 1,', '"step": 2,'));
+    const refused = new VisionTransformer(TINY_VIT);
+    await expect(pretrainMae(refused, recipe, data, { checkpointDir: stopDir })).rejects.toThrow(`${recordPath}: partialEpoch must hold step (1 to 1), lossSum and seconds (finite numbers)`);
+    refused.dispose();
+    writeFileSync(recordPath, saved);
+    const finished = new VisionTransformer(TINY_VIT);
+    const rerun = await pretrainMae(finished, recipe, data, { checkpointDir: stopDir });
+    expect(rerun).toMatchObject({ status: 'completed', steps: 24, resumedFrom: 3 });
+    expect(rerun.history.map((epoch) => epoch.loss)).toEqual(losses);
+    expect(weightsOf(finished)).toEqual(weightsOf(whole));
+    finished.dispose();
     whole.dispose();
     resumedModel.dispose();
   });

@@ -32,13 +32,26 @@ export interface MaePretrainOptions {
   /** Where the resumable checkpoint goes; a checkpoint of the same run there is resumed. */
   readonly checkpointDir: string;
   readonly onEpoch?: (epoch: MaeEpoch, epochs: number) => void;
+  /** Aborted: the run stops after its current step with a checkpoint of it (`status: 'stopped'`). */
+  readonly signal?: AbortSignal;
 }
 
 export interface MaePretrainResult {
+  /** 'stopped' when the signal aborted the run. */
+  readonly status: 'completed' | 'stopped';
+  /** Training steps done, resumed ones included. */
+  readonly steps: number;
   /** Every epoch of the run, resumed ones included. */
   readonly history: readonly MaeEpoch[];
   /** The epoch a resumed run picked up at, or null. */
   readonly resumedFrom: number | null;
+}
+
+/** Where a stopped run was within its epoch: the steps done, their loss sum and the seconds they took. */
+interface PartialEpoch {
+  readonly step: number;
+  readonly lossSum: number;
+  readonly seconds: number;
 }
 
 const hostTensor = (variable: tf.Variable): HostTensor => ({ dtype: 'float32', shape: [...variable.shape], data: variable.dataSync() as Float32Array });
@@ -47,8 +60,9 @@ const hostTensor = (variable: tf.Variable): HostTensor => ({ dtype: 'float32', s
  * MAE pretraining of `encoder` on the images of `train` (labels unused): per-sample random
  * masking, reconstruction loss on the masked patches, AdamW with warm-up and cosine per step.
  * A checkpoint (every weight, decoder included, and the optimiser's moments) is written after each
- * epoch; the masks and batch order are functions of (seed, epoch, step), so a resumed run continues
- * exactly as an uninterrupted one. On return the encoder holds the pretrained weights.
+ * epoch, and after the current step when `signal` aborts (with the steps done within the epoch); the
+ * masks and batch order are functions of (seed, epoch, step), so a resumed run continues exactly as
+ * an uninterrupted one. On return the encoder holds the pretrained weights.
  */
 export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRecipe, train: ClassificationSplit, options: MaePretrainOptions): Promise<MaePretrainResult> {
   if (recipe.mae === null) throw new ConfigError('recipe.mae', null, 'must hold the MAE settings for MAE pretraining');
@@ -81,13 +95,18 @@ export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRe
     await mkdir(options.checkpointDir, { recursive: true });
     let history: MaeEpoch[] = [];
     let resumedFrom: number | null = null;
+    let partial: PartialEpoch | null = null;
     const checkpoint = await readTrainingCheckpoint(options.checkpointDir);
     if (checkpoint !== null) {
       const source = join(options.checkpointDir, CHECKPOINT_FILE);
       if (JSON.stringify(checkpoint.record.fingerprint) !== JSON.stringify(fingerprint)) {
         throw new ConfigError('checkpoints', options.checkpointDir, 'holds a checkpoint of another pretraining run (recipe, backbone or data differ); give a new directory to start afresh');
       }
-      const record = checkpoint.record as { epoch: number; history: MaeEpoch[]; optimizer: { kind: string; steps: Record<string, number> } };
+      const record = checkpoint.record as { epoch: number; history: MaeEpoch[]; optimizer: { kind: string; steps: Record<string, number> }; partialEpoch?: PartialEpoch };
+      partial = record.partialEpoch ?? null;
+      if (partial !== null && (!Number.isInteger(partial.step) || partial.step < 1 || partial.step >= stepsPerEpoch || !Number.isFinite(partial.lossSum) || !Number.isFinite(partial.seconds))) {
+        throw new FormatError(source, `partialEpoch must hold step (1 to ${stepsPerEpoch - 1}), lossSum and seconds (finite numbers)`);
+      }
       for (const [key, variable] of byKey) {
         const host = checkpoint.tensors.get(`model/${key}`);
         if (host === undefined || host.shape.join() !== variable.shape.join()) throw new FormatError(source, `must hold model/${key} of shape [${variable.shape.join(', ')}]`);
@@ -99,11 +118,29 @@ export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRe
       resumedFrom = record.epoch;
     }
     const groupRates = (globalStep: number) => optimizer.groups.map((group) => schedule.at(group.learningRate, globalStep));
+    const writeCheckpoint = async (epoch: number, within: PartialEpoch | null) => {
+      const tensors = new Map<string, HostTensor>([...byKey].map(([key, variable]) => [`model/${key}`, hostTensor(variable)]));
+      const state = optimizer.state();
+      for (const [key, host] of state.tensors) tensors.set(`optimizer/${key}`, host);
+      const record = { epoch, fingerprint, history, optimizer: { kind: state.kind, steps: state.steps }, ...(within === null ? {} : { partialEpoch: within }) };
+      const tag = String(epoch).padStart(6, '0') + (within === null ? '' : `-step-${within.step}`);
+      await writeTrainingCheckpoint(options.checkpointDir, tag, { record, tensors });
+    };
+    const stopRequested = () => options.signal?.aborted === true;
+    const stopped = (steps: number): MaePretrainResult => ({ status: 'stopped', steps, history, resumedFrom });
     for (let epoch = history.length; epoch < recipe.epochs; epoch++) {
-      const started = performance.now();
-      let lossSum = 0;
+      if (stopRequested()) return stopped(epoch * stepsPerEpoch);
+      const started = performance.now() - 1000 * (partial?.seconds ?? 0);
+      let lossSum = partial?.lossSum ?? 0;
       let step = 0;
+      // Resumed within the epoch: its first batches are read again (the order stays the unbroken run's) but not trained on.
+      const skip = partial?.step ?? 0;
+      partial = null;
       for await (const batch of source(epoch)) {
+        if (step < skip) {
+          step += 1;
+          continue;
+        }
         const globalStep = epoch * stepsPerEpoch + step;
         const masking = randomMasking(batch.shape[0], mae.numPatches, recipe.mae.maskRatio, new SeededRandom(deriveSeed(recipe.seed, epoch, step)));
         const images = tf.tensor4d(batch.images, [...batch.shape]);
@@ -118,17 +155,18 @@ export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRe
         tf.dispose([images, value, grads]);
         lossSum += loss;
         step += 1;
+        // The epoch's last step goes on to the epoch's own checkpoint.
+        if (stopRequested() && step < stepsPerEpoch) {
+          await writeCheckpoint(epoch, { step, lossSum, seconds: (performance.now() - started) / 1000 });
+          return stopped(globalStep + 1);
+        }
       }
       const summary = { epoch, loss: lossSum / step, seconds: (performance.now() - started) / 1000 };
       history.push(summary);
-      const tensors = new Map<string, HostTensor>([...byKey].map(([key, variable]) => [`model/${key}`, hostTensor(variable)]));
-      const state = optimizer.state();
-      for (const [key, host] of state.tensors) tensors.set(`optimizer/${key}`, host);
-      const record = { epoch: epoch + 1, fingerprint, history, optimizer: { kind: state.kind, steps: state.steps } };
-      await writeTrainingCheckpoint(options.checkpointDir, String(epoch + 1).padStart(6, '0'), { record, tensors });
+      await writeCheckpoint(epoch + 1, null);
       options.onEpoch?.(summary, recipe.epochs);
     }
-    return { history, resumedFrom };
+    return { status: 'completed', steps: recipe.epochs * stepsPerEpoch, history, resumedFrom };
   } finally {
     optimizer.dispose();
     mae.dispose();

@@ -10,9 +10,15 @@ export interface SupervisedPretrainOptions {
   /** Where the trainer's resumable checkpoint goes. */
   readonly checkpointDir: string;
   readonly onEpoch?: (epoch: EpochSummary, epochs: number) => void;
+  /** Aborted: the run stops after its current step with the Trainer's checkpoint of it (`status: 'stopped'`). */
+  readonly signal?: AbortSignal;
 }
 
 export interface SupervisedPretrainResult {
+  readonly status: 'completed' | 'stopped';
+  /** Training steps done, resumed ones included. */
+  readonly steps: number;
+  readonly epochsCompleted: number;
   readonly history: readonly EpochSummary[];
   readonly resumedFrom: number | null;
 }
@@ -47,11 +53,12 @@ export async function pretrainSupervised(
       train: source,
       validation: createBatchSource(validation, { pipeline, batchSize: 256 }),
       outputDir: options.checkpointDir,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
       onProgress: (event) => {
         if (event.type === 'epoch') options.onEpoch?.(event, recipe.epochs);
       },
     });
-    return { history: result.history, resumedFrom: result.resumedFrom?.epoch ?? null };
+    return { status: result.status, steps: result.steps, epochsCompleted: result.epochsCompleted, history: result.history, resumedFrom: result.resumedFrom?.epoch ?? null };
   } finally {
     trainer.dispose();
   }

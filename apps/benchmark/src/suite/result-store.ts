@@ -1,5 +1,7 @@
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DifferenceLabels } from '@visual-peft/training';
+import { firstDifference } from '@visual-peft/training';
 import { FormatError, VisualPeftError, writeFileAtomic } from '@visual-peft/vit-core';
 import type { ResultRecord } from './result-record';
 import { validateResultRecord } from './validate-record';
@@ -30,18 +32,8 @@ export const suiteFile = (out: string) => join(out, 'suite.json');
 export const resultsDir = (out: string) => join(out, 'results');
 export const resultFile = (out: string, id: string) => join(resultsDir(out), `${id}.json`);
 
-/** The first place two JSON values differ, as `path: A there, B here`, or null. */
-export function firstDifference(there: unknown, here: unknown, path = ''): string | null {
-  const isObject = (value: unknown) => value !== null && typeof value === 'object';
-  if (isObject(there) && isObject(here) && Array.isArray(there) === Array.isArray(here)) {
-    for (const key of new Set([...Object.keys(there as object), ...Object.keys(here as object)])) {
-      const found = firstDifference((there as Record<string, unknown>)[key], (here as Record<string, unknown>)[key], Array.isArray(here) ? `${path}[${key}]` : path === '' ? key : `${path}.${key}`);
-      if (found !== null) return found;
-    }
-    return null;
-  }
-  return JSON.stringify(there) === JSON.stringify(here) ? null : `${path}: ${JSON.stringify(there) ?? 'absent'} there, ${JSON.stringify(here) ?? 'absent'} here`;
-}
+/** How a store's records and suites are compared (`firstDifference`): `path: A there, B here`, the stored one first. */
+export const STORE_LABELS: DifferenceLabels = { saved: 'there', current: 'here', whole: 'the record' };
 
 async function readJson(path: string): Promise<unknown | null> {
   let text: string;
@@ -75,7 +67,7 @@ export async function openStore(out: string, suite: ResolvedSuite, hash: string)
   const stored = await readStoredSuite(out);
   if (stored !== null) {
     if (stored.hash === hash) return storeHashes(stored);
-    const difference = firstDifference(stored.suite, JSON.parse(JSON.stringify(suite))) ?? `hash: ${stored.hash} there, ${hash} here`;
+    const difference = firstDifference(stored.suite, JSON.parse(JSON.stringify(suite)), '', STORE_LABELS) ?? `hash: ${stored.hash} there, ${hash} here`;
     throw new StoreMismatchError(`--out ${out} holds results of another suite configuration (${difference}); give a new --out or run that configuration`);
   }
   const record: StoredSuite = { schema: SUITE_SCHEMA, hash, suite };

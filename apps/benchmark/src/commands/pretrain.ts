@@ -85,9 +85,13 @@ async function pretrainCommand(args: readonly string[], io: Io, signal: AbortSig
   const model = new VisionTransformer(config, { seed: recipe.seed });
   try {
     let outcome: Record<string, unknown>;
-    // The run checkpointed the step it stopped after: a rerun goes on from there.
+    // The run checkpointed the step it stopped after (none before its first): a rerun goes on from there.
     const stopped = (steps: number, epochsCompleted: number) =>
-      new InterruptedError(`pretrain: stopped after step ${steps} (epoch ${Math.min(epochsCompleted + 1, recipe.epochs)}/${recipe.epochs}), checkpointed in ${checkpointDir}: run the same command again to resume`);
+      new InterruptedError(
+        steps === 0
+          ? 'pretrain: stopped before its first step, so nothing was checkpointed: run the same command again to start'
+          : `pretrain: stopped after step ${steps} (epoch ${Math.min(epochsCompleted + 1, recipe.epochs)}/${recipe.epochs}), checkpointed in ${checkpointDir}: run the same command again to resume`,
+      );
     if (recipe.kind === 'mae') {
       const result = await pretrainMae(model, recipe, data.train, {
         checkpointDir,

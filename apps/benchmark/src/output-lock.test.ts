@@ -132,6 +132,8 @@ describe('output folder locks', () => {
     );
     // A claimant killed before its rename: the claim is a stale lock of its own, taken over on the way.
     writeFileSync(claim, JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-02T03:04:06.000Z', command: 'run' }));
+    // A process killed between writing its lock beside the lock and linking it into place left the part: swept too.
+    writeFileSync(`${path}.part-0123456789ab`, JSON.stringify({ pid: deadPid(), host: hostname(), since: '2026-01-02T03:04:07.000Z', command: 'run' }));
     await lockOutput(out, 'train', { stdout: () => undefined, stderr: (line) => notes.push(line) });
     expect(JSON.parse(readFileSync(path, 'utf8')).pid).toBe(process.pid);
     expect(notes).toEqual([expect.stringMatching(/^train: took over the lock of .* from train \(pid \d+ on .*, since 2026-01-02T03:04:05.000Z\), which no longer runs$/)]);

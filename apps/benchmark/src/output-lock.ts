@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, unlinkSync } from 'node:fs';
-import { link, mkdir, open, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FileSystemError, VisualPeftError, removeStaleTempFiles } from '@visual-peft/vit-core';
@@ -83,6 +83,23 @@ function installExitHandler(): void {
 
 const pause = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
+/**
+ * Creates `path` holding `content`, whole or not at all: written beside it, then linked into place
+ * (EEXIST when `path` exists), so no process ever reads it empty or half written. The part is named
+ * `<lock>.part-<hex>`, not as a writeFileAtomic temporary file: the lock's new holder removes every
+ * `<lock>.*` beside its lock, and parts of processes still racing must not be reported as
+ * interrupted writes. Throws the file system's error.
+ */
+async function createWhole(path: string, content: string): Promise<void> {
+  const part = `${path}.part-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(part, content, { flag: 'wx' });
+    await link(part, path);
+  } finally {
+    await rm(part, { force: true });
+  }
+}
+
 /** Where the takeover of a stale lock with this exact content is claimed (`<lock>.takeover-<hash>`). */
 const TAKEOVER = '.takeover-';
 
@@ -100,12 +117,8 @@ const TAKEOVER = '.takeover-';
  */
 async function takeOver(path: string, found: string, content: string): Promise<'taken' | 'changed' | { readonly busy: string }> {
   const claim = `${path}${TAKEOVER}${createHash('sha256').update(found).digest('hex').slice(0, 16)}`;
-  // Written beside the claim, then linked into place whole. Not a writeFileAtomic name: the sweep of temporary files
-  // that the lock's new holder runs would report the claims of processes still racing as interrupted writes.
-  const whole = `${claim}.${randomBytes(6).toString('hex')}`;
   try {
-    await writeFile(whole, content, { flag: 'wx' });
-    await link(whole, claim);
+    await createWhole(claim, content);
   } catch (error) {
     // Gone before the link: the process that has just taken the lock swept it with the claims.
     if (errorCode(error) === 'ENOENT') return 'changed';
@@ -116,8 +129,6 @@ async function takeOver(path: string, found: string, content: string): Promise<'
     if (claimant === null || claimant.host !== hostname() || (running(claimant.pid) && claimant.pid !== process.pid)) return { busy: claim };
     const outcome = await takeOver(claim, other, content);
     if (outcome !== 'taken') return outcome;
-  } finally {
-    await rm(whole, { force: true });
   }
   claiming = claim;
   installExitHandler();
@@ -140,7 +151,7 @@ async function takeOver(path: string, found: string, content: string): Promise<'
 }
 
 /**
- * Takes the exclusive lock of an output folder (`<dir>/.lock`, created with O_EXCL, holding
+ * Takes the exclusive lock of an output folder (`<dir>/.lock`, created whole by `createWhole`, holding
  * {pid, host, since, command}), creating the folder if needed, then removes the temporary files
  * killed writes left there (safe only now: no other process writes the folder). A folder another
  * live process holds is refused with an `OutputLockedError` naming it; a lock of this host whose
@@ -163,14 +174,11 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   // Each pass either takes the lock, refuses, or takes a stale lock over; a pass that meets another process's takeover looks again.
   for (let attempt = 0, waits = 0; ; attempt += 1) {
     try {
-      const handle = await open(path, 'wx');
-      try {
-        await handle.writeFile(content);
-      } finally {
-        await handle.close();
-      }
+      await createWhole(path, content);
       break;
     } catch (error) {
+      // ENOENT: the part went before the link, swept by a process that has just taken the lock.
+      if (errorCode(error) === 'ENOENT' && attempt < 5) continue;
       if (errorCode(error) !== 'EEXIST') throw FileSystemError.from(error, path, 'write') ?? error;
     }
     let found: string;
@@ -181,12 +189,8 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
       throw FileSystemError.from(error, path, 'read') ?? error;
     }
     const holder = parseHolder(found);
+    // Locks are created whole (`createWhole`): one that cannot be read was not written by this program.
     if (holder === null) {
-      // Its writer may be between creating and writing it: look again shortly before calling it unreadable.
-      if (attempt < 5) {
-        await pause(50);
-        continue;
-      }
       throw new OutputLockedError(`${folder} is locked (${path}), but the lock cannot be read; if no command uses the folder, remove ${path}`);
     }
     if (holder.host !== hostname()) {
@@ -210,8 +214,8 @@ export async function lockOutput(dir: string, command: string, io: Io): Promise<
   }
   held.set(folder, { path, content, created });
   installExitHandler();
-  // Takeover claims (and their parts) of processes killed or still racing: the lock is ours now, so none is needed.
-  for (const name of await readdir(folder).catch(() => [])) if (name.startsWith(`${LOCK_FILE}${TAKEOVER}`)) await rm(join(folder, name), { force: true });
+  // Takeover claims and parts of processes killed or still racing: the lock is ours now, so none is needed.
+  for (const name of await readdir(folder).catch(() => [])) if (name.startsWith(`${LOCK_FILE}.`)) await rm(join(folder, name), { force: true });
   const removed = await removeStaleTempFiles(folder);
   if (removed.paths.length > 0) {
     io.stderr(`${command}: removed ${removed.paths.length} temporary file${removed.paths.length === 1 ? '' : 's'} (${(removed.bytes / 1e6).toFixed(1)} MB) that interrupted writes left in ${folder}`);

@@ -157,6 +157,12 @@ describe('pretrainMae', () => {
     await expect(pretrainMae(refused, recipe, data, { checkpointDir: stopDir })).rejects.toThrow(`${recordPath}: partialEpoch must hold step (1 to 1), lossSum and seconds (finite numbers)`);
     refused.dispose();
     writeFileSync(recordPath, saved);
+    // Stopped again before its first step: the steps done are the checkpoint's 7, and it is left as it was.
+    const again = new VisionTransformer(TINY_VIT);
+    const stoppedAgain = await pretrainMae(again, recipe, data, { checkpointDir: stopDir, signal: AbortSignal.abort() });
+    again.dispose();
+    expect(stoppedAgain).toMatchObject({ status: 'stopped', steps: 7 });
+    expect(readFileSync(recordPath, 'utf8')).toBe(saved);
     const finished = new VisionTransformer(TINY_VIT);
     const rerun = await pretrainMae(finished, recipe, data, { checkpointDir: stopDir });
     expect(rerun).toMatchObject({ status: 'completed', steps: 24, resumedFrom: 3 });

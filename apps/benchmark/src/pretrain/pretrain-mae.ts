@@ -129,7 +129,8 @@ export async function pretrainMae(encoder: VisionTransformer, recipe: PretrainRe
     const stopRequested = () => options.signal?.aborted === true;
     const stopped = (steps: number): MaePretrainResult => ({ status: 'stopped', steps, history, resumedFrom });
     for (let epoch = history.length; epoch < recipe.epochs; epoch++) {
-      if (stopRequested()) return stopped(epoch * stepsPerEpoch);
+      // Stopped before this epoch's next step: the steps done are those before it, a resumed epoch's included.
+      if (stopRequested()) return stopped(epoch * stepsPerEpoch + (partial?.step ?? 0));
       const started = performance.now() - 1000 * (partial?.seconds ?? 0);
       let lossSum = partial?.lossSum ?? 0;
       let step = 0;
